@@ -1,0 +1,51 @@
+# metamix — `make demo` and `make test` work on a fresh machine (they run `make setup` first).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CONFIG ?= configs/demo.yaml
+# The install stamp changes with pyproject.toml, so `make setup` reinstalls only when needed.
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+BENCH_STAMP := $(VENV)/.bench-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: setup setup-bench demo score select test lint bench corpus clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	@rm -f $(VENV)/.installed-*; touch $@
+
+setup-bench: $(BENCH_STAMP)
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[dev,bench]"
+	@rm -f $(VENV)/.bench-*; touch $@
+
+demo: setup
+	$(VENV)/bin/metamix run --config $(CONFIG)
+
+score: setup
+	$(VENV)/bin/metamix score --config $(CONFIG)
+
+select: setup
+	$(VENV)/bin/metamix select --config $(CONFIG)
+
+test: setup
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check pipeline scorers mixtures tests bench
+
+bench: setup-bench
+	$(PY) bench/run_all.py
+
+# Rebuild the bundled sample corpus from Debian packages (needs root for apt-get).
+corpus: setup
+	bash bench/corpus/install_sources.sh
+	$(PY) bench/corpus/build_sample.py --out data/sample
+
+clean:
+	rm -rf out

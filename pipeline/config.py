@@ -1,0 +1,155 @@
+"""The YAML run configuration, validated with pydantic.
+
+Unknown keys and bad values fail with the key's dotted path (``score.scorers.2.params``),
+so a typo in a config never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipeline.errors import UserError
+from pipeline.selection import SelectConfig
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputConfig(Strict):
+    """Where documents come from and which fields hold id/text/domain/source."""
+
+    paths: list[str] = Field(min_length=1, description="files, globs or directories")
+    format: Literal["auto", "jsonl", "parquet", "hf_disk", "hf_json", "hf_parquet"] = "auto"
+    text_field: str = "text"
+    id_field: str | None = Field(
+        default="id", description="null: id = content hash of the text"
+    )
+    domain_field: str | None = "domain"
+    domain_from_path: str | None = Field(
+        default=None, description="regex with a (?P<domain>...) group, matched on the path"
+    )
+    domain: str | None = Field(default=None, description="one constant domain for all rows")
+    source_field: str | None = "source"
+    rows_per_shard: int = Field(default=50_000, gt=0, description="for hf_* inputs")
+
+    @field_validator("domain_from_path")
+    @classmethod
+    def _has_domain_group(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            pattern = re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a valid regex: {exc}") from None
+        if "domain" not in pattern.groupindex:
+            raise ValueError("needs a named group (?P<domain>...)")
+        return v
+
+
+class TokenizerConfig(Strict):
+    """Byte-level BPE shared by n_tokens and the proxy trainers."""
+
+    path: str | None = Field(default=None, description="an existing tokenizer.json to use")
+    vocab_size: int = Field(default=8192, ge=260, le=262_144)
+    sample_docs: int = Field(default=20_000, gt=0)
+    min_frequency: int = Field(default=2, ge=1)
+
+
+class ScorerSpec(Strict):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+def _default_scorers() -> list[ScorerSpec]:
+    names = ["redpajama", "gopher_quality", "gopher_repetition", "c4", "fineweb"]
+    return [ScorerSpec(name=n) for n in names]
+
+
+class ScoreConfig(Strict):
+    scorers: list[ScorerSpec] = Field(default_factory=_default_scorers)
+    batch_size: int = Field(default=1000, gt=0)
+
+
+class RunConfig(Strict):
+    run: str = Field(default="demo", pattern=r"^[A-Za-z0-9_.-]+$")
+    out_dir: str = "out"
+    seed: int = 0
+    workers: int | None = Field(default=None, gt=0, description="default: number of cores")
+    progress: bool = True
+    input: InputConfig
+    validation: InputConfig | None = None
+    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
+    score: ScoreConfig = Field(default_factory=ScoreConfig)
+    select: SelectConfig | None = None
+
+    # Set by load_config so relative paths resolve against the config's directory.
+    base_dir: str = Field(default=".", exclude=True)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.resolve(self.out_dir) / self.run
+
+    @property
+    def n_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+    def section_hash(self, *sections: str) -> str:
+        """Hash of the named config sections, for manifests: a changed section reruns its stage."""
+        data = self.model_dump(mode="json", include=set(sections))
+        blob = json.dumps(data, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """One line per problem: 'file: key.path: message'."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err["loc"]) or "<root>"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{source}: {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read and validate a YAML config; relative paths in it resolve against the repo/cwd."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: the top level must be a mapping of keys")
+    for key, value in (overrides or {}).items():
+        _set_dotted(data, key, value)
+    data.setdefault("base_dir", str(Path.cwd()))
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(format_validation_error(exc, str(path))) from None
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    node = data
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise UserError(f"override {dotted}: {part} is not a mapping")
+    node[leaf] = value

@@ -1,0 +1,136 @@
+"""Per-shard completion records, the basis of resume.
+
+A shard counts as done only when its record exists, names the same input fingerprint and
+stage config hash, and its output files still hash to what the record says. Records hold
+no timestamps, so a resumed run and a clean run leave identical manifests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.atomic import write_json_atomic
+
+
+def file_hash(path: str | Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def input_fingerprint(path: str | Path) -> str:
+    """Content hash of a file, or of every file under a directory (datasets folders)."""
+    p = Path(path)
+    if p.is_file():
+        return file_hash(p)
+    h = hashlib.blake2b(digest_size=16)
+    for f in sorted(q for q in p.rglob("*") if q.is_file()):
+        h.update(f.relative_to(p).as_posix().encode())
+        h.update(file_hash(f).encode())
+    return h.hexdigest()
+
+
+@dataclass
+class ShardStats:
+    read: int = 0
+    written: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    quarantined: Counter[str] = field(default_factory=Counter)
+    bytes_in: int = 0
+
+    def check(self, label: str) -> None:
+        """The accounting invariant: every row read is written, dropped or quarantined."""
+        accounted = self.written + sum(self.dropped.values()) + sum(self.quarantined.values())
+        if accounted != self.read:
+            raise RuntimeError(
+                f"{label}: read {self.read} != written {self.written} + dropped "
+                f"{sum(self.dropped.values())} + quarantined {sum(self.quarantined.values())}"
+            )
+
+    def add(self, other: ShardStats) -> None:
+        self.read += other.read
+        self.written += other.written
+        self.dropped.update(other.dropped)
+        self.quarantined.update(other.quarantined)
+        self.bytes_in += other.bytes_in
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["dropped"] = dict(sorted(self.dropped.items()))
+        d["quarantined"] = dict(sorted(self.quarantined.items()))
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ShardStats:
+        return cls(d["read"], d["written"], Counter(d["dropped"]), Counter(d["quarantined"]),
+                   d.get("bytes_in", 0))
+
+
+@dataclass
+class ShardRecord:
+    shard: str
+    input: str
+    input_fingerprint: str
+    config_hash: str
+    outputs: dict[str, str]  # relative path -> content hash
+    stats: ShardStats
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["stats"] = self.stats.to_json()
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ShardRecord:
+        d = dict(d)
+        d["stats"] = ShardStats.from_json(d["stats"])
+        return cls(**d)
+
+
+class StageManifest:
+    """The records of one stage's shards under ``<stage_dir>/_manifest/``."""
+
+    def __init__(self, stage_dir: Path) -> None:
+        self.stage_dir = stage_dir
+        self.record_dir = stage_dir / "_manifest"
+
+    def record_path(self, shard: str) -> Path:
+        return self.record_dir / f"{shard}.json"
+
+    def completed(self, shard: str, input_fp: str, config_hash: str) -> ShardRecord | None:
+        path = self.record_path(shard)
+        if not path.is_file():
+            return None
+        try:
+            rec = ShardRecord.from_json(json.loads(path.read_text()))
+        except (ValueError, KeyError, TypeError):
+            return None
+        if rec.input_fingerprint != input_fp or rec.config_hash != config_hash:
+            return None
+        for rel, digest in rec.outputs.items():
+            out = self.stage_dir.parent / rel
+            if not out.is_file() or file_hash(out) != digest:
+                return None
+        return rec
+
+    def save(self, rec: ShardRecord) -> None:
+        write_json_atomic(self.record_path(rec.shard), rec.to_json())
+
+    def save_summary(self, records: list[ShardRecord], extra: dict[str, Any]) -> ShardStats:
+        total = ShardStats()
+        for rec in records:
+            total.add(rec.stats)
+        total.check(f"stage {self.stage_dir.name}")
+        write_json_atomic(
+            self.stage_dir / "_manifest.json",
+            {**extra, "totals": total.to_json(),
+             "shards": [r.to_json() for r in sorted(records, key=lambda r: r.shard)]},
+        )
+        return total

@@ -1,0 +1,202 @@
+"""Input formats → raw records, one input unit ("shard") at a time, streamed.
+
+Readers only decode; deciding whether a record is acceptable is `pipeline.ingest`'s job.
+A record is ``(row, obj, error)``: the row number in its input, the decoded mapping (or
+None), and a quarantine reason when decoding itself failed (bad JSON, bad bytes).
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow.parquet as pq
+import zstandard
+
+from pipeline.config import InputConfig, RunConfig
+from pipeline.errors import UserError
+
+Record = tuple[int, dict[str, Any] | None, str | None, str | None]  # row, obj, reason, raw
+
+JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".jsonl.zst",
+                  ".json.zst", ".ndjson.gz", ".ndjson.zst")
+
+
+@dataclass(frozen=True)
+class InputShard:
+    """One unit of ingest work: a file, or a contiguous slice of a `datasets` dataset."""
+
+    kind: str  # "jsonl" | "parquet" | "hf_disk" | "hf_json" | "hf_parquet"
+    path: str
+    start: int = 0
+    stop: int | None = None
+
+    @property
+    def label(self) -> str:
+        return self.path if self.stop is None else f"{self.path}[{self.start}:{self.stop}]"
+
+
+def expand_paths(cfg: RunConfig, inp: InputConfig) -> list[Path]:
+    """Globs and directories → sorted files, so shard order (and ids' first owner) is stable."""
+    found: set[Path] = set()
+    for pattern in inp.paths:
+        resolved = str(cfg.resolve(pattern))
+        matches = [Path(m) for m in glob.glob(resolved, recursive=True)]
+        if not matches:
+            raise UserError(f"input.paths: nothing matches {pattern!r}")
+        for m in matches:
+            if m.is_dir() and inp.format not in ("hf_disk",):
+                found.update(p for p in m.rglob("*") if p.is_file() and _known_suffix(p))
+            else:
+                found.add(m)
+    return sorted(found)
+
+
+def _known_suffix(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith(JSONL_SUFFIXES) or name.endswith(".parquet")
+
+
+def _detect_kind(path: Path, fmt: str) -> str:
+    if fmt != "auto":
+        return fmt
+    name = path.name.lower()
+    if name.endswith(".parquet"):
+        return "parquet"
+    if name.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if path.is_dir() and (path / "dataset_info.json").exists():
+        return "hf_disk"
+    raise UserError(f"{path}: cannot tell the format from the name; set input.format")
+
+
+def plan_shards(cfg: RunConfig, inp: InputConfig) -> list[InputShard]:
+    shards: list[InputShard] = []
+    for path in expand_paths(cfg, inp):
+        kind = _detect_kind(path, inp.format)
+        if kind in ("jsonl", "parquet"):
+            shards.append(InputShard(kind, str(path)))
+            continue
+        n_rows = len(_load_hf(kind, str(path)))
+        for start in range(0, max(n_rows, 1), inp.rows_per_shard):
+            shards.append(InputShard(kind, str(path), start, min(start + inp.rows_per_shard,
+                                                                 n_rows)))
+    return shards
+
+
+def read_records(shard: InputShard, inp: InputConfig, batch_rows: int = 4096
+                 ) -> Iterator[list[Record]]:
+    """Yield lists of records; memory stays bounded by ``batch_rows``."""
+    if shard.kind == "jsonl":
+        yield from _read_jsonl(Path(shard.path), batch_rows)
+    elif shard.kind == "parquet":
+        yield from _read_parquet(Path(shard.path), inp, batch_rows)
+    else:
+        yield from _read_hf(shard, inp, batch_rows)
+
+
+def _open_text_bytes(path: Path) -> io.BufferedIOBase:
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    if name.endswith(".zst"):
+        raw = zstandard.ZstdDecompressor().stream_reader(open(path, "rb"))  # noqa: SIM115
+        return io.BufferedReader(raw)  # type: ignore[arg-type]
+    return open(path, "rb")  # noqa: SIM115
+
+
+def _read_jsonl(path: Path, batch_rows: int) -> Iterator[list[Record]]:
+    out: list[Record] = []
+    try:
+        with _open_text_bytes(path) as fh:
+            for row, line in enumerate(fh):
+                out.append(_decode_json_line(row, line))
+                if len(out) >= batch_rows:
+                    yield out
+                    out = []
+    except (OSError, EOFError, zstandard.ZstdError) as exc:
+        raise UserError(f"{path}: cannot read: {exc}") from None
+    if out:
+        yield out
+
+
+def _decode_json_line(row: int, line: bytes) -> Record:
+    stripped = line.strip()
+    if not stripped:
+        return (row, None, "empty_line", "")
+    try:
+        stripped.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return (row, None, "undecodable_bytes", f"{exc}; {stripped[:200]!r}")
+    try:
+        obj = orjson.loads(stripped)
+    except orjson.JSONDecodeError:
+        return (row, None, "invalid_json", stripped[:1000].decode("utf-8", "replace"))
+    if not isinstance(obj, dict):
+        return (row, None, "not_an_object", stripped[:1000].decode("utf-8", "replace"))
+    return (row, obj, None, None)
+
+
+def _wanted_fields(inp: InputConfig) -> list[str]:
+    fields = [inp.text_field, inp.id_field, inp.domain_field, inp.source_field]
+    return [f for f in dict.fromkeys(fields) if f]
+
+
+def _read_parquet(path: Path, inp: InputConfig, batch_rows: int) -> Iterator[list[Record]]:
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for a corrupt file
+        raise UserError(f"{path}: not a readable Parquet file: {exc}") from None
+    present = set(pf.schema_arrow.names)
+    _check_columns(path, inp, present)
+    columns = [f for f in _wanted_fields(inp) if f in present]
+    row = 0
+    for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
+        yield [(row + i, obj, None, None) for i, obj in enumerate(batch.to_pylist())]
+        row += batch.num_rows
+
+
+def _check_columns(path: Path | str, inp: InputConfig, present: set[str]) -> None:
+    """A column the config names but the data lacks is a config error, not a bad row."""
+    required = {"input.text_field": inp.text_field}
+    if inp.id_field:
+        required["input.id_field"] = inp.id_field
+    if inp.domain_field and not (inp.domain_from_path or inp.domain):
+        required["input.domain_field"] = inp.domain_field
+    for key, column in required.items():
+        if column not in present:
+            raise UserError(
+                f"{path}: {key} = {column!r} is not a column (columns: {', '.join(sorted(present))})"
+            )
+
+
+def _load_hf(kind: str, path: str) -> Any:
+    import datasets  # heavy import: only when a datasets input is used
+
+    try:
+        if kind == "hf_disk":
+            ds = datasets.load_from_disk(path)
+        else:
+            ds = datasets.load_dataset(kind.removeprefix("hf_"), data_files=path, split="train")
+    except Exception as exc:  # datasets wraps many error types
+        raise UserError(f"{path}: cannot load as {kind}: {exc}") from None
+    if isinstance(ds, datasets.DatasetDict):
+        raise UserError(f"{path}: is a DatasetDict; point input.paths at one split's folder")
+    return ds
+
+
+def _read_hf(shard: InputShard, inp: InputConfig, batch_rows: int) -> Iterator[list[Record]]:
+    ds = _load_hf(shard.kind, shard.path)
+    _check_columns(shard.path, inp, set(ds.column_names))
+    columns = [f for f in _wanted_fields(inp) if f in ds.column_names]
+    rows = ds.select_columns(columns).with_format("arrow")
+    stop = shard.stop if shard.stop is not None else len(ds)
+    for start in range(shard.start, stop, batch_rows):
+        table = rows[start : min(start + batch_rows, stop)]
+        yield [(start + i, obj, None, None) for i, obj in enumerate(table.to_pylist())]

@@ -1,0 +1,203 @@
+"""The score job: ingest → duplicate-id barrier → tokenizer → score (+ validation tokens).
+
+Each step is a stage of shard tasks with its own directory and manifest; a rerun skips
+every shard whose record still matches, so a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from rich.console import Console
+
+from pipeline.atomic import atomic_path
+from pipeline.config import InputConfig, RunConfig
+from pipeline.errors import UserError
+from pipeline.executor import run_tasks
+from pipeline.manifest import ShardRecord, ShardStats, StageManifest, file_hash, input_fingerprint
+from pipeline.readers import plan_shards
+from pipeline.report import StageReport
+from pipeline.shard_tasks import ShardTask, ingest_shard, transform_shard
+from pipeline.stages import ApplyScorer, BatchStage, CountTokens, QuarantineIds
+from pipeline.tokenizer import ensure_tokenizer
+from pipeline.scorer_specs import build_scorers
+
+CODE_VERSION = "1"
+
+
+@dataclass
+class StageRun:
+    records: list[ShardRecord]
+    report: StageReport
+
+
+def _hash(*parts: Any) -> str:
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _run_stage(cfg: RunConfig, console: Console, stage: str, tasks: list[ShardTask],
+               fn: Any, total_docs: int | None) -> StageRun:
+    """Skip shards already done, run the rest, drop stale outputs, write the manifest."""
+    stage_dir = cfg.run_dir / stage
+    manifest = StageManifest(stage_dir)
+    started = time.monotonic()
+    done: dict[str, ShardRecord] = {}
+    todo: list[ShardTask] = []
+    for task in tasks:
+        rec = manifest.completed(task.shard, task.input_fingerprint, task.config_hash)
+        if rec is None:
+            todo.append(task)
+        else:
+            done[task.shard] = rec
+    skipped_docs = sum(r.stats.read for r in done.values())
+    remaining = None if total_docs is None else max(total_docs - skipped_docs, 0)
+    for rec in run_tasks(fn, todo, workers=cfg.n_workers, label=stage, total_docs=remaining,
+                         console=console, show_progress=cfg.progress and bool(todo)):
+        done[rec.shard] = rec
+    records = [done[t.shard] for t in tasks]
+    _remove_stale(stage_dir, {t.shard for t in tasks})
+    totals = manifest.save_summary(records, {"stage": stage, "config_hash": _hash(
+        [t.config_hash for t in tasks])})
+    report = StageReport(stage, len(tasks), len(tasks) - len(todo), totals,
+                         time.monotonic() - started, sum(r.stats.read for r in done.values()
+                                                         if r.shard in {t.shard for t in todo}))
+    return StageRun(records, report)
+
+
+def _remove_stale(stage_dir: Path, shards: set[str]) -> None:
+    """Outputs of shards no longer in the plan (an input was removed) must not linger."""
+    for path in stage_dir.glob("*.parquet"):
+        if path.stem not in shards:
+            path.unlink()
+    for path in (stage_dir / "_manifest").glob("*.json"):
+        if path.stem not in shards:
+            path.unlink()
+    quarantine_dir = stage_dir.parent / "quarantine"
+    for path in quarantine_dir.glob(f"{stage_dir.name}-*.parquet"):
+        if path.stem.removeprefix(f"{stage_dir.name}-") not in shards:
+            path.unlink()
+
+
+def _ingest(cfg: RunConfig, console: Console, stage: str, inp: InputConfig) -> StageRun:
+    shards = plan_shards(cfg, inp)
+    config_hash = _hash(CODE_VERSION, inp.model_dump(mode="json"))
+    tasks = [
+        ShardTask(stage=stage, shard=f"part-{i:05d}", stage_dir=str(cfg.run_dir / stage),
+                  input_label=s.label, input_fingerprint=input_fingerprint(s.path) + f":{s.start}",
+                  config_hash=config_hash, source=s, batch_size=cfg.score.batch_size)
+        for i, s in enumerate(shards)
+    ]
+    return _run_stage(cfg, console, stage, tasks, _IngestFn(inp), None)
+
+
+class _IngestFn:
+    """Picklable closure over the input config for the process pool."""
+
+    def __init__(self, inp: InputConfig) -> None:
+        self.inp = inp
+
+    def __call__(self, task: ShardTask) -> ShardRecord:
+        return ingest_shard(task, self.inp)
+
+
+def find_cross_shard_duplicates(shard_paths: list[Path]) -> dict[str, set[str]]:
+    """Ids already owned by an earlier shard (listed order), per later shard.
+
+    Shards are deduplicated internally at ingest; only a global pass sees ids repeated
+    across files. Validation shards come first, so a training copy of a validation
+    document is the one quarantined (no leakage into training).
+    """
+    if not shard_paths:
+        return {}
+    con = duckdb.connect()
+    con.execute("SET threads TO 2")
+    order = [[str(p), i] for i, p in enumerate(shard_paths)]
+    con.execute("CREATE TEMP TABLE shard_order (filename VARCHAR, pos INTEGER)")
+    con.executemany("INSERT INTO shard_order VALUES (?, ?)", order)
+    rows = con.execute(
+        """
+        SELECT r.filename, r.id
+        FROM read_parquet(?, filename = true) AS r JOIN shard_order USING (filename)
+        QUALIFY row_number() OVER (PARTITION BY r.id ORDER BY shard_order.pos) > 1
+        """,
+        [[str(p) for p in shard_paths]],
+    ).fetchall()
+    dups: dict[str, set[str]] = {}
+    for filename, doc_id in rows:
+        dups.setdefault(filename, set()).add(doc_id)
+    return dups
+
+
+def _transform(cfg: RunConfig, console: Console, stage: str, inputs: list[ShardRecord],
+               input_stage: str, stages_for: Any, config_parts: list[Any]) -> StageRun:
+    stage_dir = cfg.run_dir / stage
+    tasks = []
+    for rec in inputs:
+        in_path = cfg.run_dir / input_stage / f"{rec.shard}.parquet"
+        stages: list[BatchStage] = stages_for(in_path)
+        dup_ids = stages[0].ids if isinstance(stages[0], QuarantineIds) else set()
+        tasks.append(ShardTask(
+            stage=stage, shard=rec.shard, stage_dir=str(stage_dir), input_label=str(in_path),
+            input_fingerprint=file_hash(in_path),
+            config_hash=_hash(CODE_VERSION, config_parts, sorted(dup_ids)),
+            input_path=str(in_path), stages=stages, batch_size=cfg.score.batch_size))
+    total = sum(r.stats.written for r in inputs)
+    return _run_stage(cfg, console, stage, tasks, transform_shard, total)
+
+
+def run_score(cfg: RunConfig, console: Console) -> list[StageReport]:
+    """Ingest and score the configured input; tokenize the validation split if any."""
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    reports = []
+    train = _ingest(cfg, console, "ingest", cfg.input)
+    reports.append(train.report)
+    valid = _ingest(cfg, console, "ingest_validation", cfg.validation) if cfg.validation else None
+    if valid:
+        reports.append(valid.report)
+    train_paths = [cfg.run_dir / "ingest" / f"{r.shard}.parquet" for r in train.records]
+    valid_paths = ([cfg.run_dir / "ingest_validation" / f"{r.shard}.parquet"
+                    for r in valid.records] if valid else [])
+    dups = find_cross_shard_duplicates(valid_paths + train_paths)
+
+    shard_hashes = [h for r in train.records for h in r.outputs.values()]
+    tok_path = ensure_tokenizer(cfg.tokenizer, Path(cfg.base_dir), cfg.resolve(cfg.out_dir) /
+                                "_cache", train_paths, shard_hashes)
+    run_tok = cfg.run_dir / "tokenizer.json"
+    if not run_tok.is_file() or file_hash(run_tok) != file_hash(tok_path):
+        with atomic_path(run_tok) as tmp:
+            shutil.copyfile(tok_path, tmp)
+    tok_hash = file_hash(run_tok)
+
+    scorers = build_scorers(cfg.score.scorers)
+
+    def score_stages(path: Path) -> list[BatchStage]:
+        return [QuarantineIds(dups.get(str(path), set()), "duplicate_id",
+                              "id seen in an earlier shard or in the validation split"),
+                CountTokens(str(run_tok)), *[ApplyScorer(s) for s in scorers]]
+
+    def validation_stages(path: Path) -> list[BatchStage]:
+        return [QuarantineIds(dups.get(str(path), set()), "duplicate_id",
+                              "id seen in an earlier validation shard"), CountTokens(str(run_tok))]
+
+    scorer_params = [(s.name, s.params()) for s in scorers]
+    reports.append(_transform(cfg, console, "scored", train.records, "ingest", score_stages,
+                              [tok_hash, scorer_params]).report)
+    if valid:
+        reports.append(_transform(cfg, console, "validation", valid.records,
+                                  "ingest_validation", validation_stages, [tok_hash]).report)
+    return reports
+
+
+def scored_paths(cfg: RunConfig) -> list[Path]:
+    paths = sorted((cfg.run_dir / "scored").glob("part-*.parquet"))
+    if not paths:
+        raise UserError(f"no scored shards in {cfg.run_dir / 'scored'}: run `metamix score` first")
+    return paths

@@ -1,0 +1,151 @@
+"""What one worker does for one shard: read, transform, write atomically, record.
+
+Output order inside a shard follows input order, and the Parquet writer settings are
+fixed, so a shard rebuilt after a crash is byte-identical to the first attempt.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline.atomic import atomic_path
+from pipeline.config import InputConfig
+from pipeline.executor import report_progress
+from pipeline.ingest import CANONICAL_SCHEMA, Canonicalizer
+from pipeline.manifest import ShardRecord, ShardStats, StageManifest, file_hash
+from pipeline.readers import InputShard, read_records
+from pipeline.stages import QUARANTINE_SCHEMA, BatchStage, output_schema, run_stages
+
+PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 3,
+                                   "write_statistics": True}
+QUARANTINE_DETAIL_CHARS = 2000
+
+
+@dataclass
+class ShardTask:
+    stage: str
+    shard: str
+    stage_dir: str
+    input_label: str
+    input_fingerprint: str
+    config_hash: str
+    # ingest tasks read an InputShard; transform tasks read a canonical Parquet file
+    source: InputShard | None = None
+    input_path: str | None = None
+    stages: list[BatchStage] = field(default_factory=list)
+    batch_size: int = 1000
+
+
+@dataclass
+class _Outputs:
+    data: Path
+    quarantine: Path
+
+
+def _paths(task: ShardTask) -> _Outputs:
+    stage_dir = Path(task.stage_dir)
+    return _Outputs(stage_dir / f"{task.shard}.parquet",
+                    stage_dir.parent / "quarantine" / f"{task.stage}-{task.shard}.parquet")
+
+
+def _byte_size(batch: pa.RecordBatch) -> int:
+    return int(pc.sum(pc.binary_length(batch.column("text"))).as_py() or 0)
+
+
+def _quarantine_table(task: ShardTask, rows: list[dict[str, Any]]) -> pa.Table:
+    def clip(v: Any) -> str | None:
+        return None if v is None else str(v)[:QUARANTINE_DETAIL_CHARS]
+
+    return pa.Table.from_pylist(
+        [{"stage": task.stage, "shard": task.input_label, "row": r["row"], "id": clip(r["id"]),
+          "reason": r["reason"], "detail": clip(r.get("detail"))} for r in rows],
+        schema=QUARANTINE_SCHEMA,
+    )
+
+
+def _finish(task: ShardTask, outputs: _Outputs, quarantined: list[dict[str, Any]],
+            stats: ShardStats) -> ShardRecord:
+    """Write quarantine (if any), then the record: the record is the commit point."""
+    stats.check(f"{task.stage} shard {task.input_label}")
+    stage_dir = Path(task.stage_dir)
+    written = {f"{stage_dir.name}/{outputs.data.name}": file_hash(outputs.data)}
+    if quarantined:
+        with atomic_path(outputs.quarantine) as tmp:
+            pq.write_table(_quarantine_table(task, quarantined), tmp, **PARQUET_OPTIONS)
+        written[f"quarantine/{outputs.quarantine.name}"] = file_hash(outputs.quarantine)
+    elif outputs.quarantine.exists():
+        outputs.quarantine.unlink()
+    rec = ShardRecord(task.shard, task.input_label, task.input_fingerprint, task.config_hash,
+                      written, stats)
+    StageManifest(stage_dir).save(rec)
+    return rec
+
+
+def ingest_shard(task: ShardTask, inp: InputConfig) -> ShardRecord:
+    assert task.source is not None
+    outputs = _paths(task)
+    canon = Canonicalizer(inp, task.source.path)
+    stats = ShardStats()
+    quarantined: list[dict[str, Any]] = []
+    with atomic_path(outputs.data) as tmp, pq.ParquetWriter(tmp, CANONICAL_SCHEMA,
+                                                            **PARQUET_OPTIONS) as writer:
+        for records in read_records(task.source, inp, task.batch_size):
+            batch, bad = canon(records)
+            stats.read += len(records)
+            stats.written += batch.num_rows
+            stats.quarantined.update(r["reason"] for r in bad)
+            quarantined.extend(bad)
+            if batch.num_rows:
+                writer.write_batch(batch)
+            nbytes = _byte_size(batch)
+            stats.bytes_in += nbytes
+            report_progress(len(records), nbytes)
+    _check_key_seen(task, inp, canon, stats)
+    return _finish(task, outputs, quarantined, stats)
+
+
+def _check_key_seen(task: ShardTask, inp: InputConfig, canon: Canonicalizer,
+                    stats: ShardStats) -> None:
+    """A JSONL file in which no record has the text key is a config error, not bad rows."""
+    from pipeline.errors import UserError
+
+    decodable = stats.read - sum(stats.quarantined[r] for r in
+                                 ("invalid_json", "undecodable_bytes", "empty_line",
+                                  "not_an_object"))
+    if decodable > 0 and canon.rows_with_text_key == 0:
+        raise UserError(f"{task.input_label}: input.text_field = {inp.text_field!r} is in no "
+                        f"record of this file")
+
+
+def transform_shard(task: ShardTask) -> ShardRecord:
+    assert task.input_path is not None
+    outputs = _paths(task)
+    reader = pq.ParquetFile(task.input_path)
+    schema = output_schema(task.stages, reader.schema_arrow)
+    stats = ShardStats()
+    quarantined: list[dict[str, Any]] = []
+    row_offset = 0
+    with atomic_path(outputs.data) as tmp, pq.ParquetWriter(tmp, schema,
+                                                            **PARQUET_OPTIONS) as writer:
+        for batch in reader.iter_batches(batch_size=task.batch_size):
+            res = run_stages(task.stages, batch)
+            stats.read += batch.num_rows
+            stats.written += res.batch.num_rows
+            stats.dropped.update(res.dropped)
+            stats.quarantined.update(Counter(r["reason"] for r in res.quarantined))
+            for r in res.quarantined:
+                quarantined.append({**r, "row": r["row"] + row_offset})
+            if res.batch.num_rows:
+                writer.write_batch(res.batch.select(schema.names))
+            nbytes = _byte_size(batch)
+            stats.bytes_in += nbytes
+            report_progress(batch.num_rows, nbytes)
+            row_offset += batch.num_rows
+    return _finish(task, outputs, quarantined, stats)
