@@ -85,8 +85,6 @@ class Canonicalizer:
             return ("text_not_string", f"{type(text).__name__}: {str(text)[:200]}"), shown_id
         if not text.strip():
             return ("empty_text", repr(text[:200])), shown_id
-        if not _encodable(text):
-            return ("invalid_unicode", "text holds lone surrogates"), shown_id
         if inp.id_field:
             if raw_id is None or raw_id == "" or isinstance(raw_id, (dict, list, bool)):
                 return ("missing_id", f"{inp.id_field!r} = {raw_id!r}"), None
@@ -106,14 +104,6 @@ class Canonicalizer:
             source = self.default_source
         self.seen_ids.add(doc_id)
         return None, (doc_id, text, domain, source)
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _stem(path: str) -> str:

@@ -73,7 +73,10 @@ def _run_stage(cfg: RunConfig, console: Console, stage: str, tasks: list[ShardTa
 
 
 def _remove_stale(stage_dir: Path, shards: set[str]) -> None:
-    """Outputs of shards no longer in the plan (an input was removed) must not linger."""
+    """Outputs of shards no longer in the plan (an input was removed) must not linger, nor
+    temporary files of a killed run."""
+    for path in [*stage_dir.glob(".*.tmp-*"), *stage_dir.glob("_manifest/.*.tmp-*")]:
+        path.unlink()
     for path in stage_dir.glob("*.parquet"):
         if path.stem not in shards:
             path.unlink()
@@ -145,7 +148,8 @@ def _transform(cfg: RunConfig, console: Console, stage: str, inputs: list[ShardR
         stages: list[BatchStage] = stages_for(in_path)
         dup_ids = stages[0].ids if isinstance(stages[0], QuarantineIds) else set()
         tasks.append(ShardTask(
-            stage=stage, shard=rec.shard, stage_dir=str(stage_dir), input_label=str(in_path),
+            stage=stage, shard=rec.shard, stage_dir=str(stage_dir),
+            input_label=f"{input_stage}/{rec.shard}.parquet",
             input_fingerprint=file_hash(in_path),
             config_hash=_hash(CODE_VERSION, config_parts, sorted(dup_ids)),
             input_path=str(in_path), stages=stages, batch_size=cfg.score.batch_size))

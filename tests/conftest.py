@@ -1,0 +1,67 @@
+"""Shared fixtures: tiny corpora written by hand, and configs pointing at them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "data" / "sample"
+
+
+def write_jsonl(path: Path, rows: list[Any]) -> Path:
+    """Rows may be dicts (serialized) or raw bytes/str lines (written as they are)."""
+    with open(path, "wb") as fh:
+        for row in rows:
+            if isinstance(row, bytes):
+                fh.write(row.rstrip(b"\n") + b"\n")
+            elif isinstance(row, str):
+                fh.write(row.encode("utf-8") + b"\n")
+            else:
+                fh.write(json.dumps(row).encode("utf-8") + b"\n")
+    return path
+
+
+def write_config(path: Path, **sections: Any) -> Path:
+    data = {"run": "t", "out_dir": str(path.parent / "out"), "workers": 1, "progress": False,
+            "tokenizer": {"vocab_size": 300, "sample_docs": 200}}
+    data.update(sections)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+PROSE = (
+    "The committee met on Tuesday to review the annual budget. Members discussed the "
+    "costs of maintaining the old library building, which was built in 1903. After a long "
+    "debate, they agreed to fund repairs to the roof and the heating system. The chair "
+    "thanked everyone for their patience and closed the meeting at nine o'clock."
+)
+
+
+@pytest.fixture
+def prose() -> str:
+    return PROSE
+
+
+@pytest.fixture
+def sample_slice(tmp_path: Path) -> Path:
+    """A few hundred documents of the bundled corpus, spread over every domain."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shards = sorted((SAMPLE / "train").glob("*.parquet"))
+    if not shards:
+        pytest.skip("bundled corpus data/sample is missing")
+    out = tmp_path / "slice"
+    out.mkdir()
+    by_domain: dict[str, Path] = {}
+    for shard in shards:
+        by_domain.setdefault(shard.name.rsplit("-", 1)[0], shard)
+    for domain, shard in sorted(by_domain.items()):
+        table = pq.read_table(shard).slice(0, 60)
+        pq.write_table(pa.Table.from_batches(table.to_batches()), out / f"{domain}.parquet")
+    return out

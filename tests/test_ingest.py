@@ -1,0 +1,185 @@
+"""Ingest: every format, every bad-record reason, and config errors naming file and key."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+from rich.console import Console
+
+from pipeline.config import load_config
+from pipeline.errors import UserError
+from pipeline.ingest import content_id
+from pipeline.runner import run_score
+from tests.conftest import write_config, write_jsonl
+
+QUIET = Console(quiet=True)
+NO_SCORERS = {"scorers": []}
+
+
+def _docs(prefix: str, n: int, domain: str = "web") -> list[dict[str, str]]:
+    return [{"id": f"{prefix}{i}", "text": f"Text {i} of {prefix}. More words follow here.",
+             "domain": domain} for i in range(n)]
+
+
+def _score(cfg_path: Path):
+    cfg = load_config(cfg_path)
+    reports = run_score(cfg, QUIET)
+    return cfg, {r.stage: r.totals for r in reports}
+
+
+def _read(cfg, stage: str) -> pa.Table:
+    return pq.read_table(sorted((cfg.run_dir / stage).glob("*.parquet")))
+
+
+def _quarantine(cfg) -> pa.Table:
+    files = sorted((cfg.run_dir / "quarantine").glob("*.parquet"))
+    return pa.concat_tables([pq.read_table(f) for f in files])
+
+
+def test_bad_records_are_quarantined_with_reasons(tmp_path: Path) -> None:
+    rows = _docs("a", 5) + [
+        b"{not json",
+        b'{"id": "bad-bytes", "text": "caf\xe9", "domain": "web"}',
+        {"id": "empty", "text": "   \n", "domain": "web"},
+        {"id": "number", "text": 42, "domain": "web"},
+        {"id": "none", "text": None, "domain": "web"},
+        {"id": "a1", "text": "same id as an earlier row", "domain": "web"},
+        {"id": "", "text": "no id", "domain": "web"},
+        {"id": "nodomain", "text": "no domain"},
+        "[1, 2, 3]",
+        '{"id": "surrogate", "text": "\\ud800 lone", "domain": "web"}',
+    ]
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    cfg, totals = _score(write_config(tmp_path / "c.yaml", input={"paths": [str(tmp_path /
+                                      "in.jsonl")]}, score=NO_SCORERS))
+    ingest = totals["ingest"]
+    assert ingest.read == 15
+    assert ingest.written == 5
+    assert dict(ingest.quarantined) == {
+        # orjson rejects the lone surrogate escape, so that line is invalid JSON
+        "invalid_json": 2, "undecodable_bytes": 1, "empty_text": 1, "text_not_string": 1,
+        "missing_text": 1, "duplicate_id": 1, "missing_id": 1, "missing_domain": 1,
+        "not_an_object": 1,
+    }
+    q = _quarantine(cfg)
+    assert q.num_rows == 10
+    by_reason = {}
+    for r in q.to_pylist():
+        by_reason.setdefault(r["reason"], r)  # first of each reason, in input order
+    assert by_reason["invalid_json"]["row"] == 5
+    assert by_reason["invalid_json"]["detail"] == "{not json"
+    assert by_reason["duplicate_id"]["id"] == "a1"
+    assert by_reason["text_not_string"]["stage"] == "ingest"
+    assert by_reason["text_not_string"]["detail"] == "int: 42"
+    kept = _read(cfg, "ingest")
+    assert kept.column("id").to_pylist() == [f"a{i}" for i in range(5)]
+
+
+def test_cross_shard_and_validation_duplicates(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "t1.jsonl", _docs("a", 4))
+    write_jsonl(tmp_path / "t2.jsonl", _docs("a", 2) + _docs("b", 3))  # a0, a1 repeat t1
+    write_jsonl(tmp_path / "v.jsonl", [{"id": "b2", "text": "validation doc", "domain": "web"}])
+    cfg, totals = _score(write_config(
+        tmp_path / "c.yaml", input={"paths": [str(tmp_path / "t*.jsonl")]},
+        validation={"paths": [str(tmp_path / "v.jsonl")]}, score=NO_SCORERS))
+    assert totals["ingest"].written == 9  # duplicates across files are only seen globally
+    assert dict(totals["scored"].quarantined) == {"duplicate_id": 3}
+    scored_ids = sorted(_read(cfg, "scored").column("id").to_pylist())
+    assert scored_ids == ["a0", "a1", "a2", "a3", "b0", "b1"]  # b2 belongs to validation
+    assert _read(cfg, "validation").column("id").to_pylist() == ["b2"]
+    assert totals["scored"].read == totals["scored"].written + 3
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet"])
+def test_formats_give_the_same_rows(tmp_path: Path, suffix: str) -> None:
+    docs = _docs("d", 7, domain="books")
+    path = tmp_path / f"input{suffix}"
+    payload = b"".join(json.dumps(d).encode() + b"\n" for d in docs)
+    if suffix == ".jsonl":
+        path.write_bytes(payload)
+    elif suffix == ".jsonl.gz":
+        path.write_bytes(gzip.compress(payload))
+    elif suffix == ".jsonl.zst":
+        path.write_bytes(zstandard.ZstdCompressor().compress(payload))
+    else:
+        pq.write_table(pa.Table.from_pylist(docs), path)
+    cfg, totals = _score(write_config(tmp_path / "c.yaml", input={"paths": [str(path)]},
+                                      score=NO_SCORERS))
+    table = _read(cfg, "scored")
+    assert table.column("id").to_pylist() == [d["id"] for d in docs]
+    assert table.column("text").to_pylist() == [d["text"] for d in docs]
+    assert set(table.column("domain").to_pylist()) == {"books"}
+    assert table.column("source").to_pylist() == ["input"] * 7  # file stem when no field
+    assert all(n > 0 for n in table.column("n_tokens").to_pylist())
+
+
+@pytest.mark.parametrize("kind", ["hf_disk", "hf_json", "hf_parquet"])
+def test_datasets_inputs(tmp_path: Path, kind: str) -> None:
+    datasets = pytest.importorskip("datasets")
+    docs = _docs("h", 6, domain="qa")
+    if kind == "hf_disk":
+        path = tmp_path / "saved"
+        datasets.Dataset.from_list(docs).save_to_disk(str(path))
+    elif kind == "hf_json":
+        path = write_jsonl(tmp_path / "data.jsonl", docs)
+    else:
+        path = tmp_path / "data.parquet"
+        pq.write_table(pa.Table.from_pylist(docs), path)
+    cfg, totals = _score(write_config(
+        tmp_path / "c.yaml", input={"paths": [str(path)], "format": kind, "rows_per_shard": 4},
+        score=NO_SCORERS))
+    assert _read(cfg, "scored").column("id").to_pylist() == [d["id"] for d in docs]
+    assert totals["ingest"].read == 6
+
+
+def test_content_hash_ids_and_domain_from_path(tmp_path: Path) -> None:
+    (tmp_path / "code").mkdir()
+    rows = [{"body": "print('hello')"}, {"body": "print('hello')"}, {"body": "x = 1"}]
+    write_jsonl(tmp_path / "code" / "part.jsonl", rows)
+    cfg, totals = _score(write_config(
+        tmp_path / "c.yaml",
+        input={"paths": [str(tmp_path / "code")], "text_field": "body", "id_field": None,
+               "domain_field": None, "domain_from_path": r"/(?P<domain>[a-z]+)/part"},
+        score=NO_SCORERS))
+    table = _read(cfg, "scored")
+    assert table.column("id").to_pylist() == [content_id("print('hello')"), content_id("x = 1")]
+    assert table.column("domain").to_pylist() == ["code", "code"]
+    assert dict(totals["ingest"].quarantined) == {"duplicate_id": 1}  # exact duplicate text
+
+
+def test_missing_parquet_column_names_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "x.parquet"
+    pq.write_table(pa.Table.from_pylist([{"id": "1", "body": "t", "domain": "web"}]), path)
+    cfg = load_config(write_config(tmp_path / "c.yaml", input={"paths": [str(path)]}))
+    with pytest.raises(UserError, match=r"x\.parquet: input\.text_field = 'text' is not a col"):
+        run_score(cfg, QUIET)
+
+
+def test_jsonl_without_the_text_key_is_a_config_error(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "y.jsonl", [{"id": "1", "body": "t", "domain": "web"}])
+    cfg = load_config(write_config(tmp_path / "c.yaml", input={"paths": [str(path)]},
+                                   score=NO_SCORERS))
+    with pytest.raises(UserError, match=r"y\.jsonl: input\.text_field = 'text' is in no rec"):
+        run_score(cfg, QUIET)
+
+
+def test_unmatched_glob_and_corrupt_files(tmp_path: Path) -> None:
+    cfg = load_config(write_config(tmp_path / "c.yaml", input={"paths": ["nope/*.jsonl"]}))
+    with pytest.raises(UserError, match="nothing matches 'nope/\\*.jsonl'"):
+        run_score(cfg, QUIET)
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet at all")
+    cfg = load_config(write_config(tmp_path / "c2.yaml",
+                                   input={"paths": [str(tmp_path / "bad.parquet")]}))
+    with pytest.raises(UserError, match="bad.parquet: not a readable Parquet file"):
+        run_score(cfg, QUIET)
+    (tmp_path / "bad.jsonl.gz").write_bytes(b"not gzip")
+    cfg = load_config(write_config(tmp_path / "c3.yaml",
+                                   input={"paths": [str(tmp_path / "bad.jsonl.gz")]}))
+    with pytest.raises(UserError, match="bad.jsonl.gz: cannot read"):
+        run_score(cfg, QUIET)
