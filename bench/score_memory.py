@@ -1,0 +1,97 @@
+"""Peak memory of `metamix score` on the bundled corpus at 1× and 10× its size.
+
+The corpus is replicated with fresh ids (so nothing is quarantined as a duplicate) into a
+scratch directory; each size is scored in a subprocess with a fresh output directory while
+this script samples the RSS of the whole process tree (parent + workers) every 50 ms.
+
+    .venv/bin/python bench/score_memory.py [--factors 1 10] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def replicate(src: Path, dst: Path, factor: int) -> tuple[int, int]:
+    """Write ``factor`` copies of every shard with ids suffixed by the copy number."""
+    dst.mkdir(parents=True, exist_ok=True)
+    rows = nbytes = 0
+    for shard in sorted(src.glob("*.parquet")):
+        table = pq.read_table(shard)
+        for k in range(factor):
+            ids = pc.binary_join_element_wise(table.column("id"), pa.scalar(f"#r{k}"), "")
+            copy = table.set_column(table.schema.get_field_index("id"), "id", ids)
+            pq.write_table(copy, dst / f"{shard.stem}-r{k:02d}.parquet", compression="zstd")
+            rows += copy.num_rows
+            nbytes += pc.sum(pc.binary_length(copy.column("text"))).as_py()
+    return rows, nbytes
+
+
+def peak_tree_rss(cmd: list[str]) -> tuple[float, float, int]:
+    """Run ``cmd``; return (peak summed RSS of its process tree in MiB, seconds, exit code)."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    root = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        total = 0
+        try:
+            procs = [root, *root.children(recursive=True)]
+            for p in procs:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:
+                    pass
+        except psutil.Error:
+            pass
+        peak = max(peak, total)
+        time.sleep(0.05)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr.read().decode() if proc.stderr else "")
+    return peak / 2**20, time.monotonic() - start, proc.returncode
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--factors", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--source", type=Path, default=REPO / "data" / "sample" / "train")
+    args = parser.parse_args()
+    tokenizer = REPO / "out" / "demo" / "tokenizer.json"
+    print(f"{'factor':>6} {'docs':>9} {'MB':>8} {'seconds':>8} {'docs/s':>8} {'peak RSS MiB':>13}")
+    with tempfile.TemporaryDirectory(prefix="metamix-rss-") as scratch:
+        for factor in args.factors:
+            data = Path(scratch) / f"x{factor}"
+            rows, nbytes = replicate(args.source, data, factor)
+            config = {
+                "run": f"x{factor}", "out_dir": str(Path(scratch) / "out"),
+                "workers": args.workers, "progress": False,
+                "input": {"paths": [str(data / "*.parquet")]},
+                # one shared tokenizer, so every size measures the same scoring work
+                "tokenizer": {"path": str(tokenizer)} if tokenizer.is_file() else {},
+            }
+            cfg_path = Path(scratch) / f"x{factor}.yaml"
+            cfg_path.write_text(yaml.safe_dump(config))
+            peak, seconds, code = peak_tree_rss(
+                [sys.executable, "-m", "pipeline.cli", "score", "--config", str(cfg_path)])
+            if code != 0:
+                raise SystemExit(f"score failed at factor {factor}")
+            print(f"{factor:>6} {rows:>9,} {nbytes / 1e6:>8.1f} {seconds:>8.1f} "
+                  f"{rows / seconds:>8,.0f} {peak:>13,.0f}")
+
+
+if __name__ == "__main__":
+    main()
