@@ -44,7 +44,7 @@ def test_score_then_select_on_the_bundled_corpus(tmp_path: Path, sample_slice: P
     summary = json.loads((run_dir / "selection_summary.json").read_text())
     selected = pq.read_table(sorted((run_dir / "selected").glob("*.parquet")))
     assert 0 < selected.num_rows < n_in
-    assert summary["totals"]["written"] == selected.num_rows
+    assert summary["totals"]["docs_after"] == selected.num_rows
 
 
 def test_user_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:

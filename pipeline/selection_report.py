@@ -1,0 +1,173 @@
+"""Selection summary: counts, score distributions, the row invariant and its rich rendering.
+
+Statistics are rounded to 6 significant digits: they are for reading, and parallel float
+aggregation (the mean) could otherwise differ in the last bit between reruns, breaking the
+byte-identical summary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+QUANTILES = (0.1, 0.5, 0.9)
+STAT_KEYS = ("count", "missing", "min", "p10", "p50", "p90", "max", "mean")
+KEPT = ""  # outcome label of kept rows in the outcome counts
+
+
+class SelectionInvariantError(RuntimeError):
+    """rows read != rows written + rows dropped: a bug, never a user error."""
+
+
+def _round(value: Any) -> Any:
+    return float(f"{value:.6g}") if isinstance(value, float) else value
+
+
+def _empty_stats() -> dict[str, Any]:
+    return {key: (0 if key in ("count", "missing") else None) for key in STAT_KEYS}
+
+
+def score_stats(
+    con: duckdb.DuckDBPyConnection, relation: str, where: str, columns: dict[str, str]
+) -> dict[str | None, dict[str, dict[str, Any]]]:
+    """Distribution of each score per domain, plus all domains together under key None."""
+    quantiles = ", ".join(str(q) for q in QUANTILES)
+    aggregates = ", ".join(
+        f"count({c}), count(*) - count({c}), min({c}), quantile_cont({c}, [{quantiles}]), "
+        f"max({c}), avg({c})"
+        for c in columns.values()
+    )
+    rows = con.sql(
+        f"SELECT grouping(domain) = 1, domain, {aggregates} FROM {relation} WHERE {where} "
+        "GROUP BY GROUPING SETS ((domain), ())"
+    ).fetchall()
+    out: dict[str | None, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        key = None if row[0] else row[1]
+        per_column: dict[str, dict[str, Any]] = {}
+        for i, label in enumerate(columns):
+            count, missing, lo, qs, hi, mean = row[2 + 6 * i: 8 + 6 * i]
+            stats = _empty_stats()
+            stats.update(count=count, missing=missing)
+            if count:
+                stats.update(min=lo, p10=qs[0], p50=qs[1], p90=qs[2], max=hi, mean=mean)
+            per_column[label] = {k: _round(v) for k, v in stats.items()}
+        out[key] = per_column
+    return out
+
+
+def _stats_or_empty(
+    stats: dict[str | None, dict[str, dict[str, Any]]], key: str | None, labels: list[str]
+) -> dict[str, dict[str, Any]]:
+    return stats.get(key) or {label: _empty_stats() for label in labels}
+
+
+def build_summary(
+    *,
+    inputs: list[str],
+    config: dict[str, Any],
+    resolved: dict[str, Any],
+    quotas: dict[str, Any],
+    outcome_counts: list[tuple[str, str, int, int]],
+    written: dict[str, int],
+    files: dict[str, str],
+    stats_before: dict[str | None, dict[str, dict[str, Any]]],
+    stats_after: dict[str | None, dict[str, dict[str, Any]]],
+    warnings: list[str],
+) -> dict[str, Any]:
+    """Assemble the JSON summary and enforce rows read = rows written + rows dropped."""
+    labels = ["combined_score", *resolved["weights"]]
+    domains: dict[str, dict[str, Any]] = {}
+    for domain in sorted(files):
+        domains[domain] = {
+            "file": files[domain], "docs_before": 0, "docs_after": written.get(domain, 0),
+            "tokens_before": 0, "tokens_after": 0, "dropped_docs": {}, "dropped_tokens": {},
+            "scores_before": _stats_or_empty(stats_before, domain, labels),
+            "scores_after": _stats_or_empty(stats_after, domain, labels),
+        }
+    for domain, outcome, docs, tokens in outcome_counts:
+        entry = domains[domain]
+        entry["docs_before"] += docs
+        entry["tokens_before"] += int(tokens)
+        if outcome == KEPT:
+            entry["tokens_after"] += int(tokens)
+        else:
+            entry["dropped_docs"][outcome] = docs
+            entry["dropped_tokens"][outcome] = int(tokens)
+
+    totals: dict[str, Any] = {"docs_before": 0, "docs_after": 0, "tokens_before": 0,
+                              "tokens_after": 0, "dropped_docs": {}, "dropped_tokens": {}}
+    for entry in domains.values():
+        for key in ("docs_before", "docs_after", "tokens_before", "tokens_after"):
+            totals[key] += entry[key]
+        for key in ("dropped_docs", "dropped_tokens"):
+            for reason, n in entry[key].items():
+                totals[key][reason] = totals[key].get(reason, 0) + n
+    totals["scores_before"] = _stats_or_empty(stats_before, None, labels)
+    totals["scores_after"] = _stats_or_empty(stats_after, None, labels)
+
+    for name, entry in [*domains.items(), ("<all>", totals)]:
+        dropped = sum(entry["dropped_docs"].values())
+        if entry["docs_before"] != entry["docs_after"] + dropped:
+            raise SelectionInvariantError(
+                f"domain {name}: rows read {entry['docs_before']} != rows written "
+                f"{entry['docs_after']} + rows dropped {dropped}"
+            )
+    return {
+        "inputs": inputs,
+        "config": config,
+        "resolved": resolved,
+        "quotas": quotas,
+        "domains": domains,
+        "totals": totals,
+        "invariant": {
+            "rows_read": totals["docs_before"],
+            "rows_written": totals["docs_after"],
+            "rows_dropped": sum(totals["dropped_docs"].values()),
+            "holds": True,
+        },
+        "warnings": warnings,
+    }
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
+
+
+def render_summary_table(summary: dict[str, Any]) -> Table:
+    """Per-domain docs/tokens before and after, drops by reason, median combined score."""
+    inv = summary["invariant"]
+    table = Table(
+        title="Selection",
+        caption=(f"rows read {inv['rows_read']:,} = written {inv['rows_written']:,} "
+                 f"+ dropped {inv['rows_dropped']:,}  ✓"),
+    )
+    table.add_column("domain")
+    for header in ("docs in", "docs out", "tokens in", "tokens out"):
+        table.add_column(header, justify="right")
+    table.add_column("dropped docs", no_wrap=True)
+    table.add_column("p50 score in → out", justify="right")
+    rows = [*summary["domains"].items(), ("[bold]all[/bold]", summary["totals"])]
+    for i, (name, entry) in enumerate(rows):
+        dropped = "\n".join(f"{reason}: {n:,}" for reason, n in sorted(entry["dropped_docs"]
+                                                                      .items())) or "-"
+        p50_before = entry["scores_before"]["combined_score"]["p50"]
+        p50_after = entry["scores_after"]["combined_score"]["p50"]
+        table.add_row(
+            name, _fmt(entry["docs_before"]), _fmt(entry["docs_after"]),
+            _fmt(entry["tokens_before"]), _fmt(entry["tokens_after"]), dropped,
+            f"{_fmt(p50_before)} → {_fmt(p50_after)}",
+            end_section=i == len(rows) - 2,
+        )
+    return table
+
+
+def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:
+    console = console or Console()
+    console.print(render_summary_table(summary))
+    for warning in summary["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
