@@ -1,0 +1,1 @@
+"""PRRC quality dimensions (Meta-rater): rubrics, LLM annotation, trained raters."""
