@@ -65,6 +65,14 @@ def cmd_select(args: argparse.Namespace, console: Console) -> None:
     console.print(f"selected shards: {cfg.run_dir / 'selected'}")
 
 
+def cmd_annotate(args: argparse.Namespace, console: Console) -> None:
+    from scorers.prrc.annotate import AnnotateConfig, run_annotate
+
+    cfg = _load(args)
+    run_annotate(cfg, cfg.annotate or AnnotateConfig(), console)
+    console.print(f"annotations: {cfg.run_dir / 'annotate' / 'annotations.parquet'}")
+
+
 def cmd_run(args: argparse.Namespace, console: Console) -> None:
     cmd_score(args, console)
     cmd_select(args, console)
@@ -74,6 +82,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, Console], None], str]] =
     "score": (cmd_score, "ingest the input and write quality signals (out/<run>/scored)"),
     "select": (cmd_select, "select documents from the scored shards (out/<run>/selected)"),
     "run": (cmd_run, "score, then select"),
+    "annotate": (cmd_annotate, "rate a stratified sample with an LLM on the PRRC rubrics "
+                 "(out/<run>/annotate)"),
 }
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipeline.errors import UserError
 from pipeline.selection import SelectConfig
+from scorers.prrc.annotate import AnnotateConfig
 
 
 class Strict(BaseModel):
@@ -90,6 +91,7 @@ class RunConfig(Strict):
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
     score: ScoreConfig = Field(default_factory=ScoreConfig)
     select: SelectConfig | None = None
+    annotate: AnnotateConfig | None = None
 
     # Set by load_config so relative paths resolve against the config's directory.
     base_dir: str = Field(default=".", exclude=True)
