@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(stderr=True, highlight=False)
+    if not console.is_terminal:
+        console.width = 132  # logs and CI: don't squeeze the summary tables into 80 columns
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     try:
         COMMANDS[args.command][0](args, console)

@@ -40,7 +40,7 @@ def _outputs(run_dir: Path) -> dict[str, bytes]:
 def _config(tmp_path: Path, name: str) -> Path:
     return write_config(tmp_path / f"{name}.yaml", run=name,
                         input={"paths": [str(tmp_path / "data" / "*.jsonl")]},
-                        score={"batch_size": 100, "scorers": []})
+                        score={"batch_size": 100})
 
 
 def test_rerun_skips_completed_shards_and_redoes_changed_ones(tmp_path: Path) -> None:
