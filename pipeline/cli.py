@@ -59,7 +59,8 @@ def cmd_select(args: argparse.Namespace, console: Console) -> None:
     if cfg.select is None:
         raise UserError(f"{args.config}: select: section missing (weights, mode, ...)")
     try:
-        run_selection(cfg.select, scored_paths(cfg), cfg.run_dir, progress=cfg.progress)
+        run_selection(cfg.select, scored_paths(cfg), cfg.run_dir, progress=cfg.progress,
+                      console=console)
     except SelectionError as exc:
         raise UserError(f"{args.config}: {exc}") from None
     console.print(f"selected shards: {cfg.run_dir / 'selected'}")

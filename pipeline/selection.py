@@ -61,6 +61,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
+from rich.console import Console
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, PositiveInt, model_validator
 
 from pipeline.atomic import write_json_atomic
@@ -272,7 +273,8 @@ def _connect(cfg: SelectConfig, spill_dir: Path) -> duckdb.DuckDBPyConnection:
 
 
 def run_selection(
-    cfg: SelectConfig, scored_paths: list[Path], out_dir: Path, *, progress: bool = True
+    cfg: SelectConfig, scored_paths: list[Path], out_dir: Path, *, progress: bool = True,
+    console: Console | None = None,
 ) -> dict[str, Any]:
     """Select documents, write ``selected/<domain>.parquet`` and the summary; return it."""
     if not scored_paths:
@@ -289,7 +291,7 @@ def run_selection(
     con = _connect(cfg, spill_dir)
     try:
         return _select(con, cfg, scored_paths, out_dir, weights, normalization,
-                       weights_source, progress=progress)
+                       weights_source, progress=progress, console=console)
     except (duckdb.IOException, duckdb.InvalidInputException) as exc:
         # Unreadable or corrupt shards: DuckDB's message names the file; keep it to one line.
         raise SelectionError(f"reading scored shards: {str(exc).splitlines()[0]}") from exc
@@ -308,6 +310,7 @@ def _select(
     weights_source: str,
     *,
     progress: bool,
+    console: Console | None,
 ) -> dict[str, Any]:
     source = _source_sql([Path(p) for p in scored_paths])
     warnings: list[str] = []
@@ -349,5 +352,5 @@ def _select(
     )
     write_json_atomic(out_dir / SUMMARY_NAME, summary)
     if progress:
-        print_summary(summary)
+        print_summary(summary, console)
     return summary

@@ -153,8 +153,10 @@ def render_summary_table(summary: dict[str, Any]) -> Table:
     table.add_column("p50 score in → out", justify="right")
     rows = [*summary["domains"].items(), ("[bold]all[/bold]", summary["totals"])]
     for i, (name, entry) in enumerate(rows):
-        dropped = "\n".join(f"{reason}: {n:,}" for reason, n in sorted(entry["dropped_docs"]
-                                                                      .items())) or "-"
+        by_filter: dict[str, int] = {}
+        for reason, n in entry["dropped_docs"].items():  # per-reason detail stays in the JSON
+            by_filter[reason.split(":")[0]] = by_filter.get(reason.split(":")[0], 0) + n
+        dropped = ", ".join(f"{name}: {n:,}" for name, n in sorted(by_filter.items())) or "-"
         p50_before = entry["scores_before"]["combined_score"]["p50"]
         p50_after = entry["scores_after"]["combined_score"]["p50"]
         table.add_row(
