@@ -1,0 +1,134 @@
+"""Per-document perplexity under a Kneser–Ney n-gram model of a target set (CCNet-style).
+
+CCNet and Meta-rater score documents by their perplexity under a KenLM model trained on a
+clean reference set (Wikipedia): low perplexity = reads like the target. Our model is a
+pruned interpolated modified Kneser–Ney trigram over the run's byte-level BPE ids
+(``kneser_ney.py`` says why it is not KenLM itself). The shipped default is trained on the
+``books`` + ``reference`` + ``technical`` documents of the bundled train split, and ships
+with a copy of the BPE it was trained with (``ngram_tokenizer.json``); the model file
+records that tokenizer's sha256 and the scorer refuses a tokenizer with another hash.
+
+Columns, natural logs, each token predicted from its two predecessors (document start =
+``<|endoftext|>`` padding; no end-of-document token is predicted):
+
+- ``ngram_logprob_<target>``: mean log-probability per token (higher = more target-like);
+- ``ngram_ppl_<target>``: exp(-mean log-probability), finite and > 0.
+
+A document with no tokens (empty text) gets NaN in both columns.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from scorers.base import Scorer
+from scorers.model_based._common import (
+    MODELS_DIR,
+    SAMPLE_TRAIN,
+    LazyModel,
+    file_sha256,
+    read_domain_texts,
+    resolve_model_path,
+    text_column,
+)
+from scorers.model_based.kneser_ney import BackoffNgramModel, fit_kneser_ney, windows
+from scorers.registry import register
+
+DEFAULT_MODEL = "ngram_books_reference_technical.npz"
+DEFAULT_TOKENIZER = "ngram_tokenizer.json"
+DEFAULT_TARGET_DOMAINS = ("books", "reference", "technical")
+PAD_TOKEN = "<|endoftext|>"
+
+
+def load_bpe(path: Path):  # noqa: ANN201 - tokenizers.Tokenizer
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(path))
+
+
+def token_ids(tokenizer, texts: list[str]) -> list[np.ndarray]:  # noqa: ANN001
+    encodings = tokenizer.encode_batch(texts, add_special_tokens=False)
+    return [np.asarray(e.ids, dtype=np.int64) for e in encodings]
+
+
+def train_ngram_model(texts: list[str], tokenizer_path: Path, out_path: Path, *,
+                      order: int = 3, min_count: int = 3, logp_step: float | None = 1 / 512,
+                      max_chars: int | None = None,
+                      copy_tokenizer_to: Path | None = None) -> BackoffNgramModel:
+    """Tokenize ``texts``, estimate and prune the model, save it with its tokenizer hash."""
+    tokenizer = load_bpe(tokenizer_path)
+    pad_id = tokenizer.token_to_id(PAD_TOKEN)
+    if pad_id is None:
+        raise ValueError(f"tokenizer has no {PAD_TOKEN} token")
+    docs = token_ids(tokenizer, [t[:max_chars] for t in texts])
+    win = windows(docs, order, pad_id)
+    model = fit_kneser_ney(win, tokenizer.get_vocab_size(), min_count=min_count,
+                           logp_step=logp_step)
+    model.meta = {"tokenizer_sha256": file_sha256(tokenizer_path), "pad_id": pad_id,
+                  "min_count": min_count, "n_train_docs": len(texts),
+                  "n_train_tokens": int(len(win))}
+    model.save(out_path)
+    if copy_tokenizer_to is not None and Path(copy_tokenizer_to) != Path(tokenizer_path):
+        shutil.copyfile(tokenizer_path, copy_tokenizer_to)
+    return model
+
+
+def train_default_ngram_model(tokenizer_path: Path, out_dir: Path = MODELS_DIR,
+                              train_dir: Path = SAMPLE_TRAIN,
+                              domains: tuple[str, ...] = DEFAULT_TARGET_DOMAINS,
+                              min_count: int = 3) -> BackoffNgramModel:
+    texts = read_domain_texts(train_dir, domains)
+    return train_ngram_model(texts, tokenizer_path, out_dir / DEFAULT_MODEL,
+                             min_count=min_count, copy_tokenizer_to=out_dir / DEFAULT_TOKENIZER)
+
+
+@register
+class NgramPerplexityScorer(LazyModel, Scorer):
+    """Columns ``ngram_logprob_<target_name>`` and ``ngram_ppl_<target_name>``."""
+
+    name = "ngram_perplexity"
+
+    def __init__(self, model_path: str | None = None, tokenizer_path: str | None = None,
+                 target_name: str = "books_reference_technical",
+                 max_chars: int | None = 20_000) -> None:
+        self.model_path = model_path
+        self.tokenizer_path = tokenizer_path
+        self.target_name = target_name
+        self.max_chars = max_chars
+
+    def output_schema(self) -> pa.Schema:
+        return pa.schema([(f"ngram_logprob_{self.target_name}", pa.float32()),
+                          (f"ngram_ppl_{self.target_name}", pa.float32())])
+
+    def _loaded(self):  # noqa: ANN202
+        if getattr(self, "_cached_loaded", None) is None:
+            model = BackoffNgramModel.load(resolve_model_path(self.model_path, DEFAULT_MODEL))
+            tok_path = (Path(self.tokenizer_path) if self.tokenizer_path
+                        else resolve_model_path(self.model_path, DEFAULT_MODEL).parent
+                        / DEFAULT_TOKENIZER)
+            want = model.meta.get("tokenizer_sha256")
+            if want and file_sha256(tok_path) != want:
+                raise ValueError(f"{tok_path} is not the tokenizer the n-gram model was "
+                                 "trained with (sha256 differs)")
+            self._cached_loaded = (model, load_bpe(tok_path))
+        return self._cached_loaded
+
+    def mean_logprobs(self, texts: list[str]) -> np.ndarray:
+        model, tokenizer = self._loaded()
+        docs = token_ids(tokenizer, texts)
+        lengths = np.array([len(d) for d in docs], dtype=np.int64)
+        lp = model.logprob(windows(docs, model.order, int(model.meta["pad_id"])))
+        rows = np.repeat(np.arange(len(docs)), lengths)
+        sums = np.bincount(rows, weights=lp, minlength=len(docs))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(lengths > 0, sums / np.maximum(lengths, 1), np.nan)
+
+    def score(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        mean_lp = self.mean_logprobs(text_column(batch, self.max_chars).to_pylist())
+        ppl = np.exp(-mean_lp)
+        return {f"ngram_logprob_{self.target_name}": pa.array(mean_lp.astype(np.float32)),
+                f"ngram_ppl_{self.target_name}": pa.array(ppl.astype(np.float32))}
