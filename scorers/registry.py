@@ -13,3 +13,33 @@ def register(cls: type[Scorer]) -> type[Scorer]:
         raise ValueError(f"scorer name {cls.name!r} registered twice")
     SCORERS[cls.name] = cls
     return cls
+
+
+BUILTIN_MODULES: tuple[str, ...] = (
+    "scorers.redpajama",
+    "scorers.gopher_quality",
+    "scorers.gopher_repetition",
+    "scorers.c4",
+    "scorers.fineweb",
+    "scorers.model_based.fasttext_quality",
+    "scorers.model_based.dsir",
+    "scorers.model_based.ngram_perplexity",
+    "scorers.model_based.language_id",
+)
+
+#: The heuristic families (no model files): what the datatrove speed/agreement benches run.
+HEURISTIC_FAMILIES: tuple[str, ...] = (
+    "redpajama", "gopher_quality", "gopher_repetition", "c4", "fineweb",
+)
+
+
+def load_builtin() -> dict[str, type[Scorer]]:
+    """Import the built-in families so their ``@register`` runs; returns ``SCORERS``.
+
+    Imported lazily (not at module import) because the family modules import this one.
+    """
+    import importlib
+
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+    return SCORERS

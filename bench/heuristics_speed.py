@@ -1,0 +1,110 @@
+"""Throughput of our heuristic signal set vs datatrove's four quality filters (goal: >= 30x).
+
+On one deterministic sample of the corpus, in one process on one core. Rates use CPU time
+of this process (``time.process_time``), so other jobs on a shared machine do not skew the
+ratio; wall-clock seconds are printed too.
+
+- datatrove: Gopher quality, Gopher repetition, C4 quality and FineWeb quality, each run
+  on every document (default parameters; spaCy tokenization is cached across filters for
+  the same text, as in a datatrove pipeline);
+- ours: every built-in family (RedPajama, Gopher quality, Gopher repetition, C4, FineWeb)
+  on record batches of ``--batch-size`` documents.
+
+    .venv/bin/python bench/heuristics_speed.py [--docs 3000] [--batch-size 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import pyarrow as pa
+from heuristics_common import DEFAULT_CORPUS_GLOB, datatrove_filters, load_corpus, run_datatrove
+
+from scorers.registry import HEURISTIC_FAMILIES, SCORERS, load_builtin
+
+
+def _pin_to_one_core() -> None:
+    """Both sides get one core, so docs/s is per core (and the machine's other jobs matter
+    less); Arrow's own thread pool is limited too."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+
+
+def time_ours(
+    table: pa.Table, batch_size: int, repeats: int
+) -> tuple[float, float, dict[str, float]]:
+    load_builtin()
+    families = {name: SCORERS[name]() for name in HEURISTIC_FAMILIES}
+    batches = table.to_batches(max_chunksize=batch_size)
+    for family in families.values():  # warm-up: imports, lazy tables
+        family.score(batches[0].slice(0, 10))
+    best, best_wall = float("inf"), float("inf")
+    per_family: dict[str, float] = {}
+    for _ in range(repeats):
+        # fresh arrays each pass, so the per-batch view cache cannot carry over
+        fresh = [
+            pa.RecordBatch.from_arrays([pa.array(b.column("text").to_pylist())], names=["text"])
+            for b in batches
+        ]
+        spent = dict.fromkeys(families, 0.0)
+        wall = time.perf_counter()
+        for batch in fresh:
+            for name, family in families.items():
+                t0 = time.process_time()
+                family.score(batch)
+                spent[name] += time.process_time() - t0
+        wall = time.perf_counter() - wall
+        total = sum(spent.values())
+        if total < best:
+            best, best_wall, per_family = total, wall, spent
+    return best, best_wall, per_family
+
+
+def time_datatrove(texts: list[str]) -> tuple[float, float]:
+    filters = datatrove_filters()
+    run_datatrove(filters, texts[:5])  # warm-up: spaCy model load
+    wall, cpu = time.perf_counter(), time.process_time()
+    run_datatrove(filters, texts)
+    return time.process_time() - cpu, time.perf_counter() - wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", default=DEFAULT_CORPUS_GLOB)
+    parser.add_argument("--docs", type=int, default=3000)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3, help="ours: best of N passes")
+    parser.add_argument("--all-cores", action="store_true", help="do not pin to one core")
+    args = parser.parse_args()
+    if not args.all_cores:
+        _pin_to_one_core()
+
+    table = load_corpus(args.corpus, args.docs, seed=0)
+    texts = table.column("text").to_pylist()
+    megabytes = sum(len(t.encode("utf-8")) for t in texts) / 1e6
+    print(f"{len(texts)} docs, {megabytes:.1f} MB, batches of {args.batch_size}")
+
+    ours_s, ours_wall, per_family = time_ours(table.select(["text"]), args.batch_size, args.repeats)
+    theirs_s, theirs_wall = time_datatrove(texts)
+
+    ours_rate, theirs_rate = len(texts) / ours_s, len(texts) / theirs_s
+    print(f"\n{'':30}{'cpu s':>8}{'wall s':>8}{'docs/s/core':>13}{'MB/s':>8}")
+    print(
+        f"{'datatrove (4 filters)':30}{theirs_s:>8.2f}{theirs_wall:>8.2f}"
+        f"{theirs_rate:>13,.0f}{megabytes / theirs_s:>8.2f}"
+    )
+    print(
+        f"{'ours (all 5 families)':30}{ours_s:>8.2f}{ours_wall:>8.2f}"
+        f"{ours_rate:>13,.0f}{megabytes / ours_s:>8.2f}"
+    )
+    for name, seconds in per_family.items():
+        print(f"{'  ' + name:30}{seconds:>8.2f}{'':>8}{len(texts) / seconds:>13,.0f}")
+    print(f"\nspeed-up (cpu time): {ours_rate / theirs_rate:.1f}x (goal >= 30x)")
+
+
+if __name__ == "__main__":
+    main()
