@@ -74,6 +74,13 @@ def cmd_annotate(args: argparse.Namespace, console: Console) -> None:
     console.print(f"annotations: {cfg.run_dir / 'annotate' / 'annotations.parquet'}")
 
 
+def cmd_train_rater(args: argparse.Namespace, console: Console) -> None:
+    from scorers.prrc.train_rater import TrainRaterConfig, train_raters
+
+    cfg = _load(args)
+    train_raters(cfg.train_rater or TrainRaterConfig(), console)
+
+
 def cmd_run(args: argparse.Namespace, console: Console) -> None:
     cmd_score(args, console)
     cmd_select(args, console)
@@ -85,6 +92,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, Console], None], str]] =
     "run": (cmd_run, "score, then select"),
     "annotate": (cmd_annotate, "rate a stratified sample with an LLM on the PRRC rubrics "
                  "(out/<run>/annotate)"),
+    "train-rater": (cmd_train_rater, "train PRRC raters on the seed labels and evaluate them "
+                    "(scorers/prrc/models)"),
 }
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pipeline.errors import UserError
 from pipeline.selection import SelectConfig
 from scorers.prrc.annotate import AnnotateConfig
+from scorers.prrc.train_rater import TrainRaterConfig
 
 
 class Strict(BaseModel):
@@ -92,6 +93,7 @@ class RunConfig(Strict):
     score: ScoreConfig = Field(default_factory=ScoreConfig)
     select: SelectConfig | None = None
     annotate: AnnotateConfig | None = None
+    train_rater: TrainRaterConfig | None = None
 
     # Set by load_config so relative paths resolve against the config's directory.
     base_dir: str = Field(default=".", exclude=True)

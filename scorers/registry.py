@@ -25,6 +25,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "scorers.model_based.dsir",
     "scorers.model_based.ngram_perplexity",
     "scorers.model_based.language_id",
+    "scorers.prrc.raters",
+    "scorers.prrc.raters_hf",
 )
 
 #: The heuristic families (no model files): what the datatrove speed/agreement benches run.

@@ -232,9 +232,13 @@ def ask(client: ChatClient, item: Item, acfg: AnnotateConfig, seed: int,
         "error": None,
     }
     for _ in range(acfg.parse_retries + 1):
+        if stop is not None and stop.is_set():
+            raise _Stopped()
         try:
             completion = client.complete(messages, rng, stop)
         except EndpointRejected:
+            if stop is not None:
+                stop.set()  # queued items must not hit a rejecting endpoint again
             raise
         except RequestFailed as exc:
             answers.append(exc.raw)
@@ -252,6 +256,10 @@ def ask(client: ChatClient, item: Item, acfg: AnnotateConfig, seed: int,
                                {"role": "user", "content": REMINDER}]
     return record | {"status": "parse_error", "error": "no 'Final score: N' with N in 0..5",
                      "attempts": attempts, "raw": _join(answers), "latency_s": latency}
+
+
+class _Stopped(Exception):
+    """An item skipped because another request was rejected (the run is ending)."""
 
 
 def _join(answers: list[str]) -> str:
@@ -282,6 +290,8 @@ def _send_all(client: ChatClient, todo: list[Item], acfg: AnnotateConfig, seed: 
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
+                    if isinstance(future.exception(), _Stopped):
+                        continue  # the rejecting item's own future carries the error
                     record = future.result()
                     record["cached"] = False
                     if record["status"] != "request_error":

@@ -1,0 +1,147 @@
+"""The ``prrc`` scorer: the four PRRC dimensions from the raters trained on the seed labels.
+
+By default it reads ``scorers/prrc/models/manifest.json`` (written by ``train-rater``), which
+names the better rater kind per dimension and its file, so scoring needs nothing but the
+repository and the installed packages. Models are loaded lazily, once per process, into a
+module-level cache — never onto the scorer object, which the runner pickles to spawned
+workers (fastText models cannot be pickled, and copying weights per task would be waste).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import pyarrow as pa
+
+from scorers.base import Scorer
+from scorers.prrc.raters_common import DEFAULT_MODEL_DIR, DIMENSIONS, excerpts, fasttext_text
+from scorers.registry import register
+
+RaterKind = Literal["fasttext", "embedding"]
+_RATERS: dict[tuple[str, str, int, str], Any] = {}
+_LOCK = threading.Lock()
+
+
+class Rater(Protocol):
+    def score(self, texts: list[str]) -> np.ndarray: ...
+
+
+_MANIFESTS: dict[tuple[str, int], dict[str, Any]] = {}
+
+
+def read_manifest(model_dir: Path) -> dict[str, Any]:
+    """The raters' manifest, parsed once per process per file version (retraining into the
+    same folder changes its mtime, so a long-lived process never serves a stale one)."""
+    path = Path(model_dir) / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing: train raters first (metamix train-rater)")
+    key = (str(path.resolve()), path.stat().st_mtime_ns)
+    if key not in _MANIFESTS:
+        _MANIFESTS[key] = json.loads(path.read_text())
+    return _MANIFESTS[key]
+
+
+def load_rater(kind: str, path: Path, device: str = "auto", batch_size: int = 32) -> Rater:
+    """The rater in ``path``, loaded at most once per process (per file version)."""
+    key = (kind, str(path.resolve()), path.stat().st_mtime_ns, device)
+    with _LOCK:
+        if key not in _RATERS:
+            if kind == "fasttext":
+                from scorers.prrc.raters_fasttext import FastTextRater
+
+                _RATERS[key] = FastTextRater(path)
+            elif kind == "embedding":
+                from scorers.prrc.raters_embedding import EmbeddingRater
+
+                _RATERS[key] = EmbeddingRater(path, device=device, batch_size=batch_size)
+            else:
+                raise ValueError(f"unknown PRRC rater kind {kind!r}")
+        return _RATERS[key]
+
+
+@register
+class PRRCScorer(Scorer):
+    """``prrc_<dimension>`` (float32, 0–5): expected score under the trained rater.
+
+    Params: ``kinds`` overrides the manifest's default kind per dimension; ``model_dir``
+    points at other trained raters; ``excerpt_chars`` defaults to the length the labels
+    saw (from the manifest); ``torch_threads`` caps the embedding rater's CPU threads per
+    worker process (None = torch's default, which oversubscribes with many workers).
+    """
+
+    name = "prrc"
+
+    def __init__(
+        self,
+        kinds: dict[str, RaterKind] | None = None,
+        model_dir: str | None = None,
+        excerpt_chars: int | None = None,
+        dimensions: tuple[str, ...] = DIMENSIONS,
+        device: str = "auto",
+        batch_size: int = 32,
+        torch_threads: int | None = None,
+    ) -> None:
+        self.kinds = dict(kinds or {})
+        self.model_dir = model_dir
+        self.excerpt_chars = excerpt_chars
+        self.dimensions = tuple(dimensions)
+        self.device = device
+        self.batch_size = int(batch_size)
+        self.torch_threads = torch_threads
+        unknown = sorted((set(self.dimensions) | set(self.kinds)) - set(DIMENSIONS))
+        if unknown:
+            raise ValueError(f"unknown PRRC dimensions {unknown}; known: {list(DIMENSIONS)}")
+
+    def _model_dir(self) -> Path:
+        return Path(self.model_dir) if self.model_dir else DEFAULT_MODEL_DIR
+
+    def resolved(self) -> dict[str, tuple[str, Path]]:
+        """Dimension → (kind, model file), after applying ``kinds`` to the manifest."""
+        model_dir = self._model_dir()
+        manifest = read_manifest(model_dir)
+        chosen = {}
+        for dim in self.dimensions:
+            kind = self.kinds.get(dim, manifest["defaults"][dim])
+            relative = manifest["files"].get(kind, {}).get(dim)
+            if relative is None:
+                raise FileNotFoundError(f"{model_dir}: no {kind} rater for {dim}")
+            chosen[dim] = (kind, model_dir / relative)
+        return chosen
+
+    def output_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(f"prrc_{dim}", pa.float32()) for dim in self.dimensions])
+
+    def score(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        if self.torch_threads:
+            import torch
+
+            torch.set_num_threads(self.torch_threads)
+        column = batch.column(batch.schema.get_field_index("text"))
+        raw = column.to_pylist()
+        missing = np.array([t is None for t in raw], dtype=bool)
+        excerpt_chars = self.excerpt_chars or read_manifest(self._model_dir())["excerpt_chars"]
+        texts = excerpts(raw, excerpt_chars)
+        chosen = self.resolved()
+        vectors = lines = None
+        if texts and any(kind == "fasttext" for kind, _ in chosen.values()):
+            lines = [fasttext_text(t) for t in texts]  # shared by every fastText rater
+        if texts and any(kind == "embedding" for kind, _ in chosen.values()):
+            from scorers.prrc.raters_embedding import embed
+
+            vectors = embed(texts, self.batch_size, self.device)  # shared by every head
+        out: dict[str, pa.Array] = {}
+        for dim, (kind, path) in chosen.items():
+            rater = load_rater(kind, path, self.device, self.batch_size)
+            if not texts:
+                values = np.zeros(0)
+            elif kind == "embedding":
+                values = rater.head.score(vectors)
+            else:
+                values = rater.score_lines(lines)
+            out[f"prrc_{dim}"] = pa.array(np.asarray(values, np.float32), pa.float32(),
+                                          mask=missing)
+        return out
