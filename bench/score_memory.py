@@ -10,6 +10,7 @@ this script samples the RSS of the whole process tree (parent + workers) every 5
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
+
+from scorers.registry import HEURISTIC_FAMILIES
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -51,10 +54,8 @@ def peak_tree_rss(cmd: list[str]) -> tuple[float, float, int]:
         try:
             procs = [root, *root.children(recursive=True)]
             for p in procs:
-                try:
+                with contextlib.suppress(psutil.Error):  # a worker may exit mid-poll
                     total += p.memory_info().rss
-                except psutil.Error:
-                    pass
         except psutil.Error:
             pass
         peak = max(peak, total)
@@ -69,6 +70,8 @@ def main() -> None:
     parser.add_argument("--factors", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--source", type=Path, default=REPO / "data" / "sample" / "train")
+    parser.add_argument("--scorers", nargs="+", default=list(HEURISTIC_FAMILIES),
+                        help="scorer families to run (default: the heuristic set)")
     args = parser.parse_args()
     tokenizer = REPO / "out" / "demo" / "tokenizer.json"
     print(f"{'factor':>6} {'docs':>9} {'MB':>8} {'seconds':>8} {'docs/s':>8} {'peak RSS MiB':>13}")
@@ -82,6 +85,7 @@ def main() -> None:
                 "input": {"paths": [str(data / "*.parquet")]},
                 # one shared tokenizer, so every size measures the same scoring work
                 "tokenizer": {"path": str(tokenizer)} if tokenizer.is_file() else {},
+                "score": {"scorers": [{"name": name} for name in args.scorers]},
             }
             cfg_path = Path(scratch) / f"x{factor}.yaml"
             cfg_path.write_text(yaml.safe_dump(config))

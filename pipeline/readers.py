@@ -171,9 +171,8 @@ def _check_columns(path: Path | str, inp: InputConfig, present: set[str]) -> Non
         required["input.domain_field"] = inp.domain_field
     for key, column in required.items():
         if column not in present:
-            raise UserError(
-                f"{path}: {key} = {column!r} is not a column (columns: {', '.join(sorted(present))})"
-            )
+            names = ", ".join(sorted(present))
+            raise UserError(f"{path}: {key} = {column!r} is not a column (columns: {names})")
 
 
 def _load_hf(kind: str, path: str) -> Any:

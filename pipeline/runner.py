@@ -21,13 +21,13 @@ from pipeline.atomic import atomic_path
 from pipeline.config import InputConfig, RunConfig
 from pipeline.errors import UserError
 from pipeline.executor import run_tasks
-from pipeline.manifest import ShardRecord, ShardStats, StageManifest, file_hash, input_fingerprint
+from pipeline.manifest import ShardRecord, StageManifest, file_hash, input_fingerprint
 from pipeline.readers import plan_shards
 from pipeline.report import StageReport
+from pipeline.scorer_specs import build_scorers
 from pipeline.shard_tasks import ShardTask, ingest_shard, transform_shard
 from pipeline.stages import ApplyScorer, BatchStage, CountTokens, QuarantineIds
 from pipeline.tokenizer import ensure_tokenizer
-from pipeline.scorer_specs import build_scorers
 
 CODE_VERSION = "1"
 

@@ -61,8 +61,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
-from rich.console import Console
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, PositiveInt, model_validator
+from rich.console import Console
 
 from pipeline.atomic import write_json_atomic
 from pipeline.selection_io import (
