@@ -9,7 +9,7 @@ TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 BENCH_STAMP := $(VENV)/.bench-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup setup-bench demo score select test lint bench corpus clean
+.PHONY: setup setup-bench demo score select test lint bench corpus train-rater clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,10 @@ lint: setup
 
 bench: setup-bench
 	$(PY) bench/run_all.py
+
+train-rater: setup
+	$(PY) bench/annotation/merge_seed.py --require-complete
+	$(VENV)/bin/metamix train-rater --config $(CONFIG)
 
 # Rebuild the bundled sample corpus from Debian packages (needs root for apt-get).
 corpus: setup
