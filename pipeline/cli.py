@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", "-c", default="configs/demo.yaml", help="YAML run config")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config key, e.g. --set workers=1 (repeatable)")
+    from mixtures.mix.cli import add_mix_parser
+
+    add_mix_parser(sub)  # `metamix mix fit|suggest|optimize` work on any runs table
     return parser
 
 
@@ -115,7 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.width = 132  # logs and CI: don't squeeze the summary tables into 80 columns
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     try:
-        COMMANDS[args.command][0](args, console)
+        if args.command == "mix":
+            from mixtures.mix.cli import cmd_mix
+
+            cmd_mix(args, console)
+        else:
+            COMMANDS[args.command][0](args, console)
     except UserError as exc:
         console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
         return 2

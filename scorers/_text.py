@@ -8,9 +8,9 @@ text array it was built from, so an identity hit can never see recycled memory.
 
 Work runs on the batch's raw UTF-8 bytes with numpy (word tokens, n-grams: see
 ``scorers._tokens``) or in Arrow's C++ string kernels (line splitting, a few anchored
-regexes). Grouping (duplicates, most frequent n-gram) sorts 64-bit hash keys instead of
-building per-document Python dicts. The only per-document Python loop left is over the
-(rare) lines longer than 1,000 characters in the C4 word-length rule.
+regexes). Grouping (duplicates, most frequent n-gram) uses 64-bit hash keys (see
+``scorers._ngrams``) instead of per-document Python dicts. The only per-document Python
+loop left is over the (rare) lines longer than 1,000 characters in the C4 word-length rule.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from scorers._tokens import ByteClasses, Tokens, byte_classes, tokenize_buffer, utf8_buffer
+from scorers._charclass import ByteClasses, byte_classes, utf8_buffer
+from scorers._ngrams import Repeats, repeated_ngrams
+from scorers._tokens import Tokens, tokenize_buffer
 
 # Line boundaries of Python's str.splitlines().
 SPLITLINES_PATTERN = r"\r\n|[\n\r\x{0b}\x{0c}\x{1c}\x{1d}\x{1e}\x{85}\x{2028}\x{2029}]"
@@ -118,144 +120,6 @@ def duplicate_stats(
     return dup_count, dup_chars
 
 
-def _mix(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Fold ``values`` into 64-bit ``keys`` (wrapping arithmetic)."""
-    with np.errstate(over="ignore"):
-        mixed = (keys ^ values.view(np.uint64)) * np.uint64(0x100000001B3)
-        return mixed ^ (mixed >> np.uint64(32))
-
-
-@dataclass(frozen=True)
-class Repeats:
-    """Word n-grams that occur at least twice in their row.
-
-    ``positions`` are the start positions of every occurrence of such an n-gram, sorted by
-    (n-gram, position); ``count`` is how often that n-gram occurs in its row,
-    ``is_first`` marks its first occurrence and ``keys`` is the n-gram's 64-bit identity.
-    Positions not listed start an n-gram that occurs once.
-    """
-
-    n: int
-    positions: np.ndarray
-    count: np.ndarray
-    is_first: np.ndarray
-    keys: np.ndarray
-
-
-def repeated_ngrams(
-    token_hash: np.ndarray,
-    token_row: np.ndarray,
-    n: int,
-    shorter: Repeats | None = None,
-) -> Repeats:
-    """Find repeated n-grams by sorting (identity, position) keys; no per-item Python.
-
-    With ``shorter`` (the repeats of the (n-1)-grams), only positions whose two
-    (n-1)-grams both repeat are considered (an n-gram can only repeat if they do), and the
-    identity extends the (n-1)-gram's by one token. Identity is a 64-bit hash of the row and
-    tokens, truncated to leave room for the position in the sort key (>= 38 bits kept, so
-    collisions are negligible).
-    """
-    size = token_hash.size
-    none = np.zeros(0, np.int64)
-    empty = Repeats(n, none, none, np.zeros(0, bool), np.zeros(0, np.uint64))
-    if size < n:
-        return empty
-    if shorter is None or shorter.n != n - 1:
-        positions = np.flatnonzero(token_row[: size - n + 1] == token_row[n - 1 :])
-        keys = (token_row[positions].astype(np.uint64) + np.uint64(1)) * np.uint64(
-            0x9E3779B97F4A7C15
-        )
-        for offset in range(n - 1):
-            keys = _mix(keys, token_hash[positions + offset])
-    else:
-        member = np.zeros(size + 1, dtype=bool)
-        member[shorter.positions] = True
-        positions = np.flatnonzero(member[: size - n + 1] & member[1 : size - n + 2])
-        positions = positions[token_row[positions] == token_row[positions + n - 1]]
-        previous = np.zeros(size, dtype=np.uint64)
-        previous[shorter.positions] = shorter.keys
-        keys = previous[positions]
-    if positions.size == 0:
-        return empty
-    keys = _mix(keys, token_hash[positions + n - 1])
-    bits = max(int(size).bit_length(), 1)
-    combined = (keys >> np.uint64(bits)) << np.uint64(bits) | positions.astype(np.uint64)
-    order_free = combined  # sorted in place below; positions and keys are recovered
-    order_free.sort()
-    group_key = order_free >> np.uint64(bits)
-    new_group = np.empty(order_free.size, dtype=bool)
-    new_group[0] = True
-    np.not_equal(group_key[1:], group_key[:-1], out=new_group[1:])
-    group_start = np.flatnonzero(new_group)
-    group_size = np.diff(np.r_[group_start, order_free.size])
-    size_per_item = np.repeat(group_size, group_size)
-    repeated = size_per_item > 1
-    sorted_positions = (order_free & np.uint64((1 << bits) - 1)).astype(np.int64)
-    # keep the full (untruncated) key of each listed position for the next length
-    full_keys = np.zeros(size, dtype=np.uint64)
-    full_keys[positions] = keys
-    listed = sorted_positions[repeated]
-    return Repeats(n, listed, size_per_item[repeated], new_group[repeated], full_keys[listed])
-
-
-def group_sizes_per_row(
-    token_hash: np.ndarray, token_row: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Sizes of the groups of equal tokens within each row, and each group's row."""
-    if token_hash.size == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    keys = _mix(
-        (token_row.astype(np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15), token_hash
-    )
-    bits = max(int(token_hash.size).bit_length(), 1)
-    combined = (keys >> np.uint64(bits)) << np.uint64(bits) | np.arange(
-        token_hash.size, dtype=np.uint64
-    )
-    combined.sort()
-    group_key = combined >> np.uint64(bits)
-    starts = np.flatnonzero(np.r_[True, group_key[1:] != group_key[:-1]])
-    sizes = np.diff(np.r_[starts, combined.size])
-    first_item = (combined[starts] & np.uint64((1 << bits) - 1)).astype(np.int64)
-    return sizes, token_row[first_item]
-
-
-def top_ngram_per_row(
-    repeats: Repeats, token_row: np.ndarray, n_rows: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: start position and count of the most frequent repeated n-gram, the
-    earliest-starting one among equals (``Counter.most_common`` order); -1 and 0 for rows
-    without a repeated n-gram."""
-    top_position = np.full(n_rows, -1, dtype=np.int64)
-    top_count = np.zeros(n_rows, dtype=np.int64)
-    firsts = repeats.positions[repeats.is_first]
-    if firsts.size == 0:
-        return top_position, top_count
-    counts = repeats.count[repeats.is_first]
-    rows = token_row[firsts]
-    position_bits = int(firsts.max()).bit_length()
-    count_bits = int(counts.max()).bit_length()
-    row_bits = int(rows.max()).bit_length()
-    if position_bits + count_bits + row_bits <= 63:
-        # one sort of packed (row, -count, position) keys instead of a 3-key lexsort
-        inverted = (1 << count_bits) - 1 - counts
-        packed = (rows << (count_bits + position_bits)) | (inverted << position_bits) | firsts
-        packed.sort()
-        packed_rows = packed >> (count_bits + position_bits)
-        winners = packed[np.r_[True, packed_rows[1:] != packed_rows[:-1]]]
-        win_rows = winners >> (count_bits + position_bits)
-        top_position[win_rows] = winners & ((1 << position_bits) - 1)
-        inverted_win = (winners >> position_bits) & ((1 << count_bits) - 1)
-        top_count[win_rows] = (1 << count_bits) - 1 - inverted_win
-        return top_position, top_count
-    order = np.lexsort((firsts, -counts, rows))
-    rows_sorted = rows[order]
-    winners = order[np.r_[True, rows_sorted[1:] != rows_sorted[:-1]]]
-    top_position[rows[winners]] = firsts[winners]
-    top_count[rows[winners]] = counts[winners]
-    return top_position, top_count
-
-
 # --- the shared per-batch view --------------------------------------------------------------
 class TextView:
     """Lazily computed views of one batch's ``text`` column, shared by all families."""
@@ -294,7 +158,7 @@ class TextView:
         for size in range(2, n + 1):
             if size not in cache:
                 cache[size] = repeated_ngrams(
-                    self.tokens.hash, self.tokens.row, size, cache.get(size - 1)
+                    self.tokens.hash.view(np.uint64), self.tokens.row, size, cache.get(size - 1)
                 )
         return cache[n]
 

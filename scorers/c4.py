@@ -25,8 +25,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from scorers._charclass import utf8_buffer
 from scorers._text import TextView, flag, per_row_sum, safe_ratio, text_view
-from scorers._tokens import tokenize_bytes, utf8_buffer
+from scorers._tokens import tokenize_bytes
 from scorers.base import QualityFilter, Signals
 from scorers.registry import register
 

@@ -25,8 +25,9 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
+from scorers._hashing import token_hash
 from scorers._text import flag, per_row_sum, safe_ratio, text_view
-from scorers._tokens import Tokens, token_hash
+from scorers._tokens import Tokens
 from scorers.base import QualityFilter, Signals
 from scorers.registry import register
 

@@ -27,6 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from scorers._jit import jit
+from scorers._ngrams import top_ngram_per_row
 from scorers._text import (
     TextView,
     duplicate_stats,
@@ -36,7 +38,6 @@ from scorers._text import (
     safe_ratio,
     split_pieces,
     text_view,
-    top_ngram_per_row,
 )
 from scorers.base import QualityFilter, Signals
 from scorers.registry import register
@@ -202,39 +203,28 @@ def _top_ngram_chars(view: TextView, size: int) -> np.ndarray:
 
 
 def _repeated_ngram_chars(view: TextView, size: int) -> np.ndarray:
-    """Per row: characters of repeated n-grams found by datatrove's jump-ahead scan.
-
-    The scan selects the first repeated position, jumps ``size`` words, and continues from
-    the next repeated position at or after that. Repeated positions form runs of
-    consecutive positions; inside a run the selection is every ``size``-th position, so we
-    walk runs (not positions), all rows at once.
-    """
+    """Per row: characters of repeated n-grams found by datatrove's jump-ahead scan."""
     repeats = view.token_repeats(size)
-    chars = np.zeros(view.n_rows, dtype=np.float64)
-    repeated = np.sort(repeats.positions[~repeats.is_first])
-    if repeated.size == 0:
-        return chars
-    prefix = view.tokens.length_prefix
-    row_of = view.tokens.row
-    breaks = np.flatnonzero(np.diff(repeated) != 1) + 1
-    run_start = repeated[np.r_[0, breaks]]
-    run_end = repeated[np.r_[breaks - 1, repeated.size - 1]]  # inclusive
-    run_row = row_of[run_start]
-    # Each row starts at its first run (runs never span rows: the last size-1 word
-    # positions of every row start no n-gram).
-    first_run = np.flatnonzero(np.r_[True, run_row[1:] != run_row[:-1]])
-    current_run = first_run
-    entry = run_start[first_run]
-    while current_run.size:
-        stride_count = (run_end[current_run] - entry) // size
-        last = entry + stride_count * size
-        row = run_row[current_run]
-        # Selected n-grams tile [entry, last + size) without gaps; rows are distinct here.
-        chars[row] += prefix[last + size] - prefix[entry]
-        target = last + size
-        next_run = np.searchsorted(run_end, target, side="left")
-        next_run_clipped = np.minimum(next_run, run_end.size - 1)
-        alive = (next_run < run_end.size) & (run_row[next_run_clipped] == row)
-        current_run = next_run_clipped[alive]
-        entry = np.maximum(target[alive], run_start[current_run])
+    repeated = repeats.positions[~repeats.is_first]  # ascending
+    return _jump_scan_chars(repeated, view.tokens.row, view.tokens.length_prefix, size, view.n_rows)
+
+
+@jit
+def _jump_scan_chars(
+    repeated: np.ndarray, token_row: np.ndarray, prefix: np.ndarray, size: int, n_rows: int
+) -> np.ndarray:
+    """The scan selects the first repeated position of a row, jumps ``size`` words, and
+    continues from the next repeated position at or after that; the selected n-grams'
+    characters (``prefix``: cumulative token lengths) add up per row."""
+    chars = np.zeros(n_rows, dtype=np.float64)
+    current_row = -1
+    next_allowed = 0
+    for position in repeated:
+        row = token_row[position]
+        if row != current_row:
+            current_row = row
+            next_allowed = position
+        if position >= next_allowed:
+            chars[row] += prefix[position + size] - prefix[position]
+            next_allowed = position + size
     return chars

@@ -1,0 +1,211 @@
+"""Single-pass byte kernels behind the RedPajama-V2 signals (see ``scorers.redpajama``).
+
+Each kernel walks a batch's UTF-8 bytes once, row by row, instead of the dozen numpy
+passes (masks, run starts, ``searchsorted`` to rows) the same signals otherwise take.
+Inputs are the batch buffers of ``scorers._charclass.utf8_buffer`` and ``ByteClasses``:
+``space`` marks every byte of a whitespace character; ``lead_flags`` holds the character
+flags of each non-ASCII character in buffer order (the k-th byte >= 0xC0 is the k-th
+character), so a kernel can follow them with a counter instead of a lookup.
+
+Results match the numpy definitions bit for bit: sums run in the same (line) order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scorers._jit import jit
+
+
+@jit
+def word_run_counts(
+    data: np.ndarray, offsets: np.ndarray, space: np.ndarray, lead_flags: np.ndarray, word: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: sentences (runs of ``\\w`` with a ``.!?`` since the previous run), NLTK
+    WordPunct words (runs of ``\\w``, or of characters neither ``\\w`` nor space) and the
+    ``\\w`` runs that contain an ASCII letter."""
+    n_rows = offsets.size - 1
+    sentences = np.zeros(n_rows, np.int64)
+    raw_words = np.zeros(n_rows, np.int64)
+    with_letter = np.zeros(n_rows, np.int64)
+    lead = -1
+    char_is_word = False
+    for row in range(n_rows):
+        previous_word = False
+        previous_other = False
+        terminal_seen = True
+        run_has_letter = False
+        for i in range(offsets[row], offsets[row + 1]):
+            byte = data[i]
+            is_letter = False
+            if byte < 0x80:
+                folded = byte | 0x20
+                is_letter = 97 <= folded <= 122
+                is_word = is_letter or 48 <= byte <= 57 or byte == 95
+            else:
+                if byte >= 0xC0:
+                    lead += 1
+                    char_is_word = (lead_flags[lead] & word) != 0
+                is_word = char_is_word
+            if is_word:
+                if not previous_word:
+                    raw_words[row] += 1
+                    run_has_letter = False
+                    if terminal_seen:
+                        sentences[row] += 1
+                        terminal_seen = False
+                if is_letter and not run_has_letter:
+                    with_letter[row] += 1
+                    run_has_letter = True
+                previous_other = False
+            else:
+                other = not space[i]
+                if other and not previous_other:
+                    raw_words[row] += 1
+                previous_other = other
+                if byte == 46 or byte == 33 or byte == 63:
+                    terminal_seen = True
+            previous_word = is_word
+    return sentences, raw_words, with_letter
+
+
+@jit
+def _is_ascii_punctuation(byte: int) -> bool:
+    return 33 <= byte <= 47 or 58 <= byte <= 64 or 91 <= byte <= 96 or 123 <= byte <= 126
+
+
+@jit
+def normalized_words(
+    data: np.ndarray, offsets: np.ndarray, space: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """RPv2's normalized words: ASCII punctuation deleted, ASCII lowercased, split on
+    whitespace (never across rows).
+
+    Returns the normalized bytes (zero-padded by 16, for ``_hash_spans``), and per word its
+    start and end there, its row, its code points and its start in ``data``.
+    """
+    n_rows = offsets.size - 1
+    size = offsets[n_rows]
+    compact = np.zeros(size + 16, np.uint8)
+    starts = np.empty(size, np.int64)
+    ends = np.empty(size, np.int64)
+    rows = np.empty(size, np.int64)
+    n_chars = np.empty(size, np.int64)
+    original = np.empty(size, np.int64)
+    kept = 0
+    words = 0
+    for row in range(n_rows):
+        in_word = False
+        for i in range(offsets[row], offsets[row + 1]):
+            byte = data[i]
+            if _is_ascii_punctuation(byte):
+                continue
+            compact[kept] = byte | 0x20 if 65 <= byte <= 90 else byte
+            if space[i]:
+                in_word = False
+            elif (byte & 0xC0) != 0x80:
+                if not in_word:
+                    starts[words] = kept
+                    rows[words] = row
+                    n_chars[words] = 0
+                    original[words] = i
+                    words += 1
+                    in_word = True
+                n_chars[words - 1] += 1
+                ends[words - 1] = kept + 1
+            elif in_word:
+                ends[words - 1] = kept + 1
+            kept += 1
+    return (
+        compact,
+        starts[:words].copy(),
+        ends[:words].copy(),
+        rows[:words].copy(),
+        n_chars[:words].copy(),
+        original[:words].copy(),
+    )
+
+
+@jit
+def line_means(
+    data: np.ndarray,
+    offsets: np.ndarray,
+    space: np.ndarray,
+    lead_flags: np.ndarray,
+    upper_flag: int,
+    numeric_flag: int,
+    word_start: np.ndarray,
+    word_len: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row, means over its lines (each ends after a "\\n" or at the row's end) of:
+    uppercase letters / characters, numeric characters / normalized line length (the
+    line's words joined by single spaces; 0 without words), and whether the line ends,
+    before trailing whitespace, with . ! ? or a closing double quote. NaN without lines."""
+    n_rows = offsets.size - 1
+    upper_mean = np.full(n_rows, np.nan)
+    numeric_mean = np.full(n_rows, np.nan)
+    terminal_mean = np.full(n_rows, np.nan)
+    lead = -1
+    word = 0
+    n_words = word_start.size
+    for row in range(n_rows):
+        row_start, row_end = offsets[row], offsets[row + 1]
+        if row_start == row_end:
+            continue
+        n_lines = 0
+        upper_total = 0.0
+        numeric_total = 0.0
+        terminal_total = 0.0
+        line_start = row_start
+        chars = 0
+        upper = 0
+        numeric = 0
+        for i in range(row_start, row_end):
+            byte = data[i]
+            if byte < 0x80:
+                chars += 1
+                if 65 <= byte <= 90:
+                    upper += 1
+                elif 48 <= byte <= 57:
+                    numeric += 1
+            elif byte >= 0xC0:
+                lead += 1
+                chars += 1
+                flags = lead_flags[lead]
+                if flags & upper_flag:
+                    upper += 1
+                if flags & numeric_flag:
+                    numeric += 1
+            if byte != 10 and i != row_end - 1:
+                continue
+            line_end = i + 1
+            words_in_line = 0
+            word_chars = 0.0
+            while word < n_words and word_start[word] < line_end:
+                words_in_line += 1
+                word_chars += word_len[word]
+                word += 1
+            normalized_len = word_chars + max(words_in_line - 1, 0)
+            upper_total += upper / chars if chars > 0 else 0.0
+            numeric_total += numeric / normalized_len if normalized_len > 0 else 0.0
+            last = i
+            while last >= line_start and space[last]:
+                last -= 1
+            if last >= line_start:
+                end = data[last]
+                if end == 46 or end == 33 or end == 63 or (
+                    end == 0x9D
+                    and last - 2 >= line_start
+                    and data[last - 1] == 0x80
+                    and data[last - 2] == 0xE2
+                ):
+                    terminal_total += 1.0
+            n_lines += 1
+            line_start = line_end
+            chars = 0
+            upper = 0
+            numeric = 0
+        upper_mean[row] = upper_total / n_lines
+        numeric_mean[row] = numeric_total / n_lines
+        terminal_mean[row] = terminal_total / n_lines
+    return upper_mean, numeric_mean, terminal_mean
