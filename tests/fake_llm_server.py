@@ -98,6 +98,7 @@ class FakeLLM:
                     n = len(fake.requests)
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                answered = False
                 try:
                     if self.path != "/v1/chat/completions":
                         reply = Reply(status=404, body=b'{"error": "not found"}')
@@ -106,6 +107,11 @@ class FakeLLM:
                     if reply.delay_s:
                         time.sleep(reply.delay_s)
                     payload = reply.body if reply.body is not None else completion(reply.content)
+                    # Counted out before answering: once the client has its answer it may
+                    # send the next request before this thread would get to decrement.
+                    with fake.lock:
+                        fake.in_flight -= 1
+                        answered = True
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
@@ -116,7 +122,8 @@ class FakeLLM:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout); nothing to answer
                 finally:
-                    with fake.lock:
-                        fake.in_flight -= 1
+                    if not answered:
+                        with fake.lock:
+                            fake.in_flight -= 1
 
         return Handler
