@@ -9,7 +9,7 @@ TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 BENCH_STAMP := $(VENV)/.bench-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup setup-bench demo score select test lint bench corpus train-rater clean
+.PHONY: setup setup-bench demo score select metarater test lint bench corpus train-rater clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,9 @@ score: setup
 
 select: setup
 	$(VENV)/bin/metamix select --config $(CONFIG)
+
+metarater: setup
+	$(VENV)/bin/metamix metarater --config $(CONFIG)
 
 test: setup
 	$(PY) -m pytest

@@ -81,6 +81,15 @@ def cmd_train_rater(args: argparse.Namespace, console: Console) -> None:
     train_raters(cfg.train_rater or TrainRaterConfig(), console)
 
 
+def cmd_metarater(args: argparse.Namespace, console: Console) -> None:
+    from mixtures.metarater import run_metarater
+    from mixtures.metarater_config import MetaraterConfig
+
+    cfg = _load(args)
+    run_metarater(cfg, cfg.metarater or MetaraterConfig(), console)
+    console.print(f"learned weights: {cfg.run_dir / 'metarater' / 'weights.json'}")
+
+
 def cmd_run(args: argparse.Namespace, console: Console) -> None:
     cmd_score(args, console)
     cmd_select(args, console)
@@ -90,6 +99,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, Console], None], str]] =
     "score": (cmd_score, "ingest the input and write quality signals (out/<run>/scored)"),
     "select": (cmd_select, "select documents from the scored shards (out/<run>/selected)"),
     "run": (cmd_run, "score, then select"),
+    "metarater": (cmd_metarater, "learn score weights from proxy-model losses "
+                  "(out/<run>/metarater/weights.json)"),
     "annotate": (cmd_annotate, "rate a stratified sample with an LLM on the PRRC rubrics "
                  "(out/<run>/annotate)"),
     "train-rater": (cmd_train_rater, "train PRRC raters on the seed labels and evaluate them "

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeline.errors import UserError
+from mixtures.metarater_config import MetaraterConfig
 from pipeline.selection import SelectConfig
 from scorers.prrc.annotate import AnnotateConfig
 from scorers.prrc.train_rater import TrainRaterConfig
@@ -94,6 +95,7 @@ class RunConfig(Strict):
     select: SelectConfig | None = None
     annotate: AnnotateConfig | None = None
     train_rater: TrainRaterConfig | None = None
+    metarater: MetaraterConfig | None = None
 
     # Set by load_config so relative paths resolve against the config's directory.
     base_dir: str = Field(default=".", exclude=True)

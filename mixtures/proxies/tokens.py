@@ -1,0 +1,129 @@
+"""Tokenized-corpus cache: every document's BPE ids, tokenized once and memory-mapped after.
+
+A Meta-rater sweep trains K proxies on different subsets of the same scored shards; without
+a cache each run would re-tokenize tens of MB of text. The cache directory is keyed by the
+hashes of the input Parquet files and of the tokenizer file, so a changed shard or tokenizer
+gets a fresh cache and a stale one is never read. Documents keep the row order of the input
+files (sorted paths, then row order), so row ``i`` here is row ``i`` of the score matrix.
+
+Layout of ``<cache_root>/<key>/``: ``tokens.npy`` (all ids concatenated, uint16 when the vocab
+fits, else uint32), ``offsets.npy`` (int64, n_docs + 1), ``docs.parquet`` (id, domain), and
+``meta.json`` written last (its presence means the cache is complete).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.atomic import atomic_path, write_json_atomic
+from pipeline.tokenizer import load_tokenizer
+
+CACHE_VERSION = "1"
+EOS_TOKEN = "<|endoftext|>"
+_BATCH_ROWS = 2048
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cache_key(paths: list[str], tokenizer_path: str) -> str:
+    parts = [CACHE_VERSION, file_digest(tokenizer_path), *[file_digest(p) for p in paths]]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class TokenizedCorpus:
+    """Per-document token ids of a list of Parquet files (memory-mapped, read-only)."""
+
+    path: str
+    tokens: np.ndarray
+    offsets: np.ndarray
+    ids: np.ndarray
+    domains: np.ndarray
+    vocab_size: int
+    eos_id: int
+
+    @property
+    def n_docs(self) -> int:
+        return len(self.offsets) - 1
+
+    def doc_lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def doc(self, i: int) -> np.ndarray:
+        return self.tokens[self.offsets[i] : self.offsets[i + 1]]
+
+
+def build_token_cache(paths: list[str | os.PathLike[str]], tokenizer_path: str | os.PathLike[str],
+                      cache_root: str | os.PathLike[str]) -> Path:
+    """Tokenize ``paths`` (columns id, text, domain) unless a complete cache exists; return it."""
+    files = [str(p) for p in paths]
+    tok_path = str(tokenizer_path)
+    out = Path(cache_root) / cache_key(files, tok_path)
+    if (out / "meta.json").is_file():
+        return out
+    tok = load_tokenizer(tok_path)
+    eos_id = tok.token_to_id(EOS_TOKEN)
+    vocab = tok.get_vocab_size()
+    if eos_id is None:
+        raise ValueError(f"{tok_path}: tokenizer has no {EOS_TOKEN} token")
+    dtype = np.uint16 if vocab <= np.iinfo(np.uint16).max + 1 else np.uint32
+    chunks: list[np.ndarray] = []
+    lengths: list[int] = []
+    ids: list[str] = []
+    domains: list[str] = []
+    for path in files:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH_ROWS,
+                                                       columns=["id", "text", "domain"]):
+            texts = batch.column("text").to_pylist()
+            for enc in tok.encode_batch([t or "" for t in texts], add_special_tokens=False):
+                arr = np.asarray(enc.ids, dtype=dtype)
+                chunks.append(arr)
+                lengths.append(len(arr))
+            ids.extend(batch.column("id").to_pylist())
+            domains.extend(batch.column("domain").to_pylist())
+    out.mkdir(parents=True, exist_ok=True)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    tokens = np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
+    for name, arr in (("tokens.npy", tokens), ("offsets.npy", offsets)):
+        with atomic_path(out / name) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, arr)
+    with atomic_path(out / "docs.parquet") as tmp:
+        pq.write_table(pa.table({"id": pa.array(ids, pa.string()),
+                                 "domain": pa.array(domains, pa.string())}), tmp)
+    write_json_atomic(out / "meta.json", {"files": files, "tokenizer": tok_path,
+                                          "vocab_size": vocab, "eos_id": eos_id,
+                                          "n_docs": len(lengths), "n_tokens": int(offsets[-1])})
+    return out
+
+
+@lru_cache(maxsize=4)
+def load_token_cache(path: str) -> TokenizedCorpus:
+    """Open a cache built by ``build_token_cache`` (cached per process: workers reuse it)."""
+    root = Path(path)
+    meta = json.loads((root / "meta.json").read_text())
+    docs = pq.read_table(root / "docs.parquet")
+    return TokenizedCorpus(
+        path=str(root),
+        tokens=np.load(root / "tokens.npy", mmap_mode="r"),
+        offsets=np.load(root / "offsets.npy"),
+        ids=np.asarray(docs.column("id").to_pylist(), dtype=object),
+        domains=np.asarray(docs.column("domain").to_pylist(), dtype=object),
+        vocab_size=int(meta["vocab_size"]),
+        eos_id=int(meta["eos_id"]),
+    )

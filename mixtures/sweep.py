@@ -1,0 +1,187 @@
+"""Run many proxy trainings in parallel, recording each in a resumable runs table.
+
+Tasks are plain picklable descriptions (``ProxyTask``) and results come back as plain rows,
+so the pool could be swapped for a cluster queue. The parent is the only writer of
+``runs.parquet``: after every finished attempt it rewrites the table atomically, so a killed
+sweep loses at most the runs in flight, and a rerun skips every run id with an ``ok`` row.
+
+A failed run is never skipped silently: each attempt gets a row (status ``failed`` and its
+one-line error) and the run is retried ``retries`` times within the sweep; a run that still
+fails stays ``failed`` in the table and is tried again by the next sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import time
+import traceback
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from mixtures.proxies import ProxyError, TrainingData, ValidationSet, make_trainer
+from pipeline.atomic import atomic_path
+
+SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("kind", pa.string()), ("attempt", pa.int64()),
+    ("status", pa.string()), ("error", pa.string()), ("trainer", pa.string()),
+    ("seed", pa.int64()), ("weights", pa.string()), ("selection_docs", pa.int64()),
+    ("selection_tokens", pa.int64()), ("train_tokens", pa.int64()), ("losses", pa.string()),
+    ("mean_loss", pa.float64()), ("seconds", pa.float64()), ("sweep_key", pa.string()),
+    ("finished_at", pa.string()), ("curve", pa.string()),
+])
+
+
+@dataclass(frozen=True)
+class ProxyTask:
+    """One proxy run, fully described by value (weights are informational: the selection is
+    already resolved into ``data.doc_indices``)."""
+
+    run_id: str
+    kind: str
+    weights: dict[str, float]
+    trainer: str
+    trainer_params: dict[str, Any]
+    data: TrainingData
+    validation: ValidationSet
+    selection_docs: int
+    selection_tokens: int
+    work_dir: str
+    sweep_key: str = ""
+    attempt: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def execute_task(task: ProxyTask) -> dict[str, Any]:
+    """Train one proxy and return its row; every failure becomes a ``failed`` row."""
+    start = time.perf_counter()
+    row: dict[str, Any] = {
+        "run_id": task.run_id, "kind": task.kind, "attempt": task.attempt,
+        "trainer": task.trainer, "seed": task.data.seed,
+        "weights": json.dumps(task.weights, sort_keys=True),
+        "selection_docs": task.selection_docs, "selection_tokens": task.selection_tokens,
+        "sweep_key": task.sweep_key, "train_tokens": None, "losses": None, "mean_loss": None,
+        "curve": None,
+    }
+    try:
+        trainer = make_trainer(task.trainer, task.trainer_params)
+        work_dir = Path(task.work_dir) / task.run_id
+        result = trainer.fit_evaluate(task.data, task.validation, work_dir=work_dir)
+        row.update(status="ok", error=None, train_tokens=result.n_train_tokens,
+                   losses=json.dumps(result.losses, sort_keys=True), mean_loss=result.mean_loss,
+                   curve=json.dumps(result.curve) if result.curve else None)
+    except ProxyError as exc:
+        row.update(status="failed", error=str(exc))
+    except Exception as exc:  # a crash in a trainer must not take the sweep down
+        last = traceback.format_exception_only(exc)[-1].strip()
+        row.update(status="failed", error=f"{type(exc).__name__}: {last}"[:500])
+    row["seconds"] = time.perf_counter() - start
+    row["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return row
+
+
+class RunsTable:
+    """All attempts so far, persisted to one Parquet file rewritten atomically per append."""
+
+    def __init__(self, path: Path, sweep_key: str = "") -> None:
+        self.path = Path(path)
+        self.rows: list[dict[str, Any]] = []
+        if self.path.is_file():
+            table = pq.read_table(self.path)
+            keys = set(table.column("sweep_key").to_pylist()) if table.num_rows else set()
+            if keys and keys != {sweep_key}:
+                # Different data/proxy settings: keep the old table aside, start fresh.
+                self.path.rename(self.path.with_name(f"runs-{sorted(keys)[0]}.parquet"))
+            else:
+                self.rows = [{k: r.get(k) for k in SCHEMA.names} for r in table.to_pylist()]
+
+    def ok_rows(self) -> dict[str, dict[str, Any]]:
+        return {r["run_id"]: r for r in self.rows if r["status"] == "ok"}
+
+    def attempts(self, run_id: str) -> int:
+        return sum(1 for r in self.rows if r["run_id"] == run_id)
+
+    def append(self, row: dict[str, Any]) -> None:
+        self.rows.append({k: row.get(k) for k in SCHEMA.names})
+        table = pa.Table.from_pylist(self.rows, schema=SCHEMA)
+        domains = sorted({d for r in self.rows if r["losses"] for d in json.loads(r["losses"])})
+        for d in domains:   # convenience columns; ``losses`` (JSON) stays the source of truth
+            values = [json.loads(r["losses"]).get(d) if r["losses"] else None for r in self.rows]
+            table = table.append_column(f"loss_{d}", pa.array(values, pa.float64()))
+        with atomic_path(self.path) as tmp:
+            pq.write_table(table, tmp)
+
+
+def run_sweep(tasks: Sequence[ProxyTask], table: RunsTable, *, workers: int, console: Console,
+              show_progress: bool = True, retries: int = 1, label: str = "proxies"
+              ) -> dict[str, dict[str, Any]]:
+    """Run every task without an ``ok`` row; return the final row of every task by run id."""
+    done = table.ok_rows()
+    todo = [replace(t, attempt=table.attempts(t.run_id) + 1) for t in tasks
+            if t.run_id not in done]
+    final: dict[str, dict[str, Any]] = {t.run_id: done[t.run_id] for t in tasks
+                                        if t.run_id in done}
+    tries: dict[str, int] = {}
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("runs  {task.fields[failed]} failed"), TimeElapsedColumn(),
+                  TextColumn("ETA"), TimeRemainingColumn(), console=console,
+                  disable=not show_progress) as progress:
+        bar = progress.add_task(label, total=len(todo), failed=0)
+
+        def finish(task: ProxyTask, row: dict[str, Any]) -> ProxyTask | None:
+            table.append(row)
+            tries[task.run_id] = tries.get(task.run_id, 0) + 1
+            if row["status"] != "ok" and tries[task.run_id] <= retries:
+                return replace(task, attempt=task.attempt + 1)
+            final[task.run_id] = row
+            failed = sum(1 for r in final.values() if r["status"] != "ok")
+            progress.update(bar, advance=1, failed=failed)
+            return None
+
+        if workers <= 1 or len(todo) <= 1:
+            queue = list(todo)
+            while queue:
+                task = queue.pop(0)
+                again = finish(task, execute_task(task))
+                if again is not None:
+                    queue.insert(0, again)
+        else:
+            _run_pool(todo, workers, finish)
+    return {t.run_id: final[t.run_id] for t in tasks if t.run_id in final}
+
+
+def _init_worker() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _run_pool(todo: list[ProxyTask], workers: int, finish: Any) -> None:
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
+                             initializer=_init_worker) as pool:
+        pending: dict[Future[dict[str, Any]], ProxyTask] = {
+            pool.submit(execute_task, t): t for t in todo}
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                task = pending.pop(fut)
+                again = finish(task, fut.result())
+                if again is not None:
+                    pending[pool.submit(execute_task, again)] = again
