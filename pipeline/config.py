@@ -16,8 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipeline.errors import UserError
 from mixtures.metarater_config import MetaraterConfig
+from pipeline.errors import UserError
 from pipeline.selection import SelectConfig
 from scorers.prrc.annotate import AnnotateConfig
 from scorers.prrc.train_rater import TrainRaterConfig
