@@ -27,8 +27,11 @@ $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install -q -e ".[dev,bench]"
 	@rm -f $(VENV)/.bench-*; touch $@
 
+# The whole chain on the bundled corpus: score → Meta-rater weights → select.
 demo: setup
-	$(VENV)/bin/metamix run --config $(CONFIG)
+	$(VENV)/bin/metamix score --config $(CONFIG)
+	$(VENV)/bin/metamix metarater --config $(CONFIG)
+	$(VENV)/bin/metamix select --config $(CONFIG)
 
 score: setup
 	$(VENV)/bin/metamix score --config $(CONFIG)

@@ -24,6 +24,10 @@ def _slice_config(tmp_path: Path, sample_slice: Path) -> Path:
                 input={"paths": [str(sample_slice / "*.parquet")]},
                 tokenizer={"vocab_size": 1000, "sample_docs": 500})
     demo.pop("validation", None)
+    # hand-set weights: the demo's learned weights file comes from `metamix metarater`
+    demo["select"] = {"weights": {"rps_doc_frac_unique_words": 1.0, "prrc_cleanliness": 1.0,
+                                  "rps_doc_frac_no_alph_words": -1.0},
+                      "mode": "top_fraction", "fraction": 0.5, "per_domain": True}
     path = tmp_path / "slice.yaml"
     path.write_text(yaml.safe_dump(demo))
     return path
