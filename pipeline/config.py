@@ -79,7 +79,11 @@ def _default_scorers() -> list[ScorerSpec]:
 
 class ScoreConfig(Strict):
     scorers: list[ScorerSpec] = Field(default_factory=_default_scorers)
-    batch_size: int = Field(default=1000, gt=0)
+    batch_size: int = Field(default=1000, gt=0, description="rows per record batch, at most")
+    max_batch_mb: float = Field(
+        default=4.0, gt=0,
+        description="text MB per batch, at most: scorer memory grows with batch bytes, so "
+                    "long documents get smaller batches and peak RSS stays bounded")
 
 
 class RunConfig(Strict):

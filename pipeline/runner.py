@@ -152,7 +152,8 @@ def _transform(cfg: RunConfig, console: Console, stage: str, inputs: list[ShardR
             input_label=f"{input_stage}/{rec.shard}.parquet",
             input_fingerprint=file_hash(in_path),
             config_hash=_hash(CODE_VERSION, config_parts, sorted(dup_ids)),
-            input_path=str(in_path), stages=stages, batch_size=cfg.score.batch_size))
+            input_path=str(in_path), stages=stages, batch_size=cfg.score.batch_size,
+            max_batch_bytes=int(cfg.score.max_batch_mb * 1e6)))
     total = sum(r.stats.written for r in inputs)
     return _run_stage(cfg, console, stage, tasks, transform_shard, total)
 

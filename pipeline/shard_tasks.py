@@ -7,6 +7,7 @@ fixed, so a shard rebuilt after a crash is byte-identical to the first attempt.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ class ShardTask:
     input_path: str | None = None
     stages: list[BatchStage] = field(default_factory=list)
     batch_size: int = 1000
+    max_batch_bytes: int = 4_000_000
 
 
 @dataclass
@@ -124,6 +126,23 @@ def _check_key_seen(task: ShardTask, inp: InputConfig, canon: Canonicalizer,
                         f"record of this file")
 
 
+def _byte_bounded(batches: Iterator[pa.RecordBatch], max_bytes: int
+                  ) -> Iterator[pa.RecordBatch]:
+    """Split batches so none holds more than ``max_bytes`` of text (at least one row)."""
+    for batch in batches:
+        sizes = pc.binary_length(batch.column("text")).fill_null(0).to_numpy()
+        if sizes.sum() <= max_bytes:
+            yield batch
+            continue
+        start, acc = 0, 0
+        for i, size in enumerate(sizes):
+            if acc and acc + size > max_bytes:
+                yield batch.slice(start, i - start)
+                start, acc = i, 0
+            acc += int(size)
+        yield batch.slice(start)
+
+
 def transform_shard(task: ShardTask) -> ShardRecord:
     assert task.input_path is not None
     outputs = _paths(task)
@@ -134,7 +153,8 @@ def transform_shard(task: ShardTask) -> ShardRecord:
     row_offset = 0
     with atomic_path(outputs.data) as tmp, pq.ParquetWriter(tmp, schema,
                                                             **PARQUET_OPTIONS) as writer:
-        for batch in reader.iter_batches(batch_size=task.batch_size):
+        for batch in _byte_bounded(reader.iter_batches(batch_size=task.batch_size),
+                                   task.max_batch_bytes):
             res = run_stages(task.stages, batch)
             stats.read += batch.num_rows
             stats.written += res.batch.num_rows

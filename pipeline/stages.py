@@ -121,8 +121,14 @@ class CountTokens:
 
             self._tokenizer = load_tokenizer(self.tokenizer_path)
         texts = batch.column("text").to_pylist()
-        encodings = self._tokenizer.encode_batch_fast(texts, add_special_tokens=False)
-        counts = pa.array([len(e.ids) for e in encodings], pa.int64())
+        counts_list: list[int] = []
+        # Encodings carry offsets and strings per token (~40 bytes each): encode in small
+        # groups so their memory stays a few MB whatever the batch size.
+        for start in range(0, len(texts), 64):
+            group = self._tokenizer.encode_batch_fast(texts[start : start + 64],
+                                                      add_special_tokens=False)
+            counts_list.extend(len(e.ids) for e in group)
+        counts = pa.array(counts_list, pa.int64())
         return StageResult(batch.append_column("n_tokens", counts))
 
     def __getstate__(self) -> dict[str, Any]:
