@@ -16,7 +16,12 @@ from scorers.model_based._common import MODELS_DIR
 from scorers.model_based.dsir import DsirScorer, fit_bucket_counts, save_dsir_model
 from scorers.model_based.fasttext_quality import FastTextQualityScorer, train_quality_classifier
 from scorers.model_based.hashed_ngrams import hash_strings, wordpunct_tokens
-from scorers.model_based.kneser_ney import BackoffNgramModel, fit_kneser_ney, windows
+from scorers.model_based.kneser_ney import (
+    BackoffNgramModel,
+    KneserNeyModel,
+    fit_kneser_ney,
+    windows,
+)
 from scorers.model_based.language_id import LangIdScorer
 from scorers.model_based.ngram_perplexity import DEFAULT_TOKENIZER, NgramPerplexityScorer
 
@@ -121,6 +126,24 @@ def test_kneser_ney_training_is_deterministic_and_prunes() -> None:
     for x, y in zip(a.gram_keys + a.gram_logp, b.gram_keys + b.gram_logp, strict=True):
         np.testing.assert_array_equal(x, y)
     assert a.n_entries() < fit_kneser_ney(win, 6, min_count=1).n_entries()
+
+
+def test_unpruned_backoff_model_equals_interpolated_model() -> None:
+    # One estimator, two query forms: with min_count=1 nothing backs off to a pruned level,
+    # so the ARPA-like model is the interpolated one (the ngram proxy's) up to rounding.
+    vocab, order = 6, 3
+    win = windows(_skewed_docs(2, vocab), order, 0)
+    every = np.array(list(itertools.product(range(vocab), repeat=order)))
+    for discount in (None, 0.7):
+        backoff = fit_kneser_ney(win, vocab, min_count=1, discount=discount)
+        interpolated = KneserNeyModel(order, vocab, discount).fit(win)
+        np.testing.assert_allclose(np.exp(backoff.logprob(every)), interpolated.prob(every),
+                                   rtol=1e-10)
+
+
+def test_backoff_model_needs_exact_keys() -> None:
+    with pytest.raises(ValueError, match="exact keys"):
+        fit_kneser_ney(windows(_skewed_docs(3), 4, 0), 3_000_000)
 
 
 def test_shipped_ngram_model_prefers_prose_and_nans_empty(tmp_path: Path) -> None:

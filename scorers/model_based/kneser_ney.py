@@ -1,4 +1,11 @@
-"""A pruned, backoff-form interpolated modified Kneser–Ney n-gram model over token ids.
+"""Interpolated modified Kneser–Ney n-gram models over token ids, estimated with numpy.
+
+One estimator (``kneser_ney_levels``) serves two query forms:
+
+* ``KneserNeyModel``: the plain interpolated model (no pruning), used by the ``ngram`` mixture
+  proxy (``mixtures/proxies/ngram.py``);
+* ``BackoffNgramModel`` (``fit_kneser_ney``): a pruned, ARPA-like backoff form of the same
+  model with save/load, used by the ``ngram_perplexity`` scorer.
 
 KenLM is what CCNet and Meta-rater use for perplexity, but ``pip install kenlm`` gives only
 the query library: estimating a model needs the ``lmplz`` binary (a C++/Boost build, not on
@@ -10,10 +17,17 @@ Estimation (Chen & Goodman 1998, interpolated, modified discounts D1, D2, D3+ pe
     gamma_k(h) = (D1 N1(h.) + D2 N2(h.) + D3 N3+(h.)) / c_k(h.)
 
 with raw counts at the highest order, continuation counts (distinct left extensions) below,
-and the unigram level interpolated with the uniform 1/V so every id has a finite loss.
+and the unigram level interpolated with the uniform 1/V so every id has a finite loss. A
+context never seen falls back to p_{k-1} entirely. Discounts are clipped to [min_discount, r]
+so each conditional distribution sums to exactly 1.
 
-Storage, as in an ARPA file: only n-grams with count >= ``min_count`` (order >= 2; the
-default prunes singletons) keep an explicit probability; every other probability backs off:
+Every document is left-padded with n-1 pad ids (``windows``), so n-grams never span two
+documents and the first token is predicted from a start context. N-gram keys are exact
+base-V int64 integers when V**width fits, else 64-bit hashes (``encode``).
+
+Backoff storage, as in an ARPA file: only n-grams with count >= ``min_count`` (order >= 2;
+the default prunes singletons) keep an explicit probability; every other probability backs
+off:
 
     p(w | h) = stored(hw)                      if hw was kept
              = bow(h) p(w | h')                otherwise   (bow = 1 for unknown h)
@@ -21,7 +35,7 @@ default prunes singletons) keep an explicit probability; every other probability
 
 Kept probabilities interpolate with the already pruned lower order, and bow is computed from
 them, so every conditional distribution sums to exactly 1 (the unpruned model with
-``min_count=1`` equals the interpolated one exactly). N-gram keys are exact base-V integers.
+``min_count=1`` equals the interpolated one up to rounding). The backoff form needs exact keys.
 """
 
 from __future__ import annotations
@@ -33,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 _TINY = 1e-300
+_HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
 
 
 def windows(docs: list[np.ndarray], order: int, pad_id: int) -> np.ndarray:
@@ -53,17 +68,33 @@ def windows(docs: list[np.ndarray], order: int, pad_id: int) -> np.ndarray:
     return np.stack([stream[targets - (order - 1 - j)] for j in range(order)], axis=1)
 
 
+def exact_keys(vocab_size: int, width: int) -> bool:
+    """Whether ``encode`` gives exact base-V keys (not hashes) for rows of ``width`` ids."""
+    return vocab_size ** width < 2**62
+
+
 def encode(cols: np.ndarray, vocab_size: int) -> np.ndarray:
-    """Exact base-V int64 code of each row of token columns (0 for zero columns)."""
-    key = np.zeros(len(cols), dtype=np.int64)
-    for j in range(cols.shape[1]):
-        key = key * vocab_size + cols[:, j]
-    return key
+    """One int64 key per row of token columns: exact base-V code when V**width fits in
+    int64 (0 for zero columns), else a 64-bit multiplicative hash."""
+    if exact_keys(vocab_size, cols.shape[1]):
+        key = np.zeros(len(cols), dtype=np.int64)
+        for j in range(cols.shape[1]):
+            key = key * vocab_size + cols[:, j]
+        return key
+    h = np.zeros(len(cols), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(cols.shape[1]):
+            h = (h + cols[:, j].astype(np.uint64) + np.uint64(1)) * _HASH_MUL
+            h ^= h >> np.uint64(29)
+    return h.view(np.int64)
 
 
-def decode(keys: np.ndarray, vocab_size: int, width: int) -> np.ndarray:
-    return np.stack([(keys // vocab_size ** (width - 1 - j)) % vocab_size
-                     for j in range(width)], axis=1)
+def _lookup(sorted_keys: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index, found) of each query in a sorted unique key array."""
+    if len(sorted_keys) == 0:
+        return np.zeros(len(queries), np.int64), np.zeros(len(queries), bool)
+    idx = np.minimum(np.searchsorted(sorted_keys, queries), len(sorted_keys) - 1)
+    return idx, sorted_keys[idx] == queries
 
 
 def modified_discounts(counts: np.ndarray, min_discount: float = 0.05) -> np.ndarray:
@@ -80,11 +111,89 @@ def modified_discounts(counts: np.ndarray, min_discount: float = 0.05) -> np.nda
     return np.asarray(out)
 
 
-def _lookup(sorted_keys: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if len(sorted_keys) == 0:
-        return np.zeros(len(queries), np.int64), np.zeros(len(queries), bool)
-    idx = np.minimum(np.searchsorted(sorted_keys, queries), len(sorted_keys) - 1)
-    return idx, sorted_keys[idx] == queries
+@dataclass
+class KneserNeyLevel:
+    """Statistics of one order k: k-gram keys and counts, and per-context sums."""
+
+    gram_keys: np.ndarray        # sorted unique keys of the k-grams
+    counts: np.ndarray           # int64: raw (k = n) or continuation (k < n) counts
+    rows: np.ndarray             # a training window whose last k ids are this k-gram
+    ctx_keys: np.ndarray         # sorted unique keys of the (k-1)-id contexts
+    ctx_index: np.ndarray        # index into ctx_keys of each k-gram's context
+    ctx_total: np.ndarray        # c_k(h.) per context
+    ctx_gamma_mass: np.ndarray   # D1 N1 + D2 N2 + D3 N3+ per context
+    discounts: np.ndarray        # [0, D1, D2, D3+]
+
+
+def kneser_ney_levels(win: np.ndarray, vocab_size: int, *, discount: float | None = None,
+                      min_discount: float = 0.05) -> list[KneserNeyLevel]:
+    """Counts and discounts of orders 1..n (list index k-1) from training windows.
+
+    ``discount`` None = modified KN discounts per order; a number = one fixed discount
+    (clipped to r for count r). Computed top-down: the distinct k-grams are the k-id suffixes
+    of the distinct (k+1)-grams, each counted once, so lower orders only touch the (much
+    fewer) distinct rows of the order above.
+    """
+    n = win.shape[1]
+    if len(win) == 0:
+        raise ValueError("no training tokens")
+    levels: list[KneserNeyLevel] = []
+    rows = np.arange(len(win))
+    for k in range(n, 0, -1):
+        grams = win[:, n - k:] if k == n else win[rows, n - k:]
+        keys, first, counts = np.unique(encode(grams, vocab_size), return_index=True,
+                                        return_counts=True)
+        rows = rows[first]
+        if discount is None:
+            disc = modified_discounts(counts, min_discount)
+        else:
+            disc = np.minimum(np.full(4, float(discount)), np.arange(4.0))
+        ctx_keys, ctx_index = np.unique(encode(win[rows, n - k:n - 1], vocab_size),
+                                        return_inverse=True)
+        levels.append(KneserNeyLevel(
+            keys, counts, rows, ctx_keys, ctx_index,
+            np.bincount(ctx_index, weights=counts).astype(np.float64),
+            np.bincount(ctx_index, weights=disc[np.minimum(counts, 3)]), disc))
+    return levels[::-1]
+
+
+class KneserNeyModel:
+    """Unpruned interpolated model; ``prob(windows)`` = p(last column | previous columns)."""
+
+    def __init__(self, order: int, vocab_size: int, discount: float | None = None,
+                 min_discount: float = 0.05) -> None:
+        if order < 1:
+            raise ValueError("order must be >= 1")
+        self.order = order
+        self.vocab_size = vocab_size
+        self.discount = discount
+        self.min_discount = min_discount
+        self.levels: list[KneserNeyLevel] = []
+
+    def fit(self, win: np.ndarray) -> KneserNeyModel:
+        if win.ndim != 2 or win.shape[1] != self.order:
+            raise ValueError(f"expected windows of width {self.order}")
+        self.levels = kneser_ney_levels(win, self.vocab_size, discount=self.discount,
+                                        min_discount=self.min_discount)
+        return self
+
+    def prob(self, win: np.ndarray) -> np.ndarray:
+        """p(win[:, -1] | win[:, :-1]) for each row (context columns may be padding ids)."""
+        n, vocab = self.order, self.vocab_size
+        if win.ndim != 2 or win.shape[1] != n:
+            raise ValueError(f"expected windows of width {n}, got {win.shape[-1]}")
+        p = np.full(len(win), 1.0 / vocab)
+        for k, lvl in enumerate(self.levels, start=1):
+            gi, gfound = _lookup(lvl.gram_keys, encode(win[:, n - k:], vocab))
+            count = np.where(gfound, lvl.counts[gi], 0)
+            ci, cfound = _lookup(lvl.ctx_keys, encode(win[:, n - k:n - 1], vocab))
+            total = np.where(cfound, lvl.ctx_total[ci], 0.0)
+            mass = np.where(cfound, lvl.ctx_gamma_mass[ci], 0.0)
+            disc = lvl.discounts[np.minimum(count, 3)]
+            safe = np.where(total > 0, total, 1.0)
+            own = np.maximum(count - disc, 0.0) / safe
+            p = np.where(total > 0, own + (mass / safe) * p, p)
+        return p
 
 
 @dataclass
@@ -154,50 +263,33 @@ def fit_kneser_ney(win: np.ndarray, vocab_size: int, *, min_count: int = 2,
                    logp_step: float | None = None) -> BackoffNgramModel:
     """Estimate from training windows (``windows(docs, order, pad_id)``), then prune.
 
-    ``discount`` None = modified KN discounts per order; a number = one fixed discount
-    (clipped to r for count r). ``min_count`` applies to each order >= 2 (raw counts at the
-    top order, continuation counts below).
+    ``discount`` as in ``kneser_ney_levels``. ``min_count`` applies to each order >= 2 (raw
+    counts at the top order, continuation counts below).
     """
     n = win.shape[1]
     if len(win) == 0:
         raise ValueError("no training tokens")
-    if vocab_size ** n >= 2**62:
+    if not exact_keys(vocab_size, n):
         raise ValueError("vocab_size ** order must fit in int64 for exact keys")
+    levels = kneser_ney_levels(win, vocab_size, discount=discount, min_discount=min_discount)
 
-    def discounts_for(counts: np.ndarray) -> np.ndarray:
-        if discount is None:
-            return modified_discounts(counts, min_discount)
-        return np.minimum(np.full(4, float(discount)), np.arange(4.0))
-
-    def level_counts(k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Sorted k-gram keys with raw (k = n) or continuation (k < n) counts."""
-        if k == n:
-            return np.unique(encode(win, vocab_size), return_counts=True)
-        longer = np.unique(encode(win[:, n - k - 1:], vocab_size))
-        return np.unique(longer % vocab_size ** k, return_counts=True)
-
-    keys, counts = level_counts(1)
-    disc = discounts_for(counts)
+    uni = levels[0]
+    disc, counts = uni.discounts, uni.counts
     dense = np.zeros(vocab_size)
-    dense[keys] = counts
+    dense[uni.gram_keys] = counts
     total = counts.sum()
     gamma = disc[np.minimum(counts, 3)].sum() / total
     unigram = np.maximum(dense - disc[np.minimum(dense, 3).astype(np.int64)], 0) / total
     model = BackoffNgramModel(n, vocab_size, np.log(unigram + gamma / vocab_size),
                               logp_step=logp_step)
 
-    for k in range(2, n + 1):
-        keys, counts = level_counts(k)
-        disc = discounts_for(counts)
-        ctx, inverse = np.unique(keys // vocab_size, return_inverse=True)
-        ctx_total = np.bincount(inverse, weights=counts)
-        ctx_mass = np.bincount(inverse, weights=disc[np.minimum(counts, 3)])
-        kept = counts >= min_count
-        keys, counts, inverse = keys[kept], counts[kept], inverse[kept]
-        lower = np.exp(_partial(model, k - 1).logprob(decode(keys % vocab_size ** (k - 1),
-                                                             vocab_size, k - 1)))
-        own = (counts - disc[np.minimum(counts, 3)]) / ctx_total[inverse]
-        p = own + ctx_mass[inverse] / ctx_total[inverse] * lower
+    for k, lvl in enumerate(levels[1:], start=2):
+        disc = lvl.discounts
+        kept = lvl.counts >= min_count
+        keys, counts, inverse = lvl.gram_keys[kept], lvl.counts[kept], lvl.ctx_index[kept]
+        lower = np.exp(_partial(model, k - 1).logprob(win[lvl.rows[kept], n - k + 1:]))
+        own = (counts - disc[np.minimum(counts, 3)]) / lvl.ctx_total[inverse]
+        p = own + lvl.ctx_gamma_mass[inverse] / lvl.ctx_total[inverse] * lower
         if logp_step is not None:
             # Rounding probabilities down keeps sum_kept p <= 1, so bow absorbs the error.
             codes = np.minimum(np.ceil(-np.log(p) / logp_step), np.iinfo(np.uint16).max)
@@ -209,7 +301,7 @@ def fit_kneser_ney(win: np.ndarray, vocab_size: int, *, min_count: int = 2,
                   - np.log(np.maximum(1.0 - kept_lower, _TINY)))
         model.gram_keys.append(keys)
         model.gram_logp.append(np.log(p))
-        model.ctx_keys.append(ctx[used])
+        model.ctx_keys.append(lvl.ctx_keys[used])
         model.ctx_logbow.append(logbow)
     return model
 
