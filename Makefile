@@ -9,7 +9,7 @@ TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 BENCH_STAMP := $(VENV)/.bench-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup setup-bench demo score select metarater test lint bench corpus train-rater clean
+.PHONY: setup setup-bench demo score select metarater mix test lint bench corpus train-rater clean
 
 setup: $(STAMP)
 
@@ -27,10 +27,11 @@ $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install -q -e ".[dev,bench]"
 	@rm -f $(VENV)/.bench-*; touch $@
 
-# The whole chain on the bundled corpus: score → Meta-rater weights → select.
+# The whole chain on the bundled corpus: score → Meta-rater weights → mixture → select.
 demo: setup
 	$(VENV)/bin/metamix score --config $(CONFIG)
 	$(VENV)/bin/metamix metarater --config $(CONFIG)
+	$(VENV)/bin/metamix mix run --config $(CONFIG)
 	$(VENV)/bin/metamix select --config $(CONFIG)
 
 score: setup
@@ -41,6 +42,9 @@ select: setup
 
 metarater: setup
 	$(VENV)/bin/metamix metarater --config $(CONFIG)
+
+mix: setup
+	$(VENV)/bin/metamix mix run --config $(CONFIG)
 
 test: setup
 	$(PY) -m pytest

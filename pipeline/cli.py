@@ -22,7 +22,7 @@ from pipeline.errors import UserError
 from pipeline.report import print_reports
 
 
-def _parse_override(text: str) -> tuple[str, Any]:
+def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise UserError(f"--set {text!r}: expected KEY=VALUE (e.g. workers=2)")
     key, value = text.split("=", 1)
@@ -30,7 +30,7 @@ def _parse_override(text: str) -> tuple[str, Any]:
 
 
 def _load(args: argparse.Namespace) -> RunConfig:
-    overrides = dict(_parse_override(s) for s in args.set)
+    overrides = dict(parse_override(s) for s in args.set)
     cfg = load_config(args.config, overrides)
     from pipeline.scorer_specs import build_scorers
 

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mixtures.metarater_config import MetaraterConfig
+from mixtures.mix.config import MixConfig
 from pipeline.errors import UserError
 from pipeline.selection import SelectConfig
 from scorers.prrc.annotate import AnnotateConfig
@@ -100,6 +101,7 @@ class RunConfig(Strict):
     annotate: AnnotateConfig | None = None
     train_rater: TrainRaterConfig | None = None
     metarater: MetaraterConfig | None = None
+    mix: MixConfig | None = None
 
     # Set by load_config so relative paths resolve against the config's directory.
     base_dir: str = Field(default=".", exclude=True)

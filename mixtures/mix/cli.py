@@ -15,6 +15,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from mixtures.mix.run_cli import add_run_parser, cmd_mix_run
 from mixtures.mix.runs_table import RunsTable, load_runs_table
 from mixtures.mix.surrogates import SURROGATES, MultiTargetSurrogate, Surrogate, make_surrogate
 from pipeline.errors import UserError
@@ -58,6 +59,7 @@ def add_mix_parser(subparsers: Any) -> argparse.ArgumentParser:
     optimize.add_argument("--candidates", type=int, default=100_000)
     optimize.add_argument("--top-k", type=int, default=100)
     optimize.add_argument("--total-tokens", type=int, help="written into the mixture file")
+    add_run_parser(sub)
     return mix
 
 
@@ -231,7 +233,8 @@ def _print_mixtures(console: Console, domains: list[str], rows: np.ndarray, titl
     console.print(table)
 
 
-MIX_COMMANDS = {"fit": cmd_fit, "suggest": cmd_suggest, "optimize": cmd_optimize}
+MIX_COMMANDS = {"fit": cmd_fit, "suggest": cmd_suggest, "optimize": cmd_optimize,
+                "run": cmd_mix_run}
 
 
 def cmd_mix(args: argparse.Namespace, console: Console | None = None) -> None:

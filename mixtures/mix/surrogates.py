@@ -119,11 +119,14 @@ class GPSurrogate:
     def posterior(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation of the latent loss."""
         w, extra = _split(X, self.n_weights)
+        # n x 1 x d: one marginal posterior per point; a joint posterior over a chunk of
+        # 10^4 points costs a dense covariance (20-40 s per 10^5 candidates, vs ~1 s).
         inputs = torch.as_tensor(np.hstack([w, self._scaler.transform(extra)]),
-                                 dtype=torch.float64)
+                                 dtype=torch.float64)[:, None, :]
         with torch.no_grad():
             post = self.model_.posterior(inputs)
-            return -post.mean.numpy()[:, 0], post.variance.clamp_min(0).sqrt().numpy()[:, 0]
+            mean = -post.mean.reshape(-1).numpy()
+            return mean, post.variance.clamp_min(0).sqrt().reshape(-1).numpy()
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return np.concatenate([self.posterior(X[i:i + 8192])[0]

@@ -1,0 +1,81 @@
+"""Data experts (Belenki et al. 2025, Mixture of Data Experts): one proxy per domain.
+
+Each expert is trained once on its own domain; its probability of every validation token is
+cached as one row of ``probs.npy`` (E x T float32, rows in domain order, tokens in the
+canonical validation order of ``mixtures.proxies.base``). ``mde_features`` then approximates
+any mixture's per-domain validation loss without training. Each expert is saved on its own
+as it finishes (``expert-<domain>-<key>.npy``), so an interrupted build resumes; ``key``
+hashes everything the probabilities depend on, so changed data or settings rebuild.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from mixtures.mix.data import DomainIndex, mixture_data
+from mixtures.proxies import ValidationSet, make_trainer
+from pipeline.atomic import atomic_path, write_json_atomic
+
+
+@dataclass(frozen=True)
+class Experts:
+    """Cached expert probabilities and the validation labels they are scored against."""
+
+    domains: list[str]              # training domain of each expert (row of probs)
+    probs: np.ndarray               # (E, T) float32
+    token_domains: np.ndarray       # (T,) int index into val_domains
+    val_domains: list[str]
+    tokens: list[int]               # training tokens of each expert
+
+
+def _save_npy(path: Path, arr: np.ndarray) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, arr)
+
+
+def build_experts(out_dir: Path, train_cache: str, validation: ValidationSet,
+                  index: DomainIndex, trainer: str, params: dict, tokens: int, seed: int,
+                  key: str, console: Console, show_progress: bool = True) -> Experts:
+    """Train (or reuse) one expert per domain on up to ``tokens`` tokens of that domain."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    val = validation.load()
+    budgets = [int(min(tokens, a)) for a in index.available()]
+    digest = hashlib.sha256(json.dumps([key, trainer, params, budgets, seed], sort_keys=True,
+                                       default=str).encode()).hexdigest()[:12]
+    meta_path = out_dir / "meta.json"
+    if meta_path.is_file() and json.loads(meta_path.read_text()).get("key") == digest:
+        probs = np.load(out_dir / "probs.npy")
+        return Experts(index.domains, probs, val.token_domains, list(val.domain_names), budgets)
+    rows: list[np.ndarray] = []
+    with Progress(TextColumn("[bold]data experts"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[domain]}"), TimeElapsedColumn(), console=console,
+                  disable=not show_progress) as progress:
+        bar = progress.add_task("experts", total=len(index.domains), domain="")
+        for i, domain in enumerate(index.domains):
+            progress.update(bar, domain=domain)
+            path = out_dir / f"expert-{domain}-{digest}.npy"
+            if not path.is_file():
+                onehot = np.eye(len(index.domains))[i]
+                data = mixture_data(train_cache, index, onehot, budgets[i], seed)
+                result = make_trainer(trainer, params).fit_evaluate(
+                    data, validation, return_logprobs=True)
+                _save_npy(path, np.exp(result.token_logprobs).astype(np.float32))
+            rows.append(np.load(path))
+            progress.update(bar, advance=1)
+    probs = np.stack(rows)
+    _save_npy(out_dir / "probs.npy", probs)
+    write_json_atomic(meta_path, {"key": digest, "domains": index.domains, "tokens": budgets,
+                                  "trainer": trainer, "params": params,
+                                  "val_domains": list(val.domain_names),
+                                  "n_val_tokens": int(probs.shape[1])})
+    for stale in out_dir.glob("expert-*.npy"):
+        if not stale.name.endswith(f"-{digest}.npy"):
+            stale.unlink()
+    return Experts(index.domains, probs, val.token_domains, list(val.domain_names), budgets)

@@ -1,0 +1,131 @@
+"""Surrogate comparison for ``run_mix``: every surrogate with and without MDE features.
+
+All surrogates are multi-target (one model per validation-domain loss, combined with the
+objective weights), so the objective can be re-weighted without refitting and the emitted
+file can show predicted per-domain losses. K-fold scores are out-of-fold Spearman and MSE of
+the *objective*; the best is the highest Spearman (ties: lower MSE), because the search only
+needs the ranking of mixtures to be right.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mixtures.mix.experts import Experts
+from mixtures.mix.mde import mde_features_subsampled
+from mixtures.mix.surrogates import (
+    MultiTargetSurrogate,
+    make_surrogate,
+    spearman,
+)
+from pipeline.errors import UserError
+
+
+def objective_weights(spec: str | dict[str, float], val_domains: list[str],
+                      token_domains: np.ndarray) -> np.ndarray:
+    """Weights of the validation-domain losses: equal, token-proportional, or explicit."""
+    if spec == "equal":
+        return np.ones(len(val_domains)) / len(val_domains)
+    if spec == "tokens":
+        counts = np.bincount(token_domains, minlength=len(val_domains)).astype(np.float64)
+        return counts / counts.sum()
+    unknown = sorted(set(spec) - set(val_domains))
+    if unknown:
+        raise UserError(f"mix.objective: unknown validation domain(s) {unknown}; "
+                        f"known: {val_domains}")
+    w = np.array([float(spec.get(d, 0.0)) for d in val_domains])
+    return w / w.sum()
+
+
+class MdeFeaturizer:
+    """weights -> [weights, MDE losses on a fixed token subsample] (train and search alike,
+    so the surrogate never sees features computed two different ways)."""
+
+    def __init__(self, experts: Experts, per_domain: int | None, seed: int) -> None:
+        self.experts = experts
+        self.per_domain = per_domain
+        self.seed = seed
+
+    def __call__(self, weights: np.ndarray) -> np.ndarray:
+        w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+        mde = mde_features_subsampled(self.experts.probs, self.experts.token_domains, w,
+                                      per_domain=self.per_domain, seed=self.seed)
+        return np.hstack([w, mde.astype(np.float64)])
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One surrogate configuration: model name, with or without MDE inputs."""
+
+    name: str
+    mde: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}+mde" if self.mde else self.name
+
+
+@dataclass
+class FittedSurrogate:
+    variant: Variant
+    model: MultiTargetSurrogate
+    featurize: Callable[[np.ndarray], np.ndarray]
+
+    def predict(self, weights: np.ndarray) -> np.ndarray:
+        return self.model.predict(self.featurize(np.atleast_2d(weights)))
+
+    def predict_each(self, weights: np.ndarray) -> np.ndarray:
+        return self.model.predict_each(self.featurize(np.atleast_2d(weights)))
+
+
+def _maker(variant: Variant, n_domains: int) -> Callable[[], object]:
+    return lambda: make_surrogate(variant.name, n_weights=n_domains)
+
+
+def kfold_objective(make: Callable[[], object], X: np.ndarray, Y: np.ndarray,
+                    target_weights: np.ndarray, k: int, seed: int) -> dict[str, float]:
+    """Out-of-fold objective predictions of a multi-target surrogate: Spearman and MSE."""
+    y = Y @ (target_weights / target_weights.sum())
+    folds = np.array_split(np.random.default_rng(seed).permutation(len(y)), k)
+    pred = np.empty_like(y)
+    for held in folds:
+        train = np.setdiff1d(np.arange(len(y)), held)
+        model = MultiTargetSurrogate(make, target_weights).fit(X[train], Y[train])
+        pred[held] = model.predict(X[held])
+    return {"spearman": spearman(pred, y), "mse": float(np.mean((pred - y) ** 2))}
+
+
+def compare_surrogates(names: list[str], weights: np.ndarray, losses: np.ndarray,
+                       target_weights: np.ndarray, mde: MdeFeaturizer, folds: int,
+                       seed: int) -> tuple[dict[str, dict[str, float]], Variant]:
+    """K-fold table {label: {spearman, mse}} over all variants, and the best variant."""
+    if len(weights) < max(folds, 3) + 1:
+        raise UserError(f"mix: {len(weights)} successful runs are too few for {folds}-fold "
+                        "surrogate evaluation")
+    n_domains = weights.shape[1]
+    inputs = {False: weights, True: mde(weights)}
+    table: dict[str, dict[str, float]] = {}
+    variants = [Variant(n, m) for n in names for m in (False, True)]
+    for v in variants:
+        start = time.perf_counter()
+        table[v.label] = kfold_objective(_maker(v, n_domains), inputs[v.mde], losses,
+                                         target_weights, folds, seed)
+        table[v.label]["seconds"] = time.perf_counter() - start
+
+    def rank(v: Variant) -> tuple[float, float]:
+        rho = table[v.label]["spearman"]
+        return (-rho if math.isfinite(rho) else math.inf, table[v.label]["mse"])
+
+    return table, min(variants, key=rank)
+
+
+def fit_surrogate(variant: Variant, weights: np.ndarray, losses: np.ndarray,
+                  target_weights: np.ndarray, mde: MdeFeaturizer) -> FittedSurrogate:
+    featurize: Callable[[np.ndarray], np.ndarray] = mde if variant.mde else (lambda w: w)
+    model = MultiTargetSurrogate(_maker(variant, weights.shape[1]), target_weights)
+    return FittedSurrogate(variant, model.fit(featurize(weights), losses), featurize)

@@ -1,0 +1,146 @@
+"""Outputs of ``run_mix``: the mixture files for downstream jobs and the console summary.
+
+``<run_dir>/mixture/``:
+
+* ``weights.json``: the nested mixture file ``pipeline.selection_io.load_mixture_file``
+  reads (``select.mode: token_budget`` + ``select.mixture_file``), plus per-domain detail,
+  predicted/actual losses and provenance. ``weights.yaml``: the same content as YAML.
+* ``megatron_data_path.txt``: Megatron-LM ``--data-path`` blend ``w1 prefix1 w2 prefix2 ...``;
+  domain d's prefix is ``<mix.megatron_prefix>/<d>_text_document``, the name
+  ``tools/preprocess_data.py --output-prefix <megatron_prefix>/<d> --json-keys text`` gives.
+* ``interleave_datasets.py``: a ``datasets.interleave_datasets(probabilities=...)`` snippet
+  over the ``<run_dir>/selected/<domain>.parquet`` files ``metamix select`` writes.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from mixtures.mix.config import MixConfig
+from mixtures.mix.emit import rounded_weights, write_mixture_file
+from mixtures.mix.proposals import Candidate
+from pipeline.atomic import write_bytes_atomic
+from pipeline.config import RunConfig
+
+INTERLEAVE_TEMPLATE = '''"""Stream the chosen mixture with Hugging Face datasets (from metamix)."""
+from datasets import interleave_datasets, load_dataset
+
+DOMAINS = {domains!r}
+PROBABILITIES = {probs!r}
+FILES = {files!r}   # `metamix select` writes selected/<domain>.parquet
+datasets = [load_dataset("parquet", data_files=FILES[d], split="train", streaming=True)
+            for d in DOMAINS]
+mixed = interleave_datasets(datasets, probabilities=PROBABILITIES, seed={seed},
+                            stopping_strategy="all_exhausted")
+'''
+
+
+def _objective(losses: dict[str, float] | None, val_domains: list[str],
+               weights: np.ndarray) -> float | None:
+    if losses is None:
+        return None
+    return float(np.array([losses[v] for v in val_domains]) @ weights)
+
+
+def emit_mixture(out: Path, *, mcfg: MixConfig, domains: list[str], final: Candidate,
+                 prior: np.ndarray, available: np.ndarray, caps: np.ndarray, target: int,
+                 val_domains: list[str], objective_weights: np.ndarray,
+                 predicted_each: np.ndarray, actual: dict[str, float] | None, surrogate: str,
+                 kfold: dict[str, dict[str, float]], runs_used: list[str], runs_path: Path,
+                 sweep_key: str, timings: dict[str, float], cfg: RunConfig) -> dict[str, Any]:
+    """Write every file of ``out`` and return the summary (the weights.json payload)."""
+    weights = rounded_weights(domains, final.weights)
+    w = np.array([weights[d] for d in domains])
+    per_domain = {d: {"weight": weights[d], "prior": float(prior[i]), "cap": float(caps[i]),
+                      "tokens": int(round(w[i] * target)), "available_tokens": int(available[i]),
+                      "epochs": float(w[i] * target / available[i]) if available[i] else 0.0}
+                  for i, d in enumerate(domains)}
+    predicted = {v: float(predicted_each[j]) for j, v in enumerate(val_domains)}
+    extra: dict[str, Any] = {
+        "per_domain": per_domain,
+        "objective": {"weights": {v: float(objective_weights[j])
+                                  for j, v in enumerate(val_domains)},
+                      "spec": mcfg.objective},
+        "predicted_losses": predicted,
+        "actual_proxy_losses": actual,
+        "actual_proxy_loss": _objective(actual, val_domains, objective_weights),
+        "provenance": {
+            "config_hash": mcfg.config_hash(), "sweep_key": sweep_key, "source": final.source,
+            "surrogate": surrogate, "n_runs_used": len(runs_used), "runs_table": str(runs_path),
+            "runs_used": runs_used, "proxy": mcfg.proxy.model_dump(mode="json"),
+            "proxy_tokens": mcfg.proxy_tokens, "max_epochs": mcfg.max_epochs,
+            "megatron_prefix_convention": f"{mcfg.megatron_prefix}/<domain>_text_document"},
+        "surrogate_kfold": kfold,
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+    }
+    extra = _plain(extra)
+    out.mkdir(parents=True, exist_ok=True)
+    write_mixture_file(out / "weights.json", domains, w, total_tokens=target,
+                       predicted_loss=final.predicted, **extra)
+    payload = {"weights": weights, "total_tokens": target, "predicted_loss": final.predicted,
+               **extra}
+    text = yaml.safe_dump(_plain(payload), sort_keys=True, allow_unicode=True)
+    write_bytes_atomic(out / "weights.yaml", text.encode("utf-8"))
+    blend = " ".join(f"{weights[d]:.6f} {mcfg.megatron_prefix}/{d}_text_document"
+                     for d in domains if weights[d] > 0)
+    write_bytes_atomic(out / "megatron_data_path.txt", (blend + "\n").encode())
+    files = {d: str(cfg.run_dir / "selected" / f"{d}.parquet") for d in domains}
+    snippet = INTERLEAVE_TEMPLATE.format(domains=domains, probs=[weights[d] for d in domains],
+                                         files=files, seed=cfg.seed)
+    write_bytes_atomic(out / "interleave_datasets.py", snippet.encode())
+    return payload
+
+
+def _plain(obj: Any) -> Any:
+    """JSON-like values for YAML (NaN becomes null: YAML readers disagree on .nan)."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, float | np.floating):
+        return None if not math.isfinite(float(obj)) else float(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def _f(v: float | None, digits: int = 4) -> str:
+    return "-" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
+
+
+def print_summary(summary: dict[str, Any], console: Console) -> None:
+    """Chosen weights vs prior, predicted vs actual loss, and the surrogate K-fold table."""
+    mix = Table(title="chosen mixture vs token prior")
+    for col in ("domain", "prior", "chosen", "cap", "tokens", "epochs"):
+        mix.add_column(col, justify="left" if col == "domain" else "right")
+    for d, row in summary["per_domain"].items():
+        mix.add_row(d, _f(row["prior"]), _f(row["weight"]), _f(row["cap"]),
+                    f"{row['tokens']:,}", _f(row["epochs"], 2))
+    console.print(mix)
+    losses = Table(title=f"validation loss of the chosen mixture (nats/token; "
+                         f"from {summary['provenance']['source']})")
+    for col in ("validation domain", "objective weight", "predicted", "actual proxy"):
+        losses.add_column(col, justify="left" if col.startswith("validation") else "right")
+    actual = summary["actual_proxy_losses"] or {}
+    for v, p in summary["predicted_losses"].items():
+        losses.add_row(v, _f(summary["objective"]["weights"][v], 3), _f(p), _f(actual.get(v)))
+    losses.add_row("[bold]objective", "", _f(summary["predicted_loss"]),
+                   _f(summary["actual_proxy_loss"]))
+    console.print(losses)
+    kf = Table(title=f"surrogates, {len(summary['provenance']['runs_used'])} runs, K-fold "
+                     f"(best: {summary['provenance']['surrogate']})")
+    for col in ("surrogate", "spearman", "mse"):
+        kf.add_column(col, justify="left" if col == "surrogate" else "right")
+    for label, s in summary["surrogate_kfold"].items():
+        kf.add_row(label, _f(s["spearman"], 3), f"{s['mse']:.2e}")
+    console.print(kf)
+    console.print("wrote " + ", ".join(f"mixture/{n}" for n in (
+        "weights.json", "weights.yaml", "megatron_data_path.txt", "interleave_datasets.py"))
+        + f" in {summary['timings_s'].get('total', 0):.0f} s")
