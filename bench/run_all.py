@@ -24,6 +24,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("proxy_fidelity.py", []),
     ("regmix_surrogates.py", []),
     ("regmix_search.py", []),
+    ("regmix_mde.py", []),
 ]
 
 
