@@ -48,6 +48,7 @@ from mixtures.sweep import ProxyTask, RunsTable, run_sweep
 from pipeline.atomic import atomic_path, write_json_atomic
 from pipeline.config import RunConfig
 from pipeline.errors import UserError
+from pipeline.runner import proxy_inputs
 from pipeline.selection_io import save_weights_file
 
 __all__ = ["MetaraterConfig", "ProxyConfig", "run_metarater"]
@@ -122,13 +123,7 @@ def run_metarater(cfg: RunConfig, mcfg: MetaraterConfig, console: Console) -> di
     started = time.monotonic()
     seed = cfg.seed if mcfg.seed is None else mcfg.seed
     out = cfg.run_dir / "metarater"
-    scored = sorted((cfg.run_dir / "scored").glob("part-*.parquet"))
-    valid = sorted((cfg.run_dir / "validation").glob("part-*.parquet"))
-    tokenizer = cfg.run_dir / "tokenizer.json"
-    if not scored or not tokenizer.is_file():
-        raise UserError(f"no scored shards in {cfg.run_dir / 'scored'}: run `metamix score`")
-    if not valid:
-        raise UserError("metarater needs the held-out split: set `validation:` and rerun score")
+    scored, valid, tokenizer = proxy_inputs(cfg, "metarater")
     names = sorted(mcfg.scores or default_scores(scored))
     matrix = load_score_matrix(scored, names, normalization=mcfg.normalization,
                                hard_filters=mcfg.hard_filters)

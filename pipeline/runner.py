@@ -206,3 +206,16 @@ def scored_paths(cfg: RunConfig) -> list[Path]:
     if not paths:
         raise UserError(f"no scored shards in {cfg.run_dir / 'scored'}: run `metamix score` first")
     return paths
+
+
+def proxy_inputs(cfg: RunConfig, command: str) -> tuple[list[Path], list[Path], Path]:
+    """The scored train shards, validation shards and tokenizer that proxy training needs
+    (Meta-rater and mixture search), or one clear error naming what to run first."""
+    scored = sorted((cfg.run_dir / "scored").glob("part-*.parquet"))
+    valid = sorted((cfg.run_dir / "validation").glob("part-*.parquet"))
+    tokenizer = cfg.run_dir / "tokenizer.json"
+    if not scored or not tokenizer.is_file():
+        raise UserError(f"no scored shards in {cfg.run_dir / 'scored'}: run `metamix score`")
+    if not valid:
+        raise UserError(f"{command} needs the held-out split: set `validation:` and rerun score")
+    return scored, valid, tokenizer

@@ -19,6 +19,7 @@ import numpy as np
 
 from mixtures.proxies import TokenizedCorpus, TrainingData, build_token_cache
 from pipeline.errors import UserError
+from pipeline.runner import proxy_inputs
 
 if TYPE_CHECKING:   # proxy workers unpickle BudgetedData: keep their imports light
     from pipeline.config import RunConfig
@@ -106,12 +107,6 @@ def mixture_data(cache: str, index: DomainIndex, weights: np.ndarray, budget: in
 
 def build_caches(cfg: RunConfig) -> tuple[Path, Path]:
     """Token caches of the scored train shards and the validation shards (cached by hash)."""
-    scored = sorted((cfg.run_dir / "scored").glob("part-*.parquet"))
-    valid = sorted((cfg.run_dir / "validation").glob("part-*.parquet"))
-    tokenizer = cfg.run_dir / "tokenizer.json"
-    if not scored or not tokenizer.is_file():
-        raise UserError(f"no scored shards in {cfg.run_dir / 'scored'}: run `metamix score`")
-    if not valid:
-        raise UserError("mix needs the held-out split: set `validation:` and rerun score")
+    scored, valid, tokenizer = proxy_inputs(cfg, "mix")
     root = cfg.resolve(cfg.out_dir) / "_cache" / "tokens"
     return build_token_cache(scored, tokenizer, root), build_token_cache(valid, tokenizer, root)
