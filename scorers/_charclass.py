@@ -9,6 +9,7 @@ non-ASCII characters of a batch are decoded once and looked up (cached per code 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,20 +58,26 @@ def char_flags(ch: str) -> int:
 
 
 ASCII_FLAGS = np.array([char_flags(chr(i)) for i in range(128)], dtype=np.int32)
+def per_code_point(code_points: np.ndarray, fn: Callable[[str], int], cache: dict[int, int],
+                   dtype: type = np.int32) -> np.ndarray:
+    """``fn`` of each code point, computed once per distinct code point ever seen (a batch
+    repeats few distinct characters); surrogates and out-of-range values map to 0."""
+    unique, inverse = np.unique(code_points, return_inverse=True)
+    values = np.empty(unique.size, dtype=dtype)
+    for index, cp in enumerate(unique.tolist()):
+        value = cache.get(cp)
+        if value is None:
+            value = fn(chr(cp)) if cp < 0x110000 and not 0xD800 <= cp < 0xE000 else 0
+            cache[cp] = value
+        values[index] = value
+    return values[inverse]
+
+
 _non_ascii_cache: dict[int, int] = {}
 
 
 def _flags_of_code_points(code_points: np.ndarray) -> np.ndarray:
-    unique, inverse = np.unique(code_points, return_inverse=True)
-    values = np.empty(unique.size, dtype=np.int32)
-    for index, cp in enumerate(unique.tolist()):
-        cached = _non_ascii_cache.get(cp)
-        if cached is None:
-            cached = char_flags(chr(cp)) if cp < 0x110000 and not 0xD800 <= cp < 0xE000 else 0
-            _non_ascii_cache[cp] = cached
-        values[index] = cached
-    return values[inverse]
-
+    return per_code_point(code_points, char_flags, _non_ascii_cache)
 
 
 def utf8_buffer(strings: pa.Array) -> tuple[np.ndarray, int, np.ndarray]:

@@ -41,7 +41,7 @@ import unicodedata
 import numpy as np
 import pyarrow as pa
 
-from scorers._charclass import NUMERIC, UPPER, WORD, ByteClasses
+from scorers._charclass import NUMERIC, UPPER, WORD, ByteClasses, per_code_point
 from scorers._hashing import hash_spans
 from scorers._ngrams import group_sizes_per_row, repeated_ngrams, top_ngram_per_row
 from scorers._redpajama_scan import line_means, normalized_words, word_run_counts
@@ -131,16 +131,8 @@ def _count(rows: np.ndarray, n: int) -> np.ndarray:
 
 def _nfd_extra(code_points: np.ndarray) -> np.ndarray:
     """Extra code points NFD adds per character ("é" -> "e" + accent: 1)."""
-    unique, inverse = np.unique(code_points, return_inverse=True)
-    values = np.empty(unique.size, dtype=np.int64)
-    for index, cp in enumerate(unique.tolist()):
-        extra = _nfd_extra_cache.get(cp)
-        if extra is None:
-            valid = cp < 0x110000 and not 0xD800 <= cp < 0xE000
-            extra = len(unicodedata.normalize("NFD", chr(cp))) - 1 if valid else 0
-            _nfd_extra_cache[cp] = extra
-        values[index] = extra
-    return values[inverse]
+    return per_code_point(code_points, lambda ch: len(unicodedata.normalize("NFD", ch)) - 1,
+                          _nfd_extra_cache, np.int64)
 
 
 def _normalized_words(

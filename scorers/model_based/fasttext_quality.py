@@ -16,13 +16,14 @@ reads line by line), like DCLM's preprocessing.
 from __future__ import annotations
 
 import re
-import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from scorers._fasttext import import_fasttext, train_supervised
 from scorers.base import Scorer
 from scorers.model_based._common import (
     SAMPLE_TRAIN,
@@ -65,35 +66,22 @@ def train_quality_classifier(
     result depends only on the inputs. ``max_chars`` cuts very long documents, which keeps
     a single book from dominating the word counts.
     """
-    import fasttext
-
     rng = np.random.default_rng(seed)
     lines = [f"{POSITIVE_LABEL} {one_line(t[:max_chars])}" for t in positives]
     lines += [f"{NEGATIVE_LABEL} {one_line(t[:max_chars])}" for t in negatives]
     lines = [lines[i] for i in rng.permutation(len(lines))]
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        train_file = Path(tmp) / "train.txt"
-        train_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        model = fasttext.train_supervised(
-            input=str(train_file),
-            dim=dim,
-            epoch=epoch,
-            lr=lr,
-            wordNgrams=word_ngrams,
-            minCount=min_count,
-            bucket=bucket,
-            thread=1,
-            seed=seed,
-            verbose=0,
-            loss="softmax",
-        )
+
+    def save(model: Any, train_file: Path) -> Path:
         if quantize:
             model.quantize(
                 input=str(train_file), qnorm=True, retrain=False, cutoff=0, thread=1, verbose=0
             )
         model.save_model(str(out_path))
-    return out_path
+        return out_path
+
+    return train_supervised(lines, save, dim=dim, epoch=epoch, lr=lr, wordNgrams=word_ngrams,
+                            minCount=min_count, bucket=bucket, seed=seed, loss="softmax")
 
 
 def train_default_classifier(
@@ -129,10 +117,8 @@ class FastTextQualityScorer(LazyModel, Scorer):
 
     def _model(self):  # noqa: ANN202 - fasttext has no type stubs
         if getattr(self, "_cached_model", None) is None:
-            import fasttext
-
             path = resolve_model_path(self.model_path, DEFAULT_MODEL)
-            self._cached_model = fasttext.load_model(str(path))
+            self._cached_model = import_fasttext().load_model(str(path))
         return self._cached_model
 
     def hq_probabilities(self, texts: pa.Array) -> np.ndarray:

@@ -9,13 +9,14 @@ quantized (``.ftz``), so a shipped rater stays a small file.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from scorers._fasttext import import_fasttext, train_supervised
 from scorers.prrc.raters_common import expected_value, fasttext_text
 
 LABEL_PREFIX = "__label__"
@@ -39,42 +40,14 @@ class FastTextParams(BaseModel):
     max_bytes: int = Field(default=5_000_000, gt=0, description="quantize when larger")
 
 
-def _import_fasttext():  # noqa: ANN202 - the module has no type stubs
-    try:
-        import fasttext
-    except ImportError as exc:  # pragma: no cover - dependency missing
-        raise ImportError("the fastText PRRC rater needs `pip install fasttext-community`") from exc
-    fasttext.FastText.eprint = lambda *args, **kwargs: None  # silence the load warning
-    return fasttext
-
-
 def train_fasttext(
     texts: Sequence[str], labels: Sequence[int], out_path: Path, params: FastTextParams
 ) -> Path:
     """Train on (excerpt, 0..5 label) pairs and save; returns the written path (``.bin``, or
     ``.ftz`` when quantized). Identical inputs and params give identical predictions."""
-    fasttext = _import_fasttext()
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        train_file = Path(tmp) / "train.txt"
-        with open(train_file, "w", encoding="utf-8") as fh:
-            for text, label in zip(texts, labels, strict=True):
-                fh.write(f"{LABEL_PREFIX}{int(label)} {fasttext_text(text)}\n")
-        model = fasttext.train_supervised(
-            input=str(train_file),
-            dim=params.dim,
-            epoch=params.epoch,
-            lr=params.lr,
-            wordNgrams=params.word_ngrams,
-            minCount=params.min_count,
-            minn=params.minn,
-            maxn=params.maxn,
-            bucket=params.bucket,
-            loss="softmax",
-            thread=1,
-            seed=params.seed,
-            verbose=0,
-        )
+
+    def save(model: Any, train_file: Path) -> Path:
         bin_path = out_path.with_suffix(".bin")
         model.save_model(str(bin_path))
         if os.path.getsize(bin_path) <= params.max_bytes:
@@ -86,13 +59,20 @@ def train_fasttext(
         bin_path.unlink()
         return ftz_path
 
+    lines = (f"{LABEL_PREFIX}{int(label)} {fasttext_text(text)}"
+             for text, label in zip(texts, labels, strict=True))
+    return train_supervised(
+        lines, save, dim=params.dim, epoch=params.epoch, lr=params.lr,
+        wordNgrams=params.word_ngrams, minCount=params.min_count, minn=params.minn,
+        maxn=params.maxn, bucket=params.bucket, loss="softmax", seed=params.seed)
+
 
 class FastTextRater:
     """A loaded model; ``score`` maps excerpts to expected 0–5 values."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.model = _import_fasttext().load_model(str(self.path))
+        self.model = import_fasttext().load_model(str(self.path))
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """(n_docs, 6) class probabilities; classes never seen in training get 0."""
