@@ -27,17 +27,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from mixtures.proxies import ProxyError, TrainingData, ValidationSet, make_trainer
 from pipeline.atomic import atomic_path
+from pipeline.executor import counted_progress
 
 SCHEMA = pa.schema([
     ("run_id", pa.string()), ("kind", pa.string()), ("attempt", pa.int64()),
@@ -139,10 +132,8 @@ def run_sweep(tasks: Sequence[ProxyTask], table: RunsTable, *, workers: int, con
     final: dict[str, dict[str, Any]] = {t.run_id: done[t.run_id] for t in tasks
                                         if t.run_id in done}
     tries: dict[str, int] = {}
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("runs  {task.fields[failed]} failed"), TimeElapsedColumn(),
-                  TextColumn("ETA"), TimeRemainingColumn(), console=console,
-                  disable=not show_progress) as progress:
+    with counted_progress(console, show_progress,
+                          "runs  {task.fields[failed]} failed") as progress:
         bar = progress.add_task(label, total=len(todo), failed=0)
 
         def finish(task: ProxyTask, row: dict[str, Any]) -> ProxyTask | None:

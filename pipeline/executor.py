@@ -71,6 +71,24 @@ def make_progress(console: Console, enabled: bool) -> Progress:
     )
 
 
+def counted_progress(console: Console, enabled: bool, detail: str = "") -> Progress:
+    """A bar over counted units (proxy runs, requests, experts): label, done/total, a
+    ``detail`` template over task fields, elapsed time and ETA — the one look every
+    long step of metamix shares."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(detail),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not enabled,
+        refresh_per_second=4,
+    )
+
+
 def run_tasks(
     fn: Callable[[T], R],
     tasks: Sequence[T],

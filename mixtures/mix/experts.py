@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mixtures.mix.data import DomainIndex, mixture_data
 from mixtures.proxies import ValidationSet, make_trainer
 from pipeline.atomic import atomic_path, write_json_atomic
+from pipeline.executor import counted_progress
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,8 @@ def build_experts(out_dir: Path, train_cache: str, validation: ValidationSet,
         probs = np.load(out_dir / "probs.npy")
         return Experts(index.domains, probs, val.token_domains, list(val.domain_names), budgets)
     rows: list[np.ndarray] = []
-    with Progress(TextColumn("[bold]data experts"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[domain]}"), TimeElapsedColumn(), console=console,
-                  disable=not show_progress) as progress:
-        bar = progress.add_task("experts", total=len(index.domains), domain="")
+    with counted_progress(console, show_progress, "{task.fields[domain]}") as progress:
+        bar = progress.add_task("data experts", total=len(index.domains), domain="")
         for i, domain in enumerate(index.domains):
             progress.update(bar, domain=domain)
             path = out_dir / f"expert-{domain}-{digest}.npy"

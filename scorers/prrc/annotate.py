@@ -28,18 +28,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from pipeline.atomic import atomic_path, write_json_atomic
 from pipeline.errors import UserError
+from pipeline.executor import counted_progress
 from scorers.prrc.llm_client import (
     ChatClient,
     EndpointRejected,
@@ -266,13 +259,6 @@ def _join(answers: list[str]) -> str:
     return "\n\n--- retry ---\n\n".join(answers)
 
 
-def _progress(console: Console, enabled: bool) -> Progress:
-    return Progress(TextColumn("[bold]annotate"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("requests · ok {task.fields[ok]} · failed {task.fields[bad]}"),
-                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                    console=console, disable=not enabled, refresh_per_second=4)
-
-
 def _send_all(client: ChatClient, todo: list[Item], acfg: AnnotateConfig, seed: int,
               cache: AnswerCache, console: Console, progress: bool) -> dict[str, dict]:
     """Runs ``todo`` on ``max_concurrency`` threads; only this thread writes the cache."""
@@ -283,7 +269,8 @@ def _send_all(client: ChatClient, todo: list[Item], acfg: AnnotateConfig, seed: 
     pool = ThreadPoolExecutor(max_workers=acfg.max_concurrency, thread_name_prefix="annotate")
     pending: set[Future] = set()
     try:
-        with cache.writer() as fh, _progress(console, progress) as bar:
+        detail = "requests · ok {task.fields[ok]} · failed {task.fields[bad]}"
+        with cache.writer() as fh, counted_progress(console, progress, detail) as bar:
             task = bar.add_task("annotate", total=len(todo), ok=0, bad=0)
             pending = {pool.submit(ask, client, item, acfg, seed, stop) for item in todo}
             n_ok = n_bad = 0
