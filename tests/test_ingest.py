@@ -121,7 +121,7 @@ def test_formats_give_the_same_rows(tmp_path: Path, suffix: str) -> None:
 
 @pytest.mark.parametrize("kind", ["hf_disk", "hf_json", "hf_parquet"])
 def test_datasets_inputs(tmp_path: Path, kind: str) -> None:
-    datasets = pytest.importorskip("datasets")
+    import datasets  # a core dependency: this test must run, never skip
     docs = _docs("h", 6, domain="qa")
     if kind == "hf_disk":
         path = tmp_path / "saved"
