@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 
 from mixtures.proxies import ProxyError, TrainingData, ValidationSet, make_trainer
-from pipeline.atomic import atomic_path
+from pipeline.atomic import atomic_path, read_parquet_whole
 from pipeline.executor import counted_progress
 
 SCHEMA = pa.schema([
@@ -97,7 +97,7 @@ class RunsTable:
         self.path = Path(path)
         self.rows: list[dict[str, Any]] = []
         if self.path.is_file():
-            table = pq.read_table(self.path)
+            table = read_parquet_whole(self.path)
             keys = set(table.column("sweep_key").to_pylist()) if table.num_rows else set()
             if keys and keys != {sweep_key}:
                 # Different data/proxy settings: keep the old table aside, start fresh.

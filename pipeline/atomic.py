@@ -13,6 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 
 @contextmanager
 def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
@@ -39,3 +42,14 @@ def write_json_atomic(dest: str | os.PathLike[str], obj: Any) -> None:
     """Stable JSON (sorted keys, fixed indent) so reruns produce identical bytes."""
     text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
     write_bytes_atomic(dest, text.encode("utf-8"))
+
+
+def read_parquet_whole(path: str | os.PathLike[str], columns: list[str] | None = None) -> pa.Table:
+    """Read a Parquet file through one open handle.
+
+    ``pq.read_table(path)`` opens the file more than once (footer, then pages); when a live
+    writer atomically replaces the file in between, it mixes the old footer with the new
+    pages and fails with "Page was smaller than expected". One handle pins one inode.
+    """
+    with open(path, "rb") as fh:
+        return pq.read_table(fh, columns=columns)

@@ -17,6 +17,7 @@ from rich.console import Console
 from mixtures.proxies import TrainingData, ValidationSet, build_token_cache
 from mixtures.proxies.synthetic import corpus_texts, make_corpus, make_tokenizer
 from mixtures.sweep import ProxyTask, RunsTable, run_sweep
+from pipeline.atomic import read_parquet_whole
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -122,7 +123,7 @@ def test_killed_sweep_resumes_and_skips_finished_runs(caches: dict[str, str],
     deadline = time.monotonic() + 60
     table = tmp_path / "runs.parquet"
     while time.monotonic() < deadline:
-        if table.is_file() and pq.read_table(table).num_rows >= 3:
+        if table.is_file() and read_parquet_whole(table).num_rows >= 3:
             break
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)

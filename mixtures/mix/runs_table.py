@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from pipeline.atomic import read_parquet_whole
 from pipeline.errors import UserError
 
 WEIGHT_PREFIX = "w_"
@@ -84,7 +85,7 @@ def _read_table(path: Path) -> pa.Table:
         raise UserError(f"{path}: file not found")
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
-            return pq.read_table(path)
+            return read_parquet_whole(path)
         return pa_csv.read_csv(path)
     except (pa.ArrowInvalid, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.atomic import read_parquet_whole
 from scorers.prrc.raters_common import DEFAULT_EXCERPT_CHARS, DIMENSIONS, KINDS, excerpts
 from scorers.prrc.raters_embedding import EmbeddingParams, LinearHead, embed, train_head
 from scorers.prrc.raters_fasttext import FastTextParams, FastTextRater, train_fasttext
@@ -64,7 +64,7 @@ def load_labelled(cfg: TrainRaterConfig) -> list[dict[str, Any]]:
             if line.strip():
                 row = json.loads(line)
                 texts[row["id"]] = row["excerpt"]
-    rows = pq.read_table(cfg.labels).to_pylist()
+    rows = read_parquet_whole(cfg.labels).to_pylist()
     for row in rows:
         text = texts.get(row["id"])
         if text is None:
