@@ -1,9 +1,9 @@
-"""Numba loops of the tokenizer's last steps (see ``scorers._tokens``).
+"""Numba loop of the tokenizer's last step (see ``scorers._tokens``).
 
 Once token boundaries are known, each token's attributes (characters, letters, symbol
-and punctuation status) and the merging of spaCy special cases are per-token scans over
-a few bytes each. As numpy they need a ``searchsorted`` owner lookup per special
-character and several full-length temporaries per pass; as loops they read each byte once.
+and punctuation status) are a per-token scan over a few bytes. As numpy they need a
+``searchsorted`` owner lookup per special character and several full-length temporaries
+per pass; as a loop it reads each byte once.
 """
 
 from __future__ import annotations
@@ -87,51 +87,3 @@ def token_attributes(
         is_punct[t] = ascii_alnum == 0 and non_punct_specials == 0
         is_sentence_end[t] = chars == 1 and end_specials == 1
     return hashes, n_chars, has_alpha, non_symbol, is_punct, is_sentence_end
-
-
-@jit
-def merge_special_tokens(
-    data: np.ndarray,
-    token_start: np.ndarray,
-    token_chunk: np.ndarray,
-    chunk_ends: np.ndarray,
-    special_hashes: np.ndarray,
-    special_buckets: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Merge 2, then 3 adjacent tokens of one chunk that spell a spaCy special case
-    ("):", "e.g."; at most 10 bytes). Each width is matched on the tokens as they stand
-    before that width's merges (``special_hashes``: sorted hashes of the special cases;
-    ``special_buckets``: which low 16 bits occur among them, a cheap first test)."""
-    n = token_start.size
-    length = np.empty(n, np.int64)
-    for k in range(n):
-        following = token_start[k + 1] if k + 1 < n else np.iinfo(np.int64).max
-        length[k] = min(following, chunk_ends[token_chunk[k]]) - token_start[k]
-    starts, chunks = token_start, token_chunk
-    for width in (2, 3):
-        n = starts.size
-        if n < width:
-            break
-        keep = np.ones(n, np.bool_)
-        new_length = length.copy()
-        merged = False
-        for k in range(n - width + 1):
-            total = length[k]
-            same = True
-            for j in range(1, width):
-                total += length[k + j]
-                same = same and chunks[k + j] == chunks[k + j - 1]
-            if not same or total > 10:
-                continue
-            key = np.int64(_hash_one(data, starts[k], starts[k] + total))
-            if not special_buckets[key & 0xFFFF]:
-                continue
-            where = np.searchsorted(special_hashes, key)
-            if where < special_hashes.size and special_hashes[where] == key:
-                for j in range(1, width):
-                    keep[k + j] = False
-                new_length[k] = total
-                merged = True
-        if merged:
-            starts, chunks, length = starts[keep], chunks[keep], new_length[keep]
-    return starts, chunks

@@ -170,3 +170,15 @@ def test_word_splitting_follows_spacy(text: str, expected: list[str]) -> None:
     from scorers._tokens import tokenize_bytes
 
     assert tokenize_bytes(pa.array([text])).texts() == expected
+
+
+def test_word_splitting_of_long_chunks_and_empty_rows() -> None:
+    """One 604-byte chunk of 601 tokens (past the kernel's first scratch and output sizes,
+    so it stops, grows its arrays and resumes) between empty and blank rows."""
+    from scorers._tokens import tokenize_bytes
+
+    long_chunk = "(" * 300 + "word" + ")" * 300
+    tokens = tokenize_bytes(pa.array(["", "  \n", long_chunk, "", "a b,", "Mr. x"]))
+    assert tokens.texts() == ["("] * 300 + ["word"] + [")"] * 300 + ["a", "b", ",", "Mr.", "x"]
+    assert tokens.row.tolist() == [2] * 601 + [4, 4, 4, 5, 5]
+    assert tokens.n_chars.tolist() == [1] * 300 + [4] + [1] * 303 + [3, 1]
