@@ -30,3 +30,11 @@ def jit(function: F) -> F:
     if numba is None:  # pragma: no cover
         return function
     return numba.njit(cache=True, nogil=True)(function)
+
+
+def jit_inline(function: F) -> F:
+    """``jit`` for small helpers of a kernel: inlined into each caller at compile time, so a
+    call passes no arrays (each array passed to a non-inlined call is reference-counted)."""
+    if numba is None:  # pragma: no cover
+        return function
+    return numba.njit(inline="always", cache=True, nogil=True)(function)

@@ -31,7 +31,7 @@ from scorers._charclass import (
     WORD,
 )
 from scorers._hashing import _hash_one, token_hash
-from scorers._jit import jit
+from scorers._jit import jit, jit_inline
 from scorers._spacy_rules import SPECIAL_TOKENS
 
 _DOT, _PLUS, _MINUS, _COMMA, _COLON, _SLASH, _QUOTE = 46, 43, 45, 44, 58, 47, 39
@@ -44,7 +44,7 @@ for _bit, _chars in ((_PCT_DASH, b"%-+"), (_PCT_PLUS, b"%+"), (_ARITHMETIC, b"+-
     _BYTE_RULES[np.frombuffer(_chars, np.uint8)] |= _bit
 
 
-@jit
+@jit_inline
 def _flags_at(data, size, pos, leads, lead_flags, ascii_flags):  # noqa: ANN001, ANN202
     """Flags of the character starting at ``pos``; 0 outside the buffer or mid-character."""
     if pos < 0 or pos >= size:
@@ -58,7 +58,7 @@ def _flags_at(data, size, pos, leads, lead_flags, ascii_flags):  # noqa: ANN001,
     return 0
 
 
-@jit
+@jit_inline
 def _prev_start(data, pos):  # noqa: ANN001, ANN202
     """Start of the character before ``pos`` (steps back over continuation bytes)."""
     prev = pos - 1
@@ -68,7 +68,7 @@ def _prev_start(data, pos):  # noqa: ANN001, ANN202
     return prev
 
 
-@jit
+@jit_inline
 def _is_alnum(byte):  # noqa: ANN001, ANN202
     low = byte | 0x20
     return (97 <= low <= 122) or (48 <= byte <= 57)
@@ -94,10 +94,10 @@ def scan_token_starts(
     chunks = np.empty((2, size // 8 + 64), np.int64)  # end, row
     scratch = _Scratch(256)
     state = np.zeros(6, np.int64)  # byte, lead, tokens, chunks, needed tokens, needed scratch
-    special_hashes, special_buckets = _special_cases()
+    special_hashes, special_ends = _special_cases()
     while True:
         done = _scan(data, offsets, space, leads, lead_flags, ascii_flags, special_hashes,
-                     special_buckets, state, tokens, chunks, *scratch.arrays)
+                     special_ends, state, tokens, chunks, *scratch.arrays)
         if done:
             break
         n_tokens, n_chunks, need_tokens, need_scratch = state[2:]
@@ -113,12 +113,14 @@ def scan_token_starts(
 
 @cache
 def _special_cases() -> tuple[np.ndarray, np.ndarray]:
-    """Sorted hashes of spaCy's special-case strings, and which low 16 bits occur among
-    them (a cheap first test before the binary search)."""
+    """Sorted hashes of spaCy's special-case strings, and which (first byte, last byte)
+    pairs occur among them (a cheap test before hashing a candidate merge)."""
     hashes = np.sort([token_hash(s) for s in SPECIAL_TOKENS]).astype(np.int64)
-    buckets = np.zeros(1 << 16, dtype=np.bool_)
-    buckets[hashes & 0xFFFF] = True
-    return hashes, buckets
+    special_ends = np.zeros(256 * 256, dtype=np.bool_)
+    for text in SPECIAL_TOKENS:
+        raw = text.encode("utf-8")
+        special_ends[raw[0] * 256 + raw[-1]] = True
+    return hashes, special_ends
 
 
 def _grown(array: np.ndarray, used: int, needed: int) -> np.ndarray:
@@ -142,41 +144,42 @@ class _Scratch:
 
 
 @jit
-def _merge_specials(data, starts, m, chunk_end, lengths, special_hashes, special_buckets):  # noqa: ANN001, ANN202
+def _merge_specials(data, starts, m, chunk_end, lengths, special_hashes, special_ends):  # noqa: ANN001, ANN202
     """Merge 2, then 3 adjacent tokens of one chunk that spell a special case (at most 10
     bytes); each width is matched on the tokens as they stand before that width's merges.
     Returns the new token count (``starts`` is compacted in place)."""
-    length, new_length, keep = lengths[0], lengths[1], lengths[2]
+    # rows of ``lengths``: length, length after this width's merges, kept (indexed in
+    # place: taking row views would reference-count the array on every call)
     for k in range(m):
-        length[k] = (starts[k + 1] if k + 1 < m else chunk_end) - starts[k]
+        lengths[0, k] = (starts[k + 1] if k + 1 < m else chunk_end) - starts[k]
     for width in (2, 3):
         if m < width:
             break
         merged = False
         for k in range(m):
-            new_length[k] = length[k]
-            keep[k] = 1
+            lengths[1, k] = lengths[0, k]
+            lengths[2, k] = 1
         for k in range(m - width + 1):
-            total = length[k]
+            total = lengths[0, k]
             for j in range(1, width):
-                total += length[k + j]
+                total += lengths[0, k + j]
             if total > 10:
                 continue
-            key = np.int64(_hash_one(data, starts[k], starts[k] + total))
-            if not special_buckets[key & 0xFFFF]:
+            if not special_ends[data[starts[k]] * 256 + data[starts[k] + total - 1]]:
                 continue
+            key = np.int64(_hash_one(data, starts[k], starts[k] + total))
             where = np.searchsorted(special_hashes, key)
             if where < special_hashes.size and special_hashes[where] == key:
                 for j in range(1, width):
-                    keep[k + j] = 0
-                new_length[k] = total
+                    lengths[2, k + j] = 0
+                lengths[1, k] = total
                 merged = True
         if merged:
             w = 0
             for k in range(m):
-                if keep[k]:
+                if lengths[2, k]:
                     starts[w] = starts[k]
-                    length[w] = new_length[k]
+                    lengths[0, w] = lengths[1, k]
                     w += 1
             m = w
     return m
@@ -184,7 +187,7 @@ def _merge_specials(data, starts, m, chunk_end, lengths, special_hashes, special
 
 @jit
 def _scan(data, offsets, space, leads, lead_flags, ascii_flags, special_hashes,  # noqa: ANN001, ANN202
-          special_buckets, state, tokens, chunks, positions, flag_rows, marks, starts, lengths):
+          special_ends, state, tokens, chunks, positions, flag_rows, marks, starts, lengths):
     """Scan from ``state`` on; True when done, False when an array is too small."""
     size = offsets[-1]
     pos, nxt = positions[0], positions[1]
@@ -418,7 +421,7 @@ def _scan(data, offsets, space, leads, lead_flags, ascii_flags, special_hashes, 
                     starts[m] = starts[a]
                     m += 1
             if m > 1:
-                m = _merge_specials(data, starts, m, ce, lengths, special_hashes, special_buckets)
+                m = _merge_specials(data, starts, m, ce, lengths, special_hashes, special_ends)
             for a in range(m):
                 tokens[0, n_tokens] = starts[a]
                 tokens[1, n_tokens] = n_chunks
