@@ -3,7 +3,7 @@
 Gopher repetition needs, for every n from 2 to 10, which n-grams of a document repeat;
 RedPajama needs the same for 2- and 3-grams of its own words and the size of every group
 of equal words. Grouping by sorting 64-bit keys costs one sort per n; an open-addressing
-hash table over the candidate positions (numba kernel) groups them in one linear pass.
+hash table per row (numba kernel) groups them in one linear pass.
 
 An n-gram's identity is a 64-bit hash of its row and tokens (collisions are negligible at
 the sizes of a batch). Longer n-grams are only looked for where both of their
@@ -47,34 +47,55 @@ def _mix(key: np.uint64, value: np.uint64) -> np.uint64:
 
 
 @jit
-def _group(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Group id of every key (numbered by first appearance) and each group's size."""
+def _group(keys: np.ndarray, item_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group id of every key (numbered by first appearance) and each group's size.
+
+    Keys only ever match within their row (``item_rows``, non-decreasing), so each row gets
+    its own small table: it stays in cache, where one table for the whole batch would
+    miss on nearly every probe.
+    """
     m = keys.size
+    longest = 0
+    a = 0
+    for i in range(1, m + 1):
+        if i == m or item_rows[i] != item_rows[a]:
+            longest = max(longest, i - a)
+            a = i
     capacity = 16
-    while capacity < 2 * m:
+    while capacity < 2 * longest:
         capacity *= 2
-    mask = np.uint64(capacity - 1)
     slot_key = np.empty(capacity, np.uint64)
-    slot_group = np.full(capacity, -1, np.int64)
+    slot_group = np.empty(capacity, np.int64)
     group_of = np.empty(m, np.int64)
     sizes = np.zeros(m, np.int64)
     n_groups = 0
-    for i in range(m):
-        key = keys[i]
-        slot = (key ^ (key >> np.uint64(29))) & mask
-        while True:
-            group = slot_group[slot]
-            if group < 0:
-                slot_key[slot] = key
-                slot_group[slot] = n_groups
-                group = n_groups
-                n_groups += 1
-                break
-            if slot_key[slot] == key:
-                break
-            slot = (slot + np.uint64(1)) & mask
-        group_of[i] = group
-        sizes[group] += 1
+    a = 0
+    while a < m:
+        b = a + 1
+        while b < m and item_rows[b] == item_rows[a]:
+            b += 1
+        table_size = 16
+        while table_size < 2 * (b - a):
+            table_size *= 2
+        mask = np.uint64(table_size - 1)
+        slot_group[:table_size] = -1
+        for i in range(a, b):
+            key = keys[i]
+            slot = (key ^ (key >> np.uint64(29))) & mask
+            while True:
+                group = slot_group[slot]
+                if group < 0:
+                    slot_key[slot] = key
+                    slot_group[slot] = n_groups
+                    group = n_groups
+                    n_groups += 1
+                    break
+                if slot_key[slot] == key:
+                    break
+                slot = (slot + np.uint64(1)) & mask
+            group_of[i] = group
+            sizes[group] += 1
+        a = b
     return group_of, sizes[:n_groups]
 
 
@@ -95,15 +116,16 @@ def _ngram_candidates(
     keys = np.empty(max(last_start + 1, 0), np.uint64)
     m = 0
     if use_shorter:
-        member = np.zeros(size + 1, np.bool_)
-        previous = np.zeros(size + 1, np.uint64)
-        for i in range(shorter_positions.size):
-            member[shorter_positions[i]] = True
-            previous[shorter_positions[i]] = shorter_keys[i]
-        for p in range(last_start + 1):
-            if member[p] and member[p + 1] and token_row[p] == token_row[p + n - 1]:
+        # both (n-1)-grams repeat: p and p + 1 are consecutive entries of the sorted list
+        for i in range(shorter_positions.size - 1):
+            p = shorter_positions[i]
+            if (
+                shorter_positions[i + 1] == p + 1
+                and p <= last_start
+                and token_row[p] == token_row[p + n - 1]
+            ):
                 positions[m] = p
-                keys[m] = _mix(previous[p], np.uint64(token_hash[p + n - 1]))
+                keys[m] = _mix(shorter_keys[i], np.uint64(token_hash[p + n - 1]))
                 m += 1
     else:
         for p in range(last_start + 1):
@@ -138,7 +160,7 @@ def repeated_ngrams(
     )
     if positions.size == 0:
         return Repeats(n, none, none, np.zeros(0, bool), np.zeros(0, np.uint64))
-    group_of, sizes = _group(keys)
+    group_of, sizes = _group(keys, token_row[positions])
     return Repeats(n, *_keep_repeated(positions, keys, group_of, sizes))
 
 
@@ -188,7 +210,7 @@ def group_sizes_per_row(
     in order of first appearance)."""
     if token_hash.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    group_of, sizes = _group(_row_keys(token_hash, token_row))
+    group_of, sizes = _group(_row_keys(token_hash, token_row), token_row)
     first_item = np.zeros(sizes.size, np.int64)
     first_item[group_of[::-1]] = np.arange(group_of.size - 1, -1, -1)
     return sizes, token_row[first_item]
