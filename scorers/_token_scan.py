@@ -90,7 +90,7 @@ def scan_token_starts(
     arrays grow here and it resumes. (Growing them inside the kernel would make numba
     reference-count every array access in the loop, which costs ~8x.)
     """
-    tokens = np.empty((2, size // 4 + 64), np.int64)  # start, chunk
+    tokens = np.empty((2, size // 2 + 64), np.int64)  # start, chunk
     chunks = np.empty((2, size // 8 + 64), np.int64)  # end, row
     scratch = _Scratch(256)
     state = np.zeros(6, np.int64)  # byte, lead, tokens, chunks, needed tokens, needed scratch

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from scorers._charclass import utf8_buffer
+from scorers._jit import jit
 from scorers._text import TextView, flag, per_row_sum, safe_ratio, text_view
 from scorers._tokens import tokenize_bytes
 from scorers.base import QualityFilter, Signals
@@ -234,26 +235,30 @@ def _sentences_per_piece(view: TextView, n_pieces: int) -> np.ndarray:
 def _sentence_counts(
     row: np.ndarray, is_end: np.ndarray, is_punct: np.ndarray, n_lines: int
 ) -> np.ndarray:
-    """Sentences per line as spaCy's sentencizer counts them, from tokens in line order.
+    """Sentences per line as spaCy's sentencizer counts them, from tokens in line order
+    (``row`` non-decreasing)."""
+    return _count_sentences(row, is_end, is_punct, n_lines)
 
-    A line with tokens has one sentence, plus one more at every token that is not
+
+@jit
+def _count_sentences(
+    row: np.ndarray, is_end: np.ndarray, is_punct: np.ndarray, n_lines: int
+) -> np.ndarray:
+    """A line with tokens has one sentence, plus one more at every token that is not
     punctuation when a sentence-ending token ("." "!" "?" …) came after the previous
-    non-punctuation token.
-    """
-    has_tokens = np.bincount(row, minlength=n_lines)[:n_lines] > 0
-    is_word = ~is_punct & ~is_end
-    if not is_word.any():
-        return has_tokens.astype(np.int64)
-    ends_so_far = np.cumsum(is_end)
-    word_positions = np.flatnonzero(is_word)
-    word_lines = row[word_positions]
-    # sentence ends seen before each word token, and up to the previous word of its line
-    ends_before = ends_so_far[word_positions] - is_end[word_positions]
-    previous_word_ends = np.r_[0, ends_so_far[word_positions[:-1]]]
-    first_word_of_line = np.r_[True, word_lines[1:] != word_lines[:-1]]
-    line_starts = np.searchsorted(row, word_lines)
-    ends_before_line = ends_so_far[line_starts] - is_end[line_starts]
-    previous_word_ends = np.where(first_word_of_line, ends_before_line, previous_word_ends)
-    boundary = ends_before > previous_word_ends
-    boundaries = np.bincount(word_lines[boundary], minlength=n_lines)[:n_lines]
-    return has_tokens.astype(np.int64) + boundaries.astype(np.int64)
+    such token of the line (or after the line start)."""
+    counts = np.zeros(n_lines, np.int64)
+    current = -1
+    pending_end = False
+    for t in range(row.size):
+        line = row[t]
+        if line != current:
+            current = line
+            counts[line] += 1
+            pending_end = False
+        if is_end[t]:
+            pending_end = True
+        elif not is_punct[t] and pending_end:
+            counts[line] += 1
+            pending_end = False
+    return counts
