@@ -13,9 +13,10 @@ Signals (NaN where the denominator is zero, i.e. the signal is undefined):
 - ``gopher_alpha_words_ratio``: words containing an alphabetic character / all words.
 - ``gopher_stop_word_count``: distinct stop words present (case-sensitive, as datatrove).
 
-Words come from our regex approximation of spaCy's English tokenizer (``scorers._text``),
-which datatrove uses; rule order, thresholds and reason names are datatrove's. A threshold
-set to ``None`` or 0 disables its rule, as datatrove's truthiness checks do.
+Words come from our compiled approximation of spaCy's English tokenizer
+(``scorers._tokens``), which datatrove uses; rule order, thresholds and reason names are
+datatrove's. A threshold set to ``None`` or 0 disables its rule, as datatrove's
+truthiness checks do.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ import numpy as np
 import pyarrow as pa
 
 from scorers._hashing import token_hash
+from scorers._jit import jit
 from scorers._text import flag, per_row_sum, safe_ratio, text_view
-from scorers._tokens import Tokens
 from scorers.base import QualityFilter, Signals
 from scorers.registry import register
 
@@ -83,11 +84,11 @@ class GopherQualityScorer(QualityFilter):
         n = view.n_rows
         tokens = view.tokens
         n_words = view.token_counts
-        n_non_symbol = np.bincount(tokens.row[tokens.non_symbol], minlength=n)[:n]
-        non_symbol_chars = np.bincount(
-            tokens.row[tokens.non_symbol], weights=tokens.n_chars[tokens.non_symbol], minlength=n
-        )[:n]
-        n_alpha = np.bincount(tokens.row[tokens.has_alpha], minlength=n)[:n]
+        stop_hashes, stop_filter = self._stop_word_table()
+        n_non_symbol, non_symbol_chars, n_alpha, stop_words = _word_counts(
+            tokens.row, tokens.non_symbol, tokens.has_alpha, tokens.n_chars, tokens.hash,
+            stop_hashes, stop_filter, n,
+        )
 
         hashes, ellipses = _hash_and_ellipsis_counts(*view.utf8)
 
@@ -108,20 +109,17 @@ class GopherQualityScorer(QualityFilter):
                 per_row_sum(lines.parent[end_ellipsis], None, n), n_lines
             ),
             "gopher_alpha_words_ratio": safe_ratio(n_alpha, n_words),
-            "gopher_stop_word_count": self._stop_word_counts(view.tokens, n).astype(np.int32),
+            "gopher_stop_word_count": stop_words.astype(np.int32),
         }
 
-    def _stop_word_counts(self, tokens: Tokens, n_rows: int) -> np.ndarray:
-        """Distinct stop words per row (tokens compared by hash, exact for short words)."""
+    def _stop_word_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted hashes of the distinct stop words (tokens are compared by hash, exact for
+        short words) and which low 16 bits occur among them (a cheap first test)."""
         chosen = DEFAULT_STOP_WORDS if self.stop_words is None else self.stop_words
-        hashes = np.array([token_hash(word) for word in dict.fromkeys(chosen)], dtype=np.int64)
-        if hashes.size == 0:
-            return np.zeros(n_rows, dtype=np.int64)
-        hit = np.flatnonzero(np.isin(tokens.hash, hashes))
-        which = np.searchsorted(np.sort(hashes), tokens.hash[hit])
-        present = np.zeros((n_rows, hashes.size), dtype=bool)
-        present[tokens.row[hit], which] = True
-        return present.sum(axis=1)
+        hashes = np.unique(np.array([token_hash(w) for w in chosen], dtype=np.int64))
+        stop_filter = np.zeros(1 << 16, dtype=np.bool_)
+        stop_filter[hashes & 0xFFFF] = True
+        return hashes, stop_filter
 
     def drop_rules(self, signals: Signals) -> list[tuple[str, np.ndarray]]:
         words = signals["gopher_word_count"]
@@ -196,3 +194,37 @@ def _hash_and_ellipsis_counts(
     if triple.size:
         ellipses += per_row(triple)
     return hashes, ellipses
+
+
+@jit
+def _word_counts(
+    row: np.ndarray,
+    non_symbol: np.ndarray,
+    has_alpha: np.ndarray,
+    n_chars: np.ndarray,
+    token_hash: np.ndarray,
+    stop_hashes: np.ndarray,
+    stop_filter: np.ndarray,
+    n_rows: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row, in one pass over the tokens: words with a non-symbol character, their
+    characters, words with a letter, and distinct stop words present."""
+    n_non_symbol = np.zeros(n_rows, np.int64)
+    non_symbol_chars = np.zeros(n_rows, np.float64)
+    n_alpha = np.zeros(n_rows, np.int64)
+    present = np.zeros((n_rows, max(stop_hashes.size, 1)), np.bool_)
+    stop_words = np.zeros(n_rows, np.int64)
+    for t in range(row.size):
+        r = row[t]
+        if non_symbol[t]:
+            n_non_symbol[r] += 1
+            non_symbol_chars[r] += n_chars[t]
+        if has_alpha[t]:
+            n_alpha[r] += 1
+        key = token_hash[t]
+        if stop_filter[key & 0xFFFF]:
+            k = np.searchsorted(stop_hashes, key)
+            if k < stop_hashes.size and stop_hashes[k] == key and not present[r, k]:
+                present[r, k] = True
+                stop_words[r] += 1
+    return n_non_symbol, non_symbol_chars, n_alpha, stop_words

@@ -81,6 +81,14 @@ def test_gopher_quality_signals_by_hand() -> None:
     assert out["gopher_quality_drop_reason"] == ["gopher_short_doc"]
 
 
+def test_gopher_stop_words_are_distinct_per_document() -> None:
+    texts = ["the cat The dog the cat", "", "dog dogs", "cat"]
+    out = score("gopher_quality", texts, stop_words=["The", "the", "cat", "cat", "dog"])
+    # row 0: the, cat, The, dog (repeats count once); row 2: "dogs" is not "dog"
+    assert out["gopher_stop_word_count"] == [4, 0, 1, 1]
+    assert score("gopher_quality", texts, stop_words=[])["gopher_stop_word_count"] == [0] * 4
+
+
 def test_gopher_repetition_signals_by_hand() -> None:
     text = "a b c\n\nx y\n\na b c"  # 17 characters
     out = score("gopher_repetition", [text])
