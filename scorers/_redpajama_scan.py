@@ -23,6 +23,10 @@ _ASCII_WORD = _ASCII_LETTER.copy()
 _ASCII_WORD[48:58] = _ASCII_WORD[95] = 1
 _ASCII_TERMINAL = np.zeros(128, np.int64)
 _ASCII_TERMINAL[[33, 46, 63]] = 1
+_ASCII_UPPER = np.zeros(128, np.int64)
+_ASCII_UPPER[65:91] = 1
+_ASCII_DIGIT = np.zeros(128, np.int64)
+_ASCII_DIGIT[48:58] = 1
 
 
 @jit
@@ -181,12 +185,10 @@ def line_means(
         numeric = 0
         for i in range(row_start, row_end):
             byte = data[i]
-            if byte < 0x80:
+            if byte < 0x80:  # table lookups, not branches: case and digits are unpredictable
                 chars += 1
-                if 65 <= byte <= 90:
-                    upper += 1
-                elif 48 <= byte <= 57:
-                    numeric += 1
+                upper += _ASCII_UPPER[byte]
+                numeric += _ASCII_DIGIT[byte]
             elif byte >= 0xC0:
                 lead += 1
                 chars += 1
