@@ -10,8 +10,34 @@ from __future__ import annotations
 
 import numpy as np
 
+from scorers._charclass import ALPHA, ASCII_FLAGS, SENTENCE_END, SYMBOL_SET, UNICODE_PUNCT
 from scorers._hashing import _hash_one
 from scorers._jit import jit
+
+
+def _ascii_token_bits() -> np.ndarray:
+    """Per ASCII byte, what it adds to a token's counts: 1 letter, 2 letter or digit, and
+    for other characters 4 alphabetic, 8 outside datatrove's punctuation set, 16 not
+    Unicode punctuation, 32 sentence end."""
+    bits = np.zeros(128, np.int64)
+    for byte in range(128):
+        folded = byte | 0x20
+        if 97 <= folded <= 122:
+            bits[byte] = 1 | 2
+        elif 48 <= byte <= 57:
+            bits[byte] = 2
+        else:
+            flags = ASCII_FLAGS[byte]
+            bits[byte] = (
+                (4 if flags & ALPHA else 0)
+                | (8 if not flags & SYMBOL_SET else 0)
+                | (16 if not flags & UNICODE_PUNCT else 0)
+                | (32 if flags & SENTENCE_END else 0)
+            )
+    return bits
+
+
+_ASCII_TOKEN_BITS = _ascii_token_bits()
 
 
 @jit
@@ -21,22 +47,13 @@ def token_attributes(
     end: np.ndarray,
     leads: np.ndarray,
     lead_flags: np.ndarray,
-    ascii_flags: np.ndarray,
-    flag_bits: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per token: hash, code points, has an alphabetic character, has a character outside
     datatrove's punctuation set, is only Unicode punctuation, is one sentence-ending mark.
 
-    ``flag_bits`` = (ALPHA, SYMBOL_SET, UNICODE_PUNCT, SENTENCE_END) of ``scorers._tokens``;
-    ASCII letters and digits carry none of them, every other character is looked up (ASCII
-    in ``ascii_flags``, others in ``lead_flags`` by walking ``leads`` alongside).
+    ASCII bytes add table bits (no branches: letters, digits and punctuation alternate
+    unpredictably); other characters' flags are found by walking ``leads`` alongside.
     """
-    alpha, symbol_set, unicode_punct, sentence_end = (
-        flag_bits[0],
-        flag_bits[1],
-        flag_bits[2],
-        flag_bits[3],
-    )
     n = start.size
     hashes = np.empty(n, np.uint64)
     n_chars = np.empty(n, np.int64)
@@ -55,31 +72,28 @@ def token_attributes(
         end_specials = 0
         for i in range(start[t], end[t]):
             byte = data[i]
-            if byte >= 0x80 and byte < 0xC0:
-                continue  # continuation byte
-            chars += 1
             if byte < 0x80:
-                folded = byte | 0x20
-                if 97 <= folded <= 122:
-                    ascii_alnum += 1
-                    ascii_letters += 1
-                    continue
-                if 48 <= byte <= 57:
-                    ascii_alnum += 1
-                    continue
-                flags = ascii_flags[byte]
-            else:
+                bits = _ASCII_TOKEN_BITS[byte]
+                chars += 1
+                ascii_letters += bits & 1
+                ascii_alnum += (bits >> 1) & 1
+                alpha_specials += (bits >> 2) & 1
+                non_symbol_specials += (bits >> 3) & 1
+                non_punct_specials += (bits >> 4) & 1
+                end_specials += (bits >> 5) & 1
+            elif byte >= 0xC0:
+                chars += 1
                 while leads[lead] < i:
                     lead += 1
                 flags = lead_flags[lead]
-            if flags & alpha:
-                alpha_specials += 1
-            if not flags & symbol_set:
-                non_symbol_specials += 1
-            if not flags & unicode_punct:
-                non_punct_specials += 1
-            if flags & sentence_end:
-                end_specials += 1
+                if flags & ALPHA:
+                    alpha_specials += 1
+                if not flags & SYMBOL_SET:
+                    non_symbol_specials += 1
+                if not flags & UNICODE_PUNCT:
+                    non_punct_specials += 1
+                if flags & SENTENCE_END:
+                    end_specials += 1
         hashes[t] = _hash_one(data, start[t], end[t])
         n_chars[t] = chars
         has_alpha[t] = ascii_letters > 0 or alpha_specials > 0

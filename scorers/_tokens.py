@@ -24,11 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from scorers._charclass import (
-    ALPHA,
     ASCII_FLAGS,
-    SENTENCE_END,
-    SYMBOL_SET,
-    UNICODE_PUNCT,
     ByteClasses,
     byte_classes,
     utf8_buffer,
@@ -99,15 +95,12 @@ def _tokenize(
     return _token_table(data, chunk_row[token_chunk], token_start, token_end, classes)
 
 
-_TOKEN_FLAG_BITS = np.array([ALPHA, SYMBOL_SET, UNICODE_PUNCT, SENTENCE_END], dtype=np.int32)
-
-
 def _token_table(
     data: np.ndarray, row: np.ndarray, start: np.ndarray, end: np.ndarray, classes: ByteClasses
 ) -> Tokens:
     """Per-token attributes (one numba scan over the tokens' bytes)."""
     hashes, n_chars, has_alpha, non_symbol, is_punct, is_sentence_end = token_attributes(
-        data, start, end, classes.leads, classes.lead_flags, ASCII_FLAGS, _TOKEN_FLAG_BITS
+        data, start, end, classes.leads, classes.lead_flags
     )
     return Tokens(
         row=row,
