@@ -36,6 +36,10 @@ from scorers._spacy_rules import SPECIAL_TOKENS
 
 _DOT, _PLUS, _MINUS, _COMMA, _COLON, _SLASH, _QUOTE = 46, 43, 45, 44, 58, 47, 39
 
+# 1 for ASCII bytes that are not letters or digits (rule candidates), else 0.
+_ASCII_CANDIDATE = np.ones(128, np.int64)
+_ASCII_CANDIDATE[48:58] = _ASCII_CANDIDATE[65:91] = _ASCII_CANDIDATE[97:123] = 0
+
 # Byte sets the rules test, as bits of one lookup table.
 _PCT_DASH, _PCT_PLUS, _ARITHMETIC, _RELATION = 1, 2, 4, 8
 _BYTE_RULES = np.zeros(256, np.uint8)
@@ -222,13 +226,11 @@ def _scan(data, offsets, space, leads, lead_flags, ascii_flags, special_hashes, 
             n = 0
             for p in range(cs, ce):
                 byte = data[p]
-                if byte < 0x80:
-                    if _is_alnum(byte):
-                        continue
+                if byte < 0x80:  # stored unconditionally, kept unless alphanumeric
                     pos[n] = p
                     flag[n] = ascii_flags[byte]
                     nxt[n] = p + 1
-                    n += 1
+                    n += _ASCII_CANDIDATE[byte]
                 elif byte >= 0xC0:
                     while leads[lead] < p:
                         lead += 1
