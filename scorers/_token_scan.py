@@ -212,11 +212,12 @@ def _scan(data, offsets, space, leads, lead_flags, ascii_flags, special_hashes, 
             while i < row_end and not space[i]:
                 i += 1
             ce = i
+            # a chunk yields at most one token per byte
             if ce - cs > cap or n_chunks == chunks.shape[1] or (
-                n_tokens + 4 * (ce - cs) + 2 > tokens.shape[1]
+                n_tokens + (ce - cs) > tokens.shape[1]
             ):
                 state[0], state[1], state[2], state[3] = cs, lead, n_tokens, n_chunks
-                state[4] = n_tokens + 4 * (ce - cs) + 2
+                state[4] = n_tokens + (ce - cs)
                 state[5] = ce - cs
                 return False
             chunks[0, n_chunks] = ce
