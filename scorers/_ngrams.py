@@ -99,6 +99,14 @@ def _group(keys: np.ndarray, item_rows: np.ndarray) -> tuple[np.ndarray, np.ndar
     return group_of, sizes[:n_groups]
 
 
+def group_ids_within_rows(keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Dense ids of equal keys within each row (``rows`` non-decreasing), numbered by first
+    appearance across the batch; equal keys in different rows get different ids."""
+    if keys.size == 0:
+        return np.zeros(0, np.int64)
+    return _group(np.ascontiguousarray(keys).view(np.uint64), rows)[0]
+
+
 @jit
 def _ngram_candidates(
     token_hash: np.ndarray,

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from scorers._charclass import ByteClasses, byte_classes, utf8_buffer
-from scorers._ngrams import Repeats, repeated_ngrams
+from scorers._ngrams import Repeats, group_ids_within_rows, repeated_ngrams
 from scorers._tokens import Tokens, tokenize_buffer
 
 # Line boundaries of Python's str.splitlines().
@@ -102,9 +102,7 @@ def first_occurrence(ids: np.ndarray) -> np.ndarray:
 
 def row_scoped_ids(parent: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
     """Ids of (row, item) pairs, so equal items in different rows never match."""
-    if item_ids.size == 0:
-        return item_ids.astype(np.int64)
-    return encode(parent * (int(item_ids.max()) + 1) + item_ids)
+    return group_ids_within_rows(item_ids.astype(np.int64), parent)
 
 
 def duplicate_stats(
