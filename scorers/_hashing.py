@@ -1,8 +1,9 @@
 """64-bit identities of byte spans (word tokens, normalized words, special-case lookups).
 
-A span's hash mixes its first, middle and last 8 bytes and its length, so it is exact
-identity for spans up to 24 bytes (nearly every word) and a strong hash beyond. One numba
-loop over the spans replaces a dozen numpy gathers and temporaries.
+A span's hash mixes its first, middle and last 8 bytes and its length, which covers every
+byte of spans up to 24 bytes (nearly every word); longer spans (URLs, identifiers) fold
+in every 8-byte word, so two spans that differ anywhere get different hashes (up to 64-bit
+collisions). One numba loop over the spans replaces a dozen numpy gathers and temporaries.
 """
 
 from __future__ import annotations
@@ -32,8 +33,15 @@ def _hash_one(padded: np.ndarray, start: int, end: int) -> np.uint64:
     h = (h + np.uint64(length)) * _K_LENGTH
     if length > 8:
         tail = _load_word(padded, end - 8, 8) * _K_TAIL
-        if length > 16:
-            tail ^= _load_word(padded, start + (length - 8) // 2, 8) * _K_MIDDLE
+        if length <= 24:  # first, middle and last 8 bytes cover every byte
+            if length > 16:
+                tail ^= _load_word(padded, start + (length - 8) // 2, 8) * _K_MIDDLE
+        else:  # fold every 8-byte word between the first and the last, in order
+            middle = np.uint64(0)
+            for at in range(start + 8, end - 8, 8):
+                middle = (middle ^ _load_word(padded, at, 8)) * _K_MIDDLE
+                middle ^= middle >> np.uint64(29)
+            tail ^= middle
         h ^= tail + (h >> np.uint64(31))
     return h ^ (h >> np.uint64(29))
 

@@ -11,8 +11,7 @@ Exceptions we mirror: single letters with a period ("n.", "A."), dotted abbrevia
 Emoticons and spaCy's long special-case list are not reproduced.
 
 The boundary rules live in ``scorers._token_scan``; this module turns the boundaries into
-a token table. Token identity is a 64-bit hash of the token's bytes (exact for tokens up
-to 24 bytes, which is nearly all of them).
+a token table. Token identity is a 64-bit hash of all of the token's bytes.
 """
 
 from __future__ import annotations

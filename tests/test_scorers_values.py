@@ -190,3 +190,15 @@ def test_word_splitting_of_long_chunks_and_empty_rows() -> None:
     assert tokens.texts() == ["("] * 300 + ["word"] + [")"] * 300 + ["a", "b", ",", "Mr.", "x"]
     assert tokens.row.tolist() == [2] * 601 + [4, 4, 4, 5, 5]
     assert tokens.n_chars.tolist() == [1] * 300 + [4] + [1] * 303 + [3, 1]
+
+
+def test_long_words_differing_anywhere_are_different_words() -> None:
+    """Words over 24 bytes are identified by every byte, not a sample of them: these two
+    differ only in bytes 8-15, which the first/middle/last 8-byte words do not cover."""
+    from scorers._hashing import token_hash
+
+    first = "aaaaaaaa11111111cccccccc22222222eeeeeeee"
+    second = first.replace("11111111", "33333333")
+    assert token_hash(first) != token_hash(second)
+    out = score("redpajama", [f"{first} {second}", f"{first} {first}"])
+    assert out["rps_doc_frac_unique_words"] == [1.0, 0.5]
