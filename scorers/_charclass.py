@@ -58,6 +58,15 @@ def char_flags(ch: str) -> int:
 
 
 ASCII_FLAGS = np.array([char_flags(chr(i)) for i in range(128)], dtype=np.int32)
+
+
+def ascii_has(flags: int, extra: bytes = b"") -> np.ndarray:
+    """0/1 per ASCII byte: has any of ``flags`` (or is one of ``extra``). Kernels add these
+    instead of branching, since character classes alternate unpredictably in text."""
+    table = ((ASCII_FLAGS & flags) != 0).astype(np.int64)
+    table[np.frombuffer(extra, np.uint8)] = 1
+    return table
+
 def per_code_point(code_points: np.ndarray, fn: Callable[[str], int], cache: dict[int, int],
                    dtype: type = np.int32) -> np.ndarray:
     """``fn`` of each code point, computed once per distinct code point ever seen (a batch

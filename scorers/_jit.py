@@ -7,12 +7,21 @@ milliseconds instead of compiling again.
 
 Without numba the kernels still run, as plain Python (correct, but far slower): that
 keeps the scorers importable in environments that lack it.
+
+numba re-compiles a cached kernel when its own file changes, but not when a function it
+calls (compiled into it) changes in another module: after an edit to ``_hashing.py`` the
+cached tokenizer kept the old hash. So the whole cache is tied to the source of every
+scorer module and dropped when any of them changes.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
+
+from pipeline.atomic import write_bytes_atomic
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,6 +32,36 @@ try:
 except ImportError:  # pragma: no cover - exercised only without numba
     numba = None
     HAVE_NUMBA = False
+
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _drop_stale_kernel_caches(package: Path = _PACKAGE) -> bool:
+    """Delete cached kernels compiled from other sources than the current ones; True when
+    it did. A read-only install is left alone (numba then caches per user)."""
+    digest = hashlib.sha256()
+    for path in sorted(package.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    cache_dir = package / "__pycache__"
+    stamp = cache_dir / "numba-kernels.sha256"
+    try:
+        if stamp.read_text() == digest.hexdigest():
+            return False
+    except OSError:
+        pass  # no stamp yet: caches of unknown origin
+    try:
+        cache_dir.mkdir(exist_ok=True)
+        for stale in [*cache_dir.glob("*.nbi"), *cache_dir.glob("*.nbc")]:
+            stale.unlink(missing_ok=True)
+        write_bytes_atomic(stamp, digest.hexdigest().encode())
+    except OSError:
+        return False
+    return True
+
+
+if numba is not None:
+    _drop_stale_kernel_caches()
 
 
 def jit(function: F) -> F:

@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from scorers._charclass import ALPHA, DIGIT, SENTENCE_END, UPPER, ascii_has
 from scorers._jit import jit
 
 # Per ASCII byte: letter, word character (\w: letters, digits, "_"), sentence end (.!?).
-_ASCII_LETTER = np.zeros(128, np.int64)
-_ASCII_LETTER[65:91] = _ASCII_LETTER[97:123] = 1
-_ASCII_WORD = _ASCII_LETTER.copy()
-_ASCII_WORD[48:58] = _ASCII_WORD[95] = 1
-_ASCII_TERMINAL = np.zeros(128, np.int64)
-_ASCII_TERMINAL[[33, 46, 63]] = 1
-_ASCII_UPPER = np.zeros(128, np.int64)
-_ASCII_UPPER[65:91] = 1
-_ASCII_DIGIT = np.zeros(128, np.int64)
-_ASCII_DIGIT[48:58] = 1
+_ASCII_LETTER = ascii_has(ALPHA)
+_ASCII_WORD = ascii_has(ALPHA | DIGIT, b"_")
+_ASCII_TERMINAL = ascii_has(SENTENCE_END)  # . ! ?
+_ASCII_UPPER = ascii_has(UPPER)
+_ASCII_DIGIT = ascii_has(DIGIT)
 
 
 @jit

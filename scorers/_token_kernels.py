@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from scorers._charclass import ALPHA, ASCII_FLAGS, SENTENCE_END, SYMBOL_SET, UNICODE_PUNCT
+from scorers._charclass import (
+    ALPHA,
+    DIGIT,
+    SENTENCE_END,
+    SYMBOL_SET,
+    UNICODE_PUNCT,
+    ascii_has,
+)
 from scorers._hashing import _hash_one
 from scorers._jit import jit
 
@@ -19,22 +26,16 @@ def _ascii_token_bits() -> np.ndarray:
     """Per ASCII byte, what it adds to a token's counts: 1 letter, 2 letter or digit, and
     for other characters 4 alphabetic, 8 outside datatrove's punctuation set, 16 not
     Unicode punctuation, 32 sentence end."""
-    bits = np.zeros(128, np.int64)
-    for byte in range(128):
-        folded = byte | 0x20
-        if 97 <= folded <= 122:
-            bits[byte] = 1 | 2
-        elif 48 <= byte <= 57:
-            bits[byte] = 2
-        else:
-            flags = ASCII_FLAGS[byte]
-            bits[byte] = (
-                (4 if flags & ALPHA else 0)
-                | (8 if not flags & SYMBOL_SET else 0)
-                | (16 if not flags & UNICODE_PUNCT else 0)
-                | (32 if flags & SENTENCE_END else 0)
-            )
-    return bits
+    letter, alnum = ascii_has(ALPHA), ascii_has(ALPHA | DIGIT)
+    other = 1 - alnum
+    return (
+        letter
+        | alnum << 1
+        | other * ascii_has(ALPHA) << 2
+        | other * (1 - ascii_has(SYMBOL_SET)) << 3
+        | other * (1 - ascii_has(UNICODE_PUNCT)) << 4
+        | other * ascii_has(SENTENCE_END) << 5
+    )
 
 
 _ASCII_TOKEN_BITS = _ascii_token_bits()

@@ -29,6 +29,7 @@ from scorers._charclass import (
     SUFFIX,
     UPPER,
     WORD,
+    ascii_has,
 )
 from scorers._hashing import _hash_one, token_hash
 from scorers._jit import jit, jit_inline
@@ -36,9 +37,7 @@ from scorers._spacy_rules import SPECIAL_TOKENS
 
 _DOT, _PLUS, _MINUS, _COMMA, _COLON, _SLASH, _QUOTE = 46, 43, 45, 44, 58, 47, 39
 
-# 1 for ASCII bytes that are not letters or digits (rule candidates), else 0.
-_ASCII_CANDIDATE = np.ones(128, np.int64)
-_ASCII_CANDIDATE[48:58] = _ASCII_CANDIDATE[65:91] = _ASCII_CANDIDATE[97:123] = 0
+_ASCII_ALNUM = ascii_has(ALPHA | DIGIT)
 
 # Byte sets the rules test, as bits of one lookup table.
 _PCT_DASH, _PCT_PLUS, _ARITHMETIC, _RELATION = 1, 2, 4, 8
@@ -74,8 +73,7 @@ def _prev_start(data, pos):  # noqa: ANN001, ANN202
 
 @jit_inline
 def _is_alnum(byte):  # noqa: ANN001, ANN202
-    low = byte | 0x20
-    return (97 <= low <= 122) or (48 <= byte <= 57)
+    return byte < 0x80 and _ASCII_ALNUM[byte] == 1
 
 
 def scan_token_starts(
@@ -141,7 +139,8 @@ class _Scratch:
         self.arrays = (
             np.empty((2, capacity), np.int64),  # position, next character
             np.empty((3, capacity), np.int32),  # flags, next flags, previous flags
-            np.empty((5, capacity), np.bool_),  # prefix ok, suffix ok, infix, in prefix/suffix
+            # prefix ok, suffix ok, infix, in prefix, in suffix, "." continuing / continued
+            np.empty((7, capacity), np.bool_),
             np.empty(4 * capacity + 2, np.int64),  # token starts of the chunk
             np.empty((3, 4 * capacity + 2), np.int64),  # lengths before/after a merge, kept
         )
@@ -198,6 +197,7 @@ def _scan(data, offsets, space, leads, lead_flags, ascii_flags, special_hashes, 
     flag, nf, pf = flag_rows[0], flag_rows[1], flag_rows[2]
     prefix_ok, suffix_ok, infix = marks[0], marks[1], marks[2]
     in_prefix, in_suffix = marks[3], marks[4]
+    dots_before, dots_after = marks[5], marks[6]  # "." of an ellipsis, after / before a "."
     cap = positions.shape[1]
     i, lead, n_tokens, n_chunks = state[0], state[1], state[2], state[3]
     row = np.searchsorted(offsets, i, side="right") - 1
@@ -231,7 +231,7 @@ def _scan(data, offsets, space, leads, lead_flags, ascii_flags, special_hashes, 
                     pos[n] = p
                     flag[n] = ascii_flags[byte]
                     nxt[n] = p + 1
-                    n += _ASCII_CANDIDATE[byte]
+                    n += 1 - _ASCII_ALNUM[byte]
                 elif byte >= 0xC0:
                     while leads[lead] < p:
                         lead += 1
@@ -284,6 +284,8 @@ def _scan(data, offsets, space, leads, lead_flags, ascii_flags, special_hashes, 
                     run_cont = is_dot & has_prev & (data[max(p - 1, 0)] == _DOT)
                     run_next = is_dot & has_next & (after_byte == _DOT)
                     ellipsis = run_cont | run_next
+                    dots_before[k] = run_cont
+                    dots_after[k] = run_next
                     prefix_ok[k] = (
                         ((f & PREFIX) != 0) | ellipsis | ((byte == _PLUS) & ((nfk & DIGIT) == 0))
                     )
@@ -362,22 +364,19 @@ def _scan(data, offsets, space, leads, lead_flags, ascii_flags, special_hashes, 
                 for k in range(n):
                     p = pos[k]
                     byte = data[p]
-                    is_dot = byte == _DOT
                     is_hyphen = (flag[k] & HYPHEN) != 0
                     has_next = nxt[k] < ce
                     has_prev = p > cs
-                    run_cont = is_dot and has_prev and data[max(p - 1, 0)] == _DOT
-                    run_next = is_dot and has_next and data[min(nxt[k], size - 1)] == _DOT
                     fx = infix[k] and not in_prefix[k] and not in_suffix[k] and not url
                     lone = in_prefix[k] or in_suffix[k] or fx
                     if lone:
-                        continues = run_cont or (
+                        continues = dots_before[k] or (
                             is_hyphen and has_prev and (pf[k] & HYPHEN) != 0 and fx
                         )
                         if not continues:
                             starts[n_starts] = p
                             n_starts += 1
-                        joins_next = run_next or (is_hyphen and (nf[k] & HYPHEN) != 0 and fx)
+                        joins_next = dots_after[k] or (is_hyphen and (nf[k] & HYPHEN) != 0 and fx)
                         if not joins_next and has_next:
                             starts[n_starts] = nxt[k]
                             n_starts += 1

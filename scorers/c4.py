@@ -232,21 +232,14 @@ def _sentences_per_piece(view: TextView, n_pieces: int) -> np.ndarray:
     return _sentence_counts(piece_of, tokens.is_sentence_end, tokens.is_punct, n_pieces)
 
 
+@jit
 def _sentence_counts(
     row: np.ndarray, is_end: np.ndarray, is_punct: np.ndarray, n_lines: int
 ) -> np.ndarray:
     """Sentences per line as spaCy's sentencizer counts them, from tokens in line order
-    (``row`` non-decreasing)."""
-    return _count_sentences(row, is_end, is_punct, n_lines)
-
-
-@jit
-def _count_sentences(
-    row: np.ndarray, is_end: np.ndarray, is_punct: np.ndarray, n_lines: int
-) -> np.ndarray:
-    """A line with tokens has one sentence, plus one more at every token that is not
-    punctuation when a sentence-ending token ("." "!" "?" …) came after the previous
-    such token of the line (or after the line start)."""
+    (``row`` non-decreasing). A line with tokens has one sentence, plus one more at every
+    token that is not punctuation when a sentence-ending token ("." "!" "?" …) came
+    after the previous such token of the line (or after the line start)."""
     counts = np.zeros(n_lines, np.int64)
     current = -1
     pending_end = False

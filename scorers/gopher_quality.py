@@ -22,6 +22,7 @@ truthiness checks do.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -84,7 +85,7 @@ class GopherQualityScorer(QualityFilter):
         n = view.n_rows
         tokens = view.tokens
         n_words = view.token_counts
-        stop_hashes, stop_filter = self._stop_word_table()
+        stop_hashes, stop_filter = self._stop_word_table
         n_non_symbol, non_symbol_chars, n_alpha, stop_words = _word_counts(
             tokens.row, tokens.non_symbol, tokens.has_alpha, tokens.n_chars, tokens.hash,
             stop_hashes, stop_filter, n,
@@ -112,6 +113,7 @@ class GopherQualityScorer(QualityFilter):
             "gopher_stop_word_count": stop_words.astype(np.int32),
         }
 
+    @cached_property
     def _stop_word_table(self) -> tuple[np.ndarray, np.ndarray]:
         """Sorted hashes of the distinct stop words (tokens are compared by hash, exact for
         short words) and which low 16 bits occur among them (a cheap first test)."""
