@@ -27,30 +27,21 @@ $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install -q -e ".[dev,bench]"
 	@rm -f $(VENV)/.bench-*; touch $@
 
+# Targets chain like files: each runs the steps it needs (`metamix run --until STEP` reads
+# them from the config: select needs metarater/mix when it reads their outputs), and a step
+# whose outputs are complete resumes in seconds.
 # The whole chain on the bundled corpus: score → Meta-rater weights → mixture → select.
 demo: setup
-	$(VENV)/bin/metamix score --config $(CONFIG)
-	$(VENV)/bin/metamix metarater --config $(CONFIG)
-	$(VENV)/bin/metamix mix run --config $(CONFIG)
-	$(VENV)/bin/metamix select --config $(CONFIG)
+	$(VENV)/bin/metamix run --config $(CONFIG)
 
-score: setup
-	$(VENV)/bin/metamix score --config $(CONFIG)
-
-select: setup
-	$(VENV)/bin/metamix select --config $(CONFIG)
-
-metarater: setup
-	$(VENV)/bin/metamix metarater --config $(CONFIG)
-
-mix: setup
-	$(VENV)/bin/metamix mix run --config $(CONFIG)
+score metarater mix select: setup
+	$(VENV)/bin/metamix run --config $(CONFIG) --until $@
 
 test: setup
 	$(PY) -m pytest
 
 lint: setup
-	$(VENV)/bin/ruff check pipeline scorers mixtures tests bench
+	$(VENV)/bin/ruff check metamix pipeline scorers mixtures tests bench
 
 bench: setup-bench
 	$(PY) bench/run_all.py

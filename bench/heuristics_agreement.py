@@ -23,7 +23,7 @@ from heuristics_common import (
     run_ours,
 )
 
-from scorers.registry import SCORERS, load_builtin
+from metamix.scorers.registry import SCORERS, load_builtin
 
 
 def main() -> None:

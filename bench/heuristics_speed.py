@@ -24,7 +24,7 @@ import time
 import pyarrow as pa
 from heuristics_common import DEFAULT_CORPUS_GLOB, datatrove_filters, load_corpus, run_datatrove
 
-from scorers.registry import HEURISTIC_FAMILIES, SCORERS, load_builtin
+from metamix.scorers.registry import HEURISTIC_FAMILIES, SCORERS, load_builtin
 
 
 def _pin_to_one_core() -> None:

@@ -29,11 +29,11 @@ import pyarrow.parquet as pq  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from scorers.base import Scorer  # noqa: E402
-from scorers.model_based.dsir import DsirScorer  # noqa: E402
-from scorers.model_based.fasttext_quality import FastTextQualityScorer  # noqa: E402
-from scorers.model_based.language_id import LangIdScorer  # noqa: E402
-from scorers.model_based.ngram_perplexity import NgramPerplexityScorer  # noqa: E402
+from metamix.scorers.base import Scorer  # noqa: E402
+from metamix.scorers.model_based.dsir import DsirScorer  # noqa: E402
+from metamix.scorers.model_based.fasttext_quality import FastTextQualityScorer  # noqa: E402
+from metamix.scorers.model_based.language_id import LangIdScorer  # noqa: E402
+from metamix.scorers.model_based.ngram_perplexity import NgramPerplexityScorer  # noqa: E402
 
 
 def load_split(split: str, n_docs: int | None) -> pa.Table:

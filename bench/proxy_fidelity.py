@@ -24,17 +24,17 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mixtures.metarater import default_scores  # noqa: E402
-from mixtures.metarater_select import load_score_matrix, select_top_fraction  # noqa: E402
-from mixtures.proxies import (  # noqa: E402
+from metamix.base.atomic import write_json_atomic  # noqa: E402
+from metamix.config import load_config  # noqa: E402
+from metamix.mixtures.metarater.run import default_scores  # noqa: E402
+from metamix.mixtures.metarater.scores import load_score_matrix, select_top_fraction  # noqa: E402
+from metamix.mixtures.proxies import (  # noqa: E402
     TrainingData,
     ValidationSet,
     build_token_cache,
     load_token_cache,
 )
-from mixtures.sweep import ProxyTask, RunsTable, run_sweep  # noqa: E402
-from pipeline.atomic import write_json_atomic  # noqa: E402
-from pipeline.config import load_config  # noqa: E402
+from metamix.mixtures.sweep import ProxyTask, RunsTable, run_sweep  # noqa: E402
 
 
 def main() -> int:

@@ -18,10 +18,15 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from scorers.prrc.raters import read_manifest
-from scorers.prrc.raters_common import DEFAULT_MODEL_DIR, DIMENSIONS, excerpts, fasttext_text
-from scorers.prrc.raters_embedding import LinearHead, embed
-from scorers.prrc.raters_fasttext import FastTextRater
+from metamix.scorers.prrc.raters import read_manifest
+from metamix.scorers.prrc.raters_common import (
+    DEFAULT_MODEL_DIR,
+    DIMENSIONS,
+    excerpts,
+    fasttext_text,
+)
+from metamix.scorers.prrc.raters_embedding import LinearHead, embed
+from metamix.scorers.prrc.raters_fasttext import FastTextRater
 
 FASTTEXT_TARGET = 2000.0  # docs/s per core
 

@@ -64,7 +64,7 @@ def target(split_data: dict, column: str = TARGET) -> np.ndarray:
 def convert(split: str, out: Path) -> Path:
     """Write a split as a metamix runs table; weights renormalized (RegMix rounds to 1e-3)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from mixtures.mix.runs_table import write_runs_table
+    from metamix.mixtures.mix.runs_table import write_runs_table
 
     data = load_split(split)
     w = data["weights"] / data["weights"].sum(axis=1, keepdims=True)

@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mixtures.mix.mde import mde_features, mde_features_subsampled  # noqa: E402
+from metamix.mixtures.mix.mde import mde_features, mde_features_subsampled  # noqa: E402
 
 
 def synthetic_cache(n_experts: int = 17, n_val: int = 13, per_val: int = 50_000,

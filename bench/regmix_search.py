@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from regmix_data import load_split, require_data, target  # noqa: E402
 
-from mixtures.mix.search import bo_suggest_pool, mf_bo_suggest_pool  # noqa: E402
-from mixtures.mix.surrogates import make_surrogate  # noqa: E402
+from metamix.mixtures.mix.search import bo_suggest_pool, mf_bo_suggest_pool  # noqa: E402
+from metamix.mixtures.mix.surrogates import make_surrogate  # noqa: E402
 
 POOL, N_START, CHEAP_FIDELITY, CHEAP_COST = 48, 3, 0.04, 1 / 25_000
 #: --problem 60m: 1M and 60M models saw the same mixtures; cost ratio assumes equal tokens.

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from regmix_data import load_split, require_data, target  # noqa: E402
 
-from mixtures.mix.surrogates import make_surrogate, spearman  # noqa: E402
+from metamix.mixtures.mix.surrogates import make_surrogate, spearman  # noqa: E402
 
 #: README reference re-fits, Spearman x100 on the 1B runs (LightGBM, RegMix settings).
 LGBM_REFERENCE_1B = {32: None, 64: 55.9, 128: 86.0, 512: 96.2}

@@ -30,7 +30,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
 
 def main() -> int:
     only = set(sys.argv[1:])
-    subprocess.run([sys.executable, "-m", "pipeline.cli", "score", "--config",
+    subprocess.run([sys.executable, "-m", "metamix.cli", "score", "--config",
                     "configs/demo.yaml"], cwd=REPO, check=True)
     failed = []
     for script, args in BENCHMARKS:

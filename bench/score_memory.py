@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
-from scorers.registry import HEURISTIC_FAMILIES
+from metamix.scorers.registry import HEURISTIC_FAMILIES
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -90,7 +90,7 @@ def main() -> None:
             cfg_path = Path(scratch) / f"x{factor}.yaml"
             cfg_path.write_text(yaml.safe_dump(config))
             peak, seconds, code = peak_tree_rss(
-                [sys.executable, "-m", "pipeline.cli", "score", "--config", str(cfg_path)])
+                [sys.executable, "-m", "metamix.cli", "score", "--config", str(cfg_path)])
             if code != 0:
                 raise SystemExit(f"score failed at factor {factor}")
             print(f"{factor:>6} {rows:>9,} {nbytes / 1e6:>8.1f} {seconds:>8.1f} "

@@ -28,9 +28,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.console import Console
 
-from mixtures.proxies import ProxyError, TrainingData, ValidationSet, make_trainer
-from pipeline.atomic import atomic_path, read_parquet_whole
-from pipeline.executor import counted_progress
+from metamix.base.atomic import atomic_path, read_parquet_whole
+from metamix.base.progress import counted_progress
+from metamix.mixtures.proxies import ProxyError, TrainingData, ValidationSet, make_trainer
 
 SCHEMA = pa.schema([
     ("run_id", pa.string()), ("kind", pa.string()), ("attempt", pa.int64()),

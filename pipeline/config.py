@@ -1,27 +1,22 @@
-"""The YAML run configuration, validated with pydantic.
+"""The pipeline's sections of the run config (input, tokenizer, score, select), validated
+with pydantic.
 
 Unknown keys and bad values fail with the key's dotted path (``score.scorers.2.params``),
-so a typo in a config never silently falls back to a default.
+so a typo in a config never silently falls back to a default. The whole-run config that
+adds the Meta-rater, mixture and annotation sections is ``metamix.config.RunConfig``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mixtures.metarater_config import MetaraterConfig
-from mixtures.mix.config import MixConfig
-from pipeline.errors import UserError
-from pipeline.selection import SelectConfig
-from scorers.prrc.annotate import AnnotateConfig
-from scorers.prrc.train_rater import TrainRaterConfig
+from metamix.base.hashing import json_hash
+from metamix.pipeline.selection.config import SelectConfig
 
 
 class Strict(BaseModel):
@@ -87,7 +82,9 @@ class ScoreConfig(Strict):
                     "long documents get smaller batches and peak RSS stays bounded")
 
 
-class RunConfig(Strict):
+class PipelineConfig(Strict):
+    """The run-wide keys and the sections the pipeline reads; later layers take this."""
+
     run: str = Field(default="demo", pattern=r"^[A-Za-z0-9_.-]+$")
     out_dir: str = "out"
     seed: int = 0
@@ -98,10 +95,6 @@ class RunConfig(Strict):
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
     score: ScoreConfig = Field(default_factory=ScoreConfig)
     select: SelectConfig | None = None
-    annotate: AnnotateConfig | None = None
-    train_rater: TrainRaterConfig | None = None
-    metarater: MetaraterConfig | None = None
-    mix: MixConfig | None = None
 
     # Set by load_config so relative paths resolve against the config's directory.
     base_dir: str = Field(default=".", exclude=True)
@@ -120,48 +113,4 @@ class RunConfig(Strict):
 
     def section_hash(self, *sections: str) -> str:
         """Hash of the named config sections, for manifests: a changed section reruns its stage."""
-        data = self.model_dump(mode="json", include=set(sections))
-        blob = json.dumps(data, sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    """One line per problem: 'file: key.path: message'."""
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(part) for part in err["loc"]) or "<root>"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        lines.append(f"{source}: {loc}: {msg}")
-    return "\n".join(lines)
-
-
-def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Read and validate a YAML config; relative paths in it resolve against the repo/cwd."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: the top level must be a mapping of keys")
-    for key, value in (overrides or {}).items():
-        _set_dotted(data, key, value)
-    data.setdefault("base_dir", str(Path.cwd()))
-    try:
-        return RunConfig.model_validate(data)
-    except ValidationError as exc:
-        raise UserError(format_validation_error(exc, str(path))) from None
-
-
-def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
-    node = data
-    *parents, leaf = dotted.split(".")
-    for part in parents:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise UserError(f"override {dotted}: {part} is not a mapping")
-    node[leaf] = value
+        return json_hash(self.model_dump(mode="json", include=set(sections)))

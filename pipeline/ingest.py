@@ -13,8 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline.config import InputConfig
-from pipeline.readers import Record
+from metamix.pipeline.config import InputConfig
+from metamix.pipeline.readers import Record
 
 CANONICAL_SCHEMA = pa.schema(
     [("id", pa.string()), ("text", pa.string()), ("domain", pa.string()), ("source", pa.string())]

@@ -14,15 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.atomic import write_json_atomic
-
-
-def file_hash(path: str | Path) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+from metamix.base.atomic import write_json_atomic
+from metamix.base.hashing import file_hash
 
 
 def input_fingerprint(path: str | Path) -> str:

@@ -1,6 +1,6 @@
 """Input formats → raw records, one input unit ("shard") at a time, streamed.
 
-Readers only decode; deciding whether a record is acceptable is `pipeline.ingest`'s job.
+Readers only decode; deciding whether a record is acceptable is `metamix.pipeline.ingest`'s job.
 A record is ``(row, obj, error)``: the row number in its input, the decoded mapping (or
 None), and a quarantine reason when decoding itself failed (bad JSON, bad bytes).
 """
@@ -19,8 +19,8 @@ import orjson
 import pyarrow.parquet as pq
 import zstandard
 
-from pipeline.config import InputConfig, RunConfig
-from pipeline.errors import UserError
+from metamix.base.errors import UserError
+from metamix.pipeline.config import InputConfig, PipelineConfig
 
 Record = tuple[int, dict[str, Any] | None, str | None, str | None]  # row, obj, reason, raw
 
@@ -42,7 +42,7 @@ class InputShard:
         return self.path if self.stop is None else f"{self.path}[{self.start}:{self.stop}]"
 
 
-def expand_paths(cfg: RunConfig, inp: InputConfig) -> list[Path]:
+def expand_paths(cfg: PipelineConfig, inp: InputConfig) -> list[Path]:
     """Globs and directories → sorted files, so shard order (and ids' first owner) is stable."""
     found: set[Path] = set()
     for pattern in inp.paths:
@@ -76,7 +76,7 @@ def _detect_kind(path: Path, fmt: str) -> str:
     raise UserError(f"{path}: cannot tell the format from the name; set input.format")
 
 
-def plan_shards(cfg: RunConfig, inp: InputConfig) -> list[InputShard]:
+def plan_shards(cfg: PipelineConfig, inp: InputConfig) -> list[InputShard]:
     shards: list[InputShard] = []
     for path in expand_paths(cfg, inp):
         kind = _detect_kind(path, inp.format)

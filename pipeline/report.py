@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.manifest import ShardStats
+from metamix.pipeline.manifest import ShardStats
 
 
 @dataclass

@@ -6,8 +6,6 @@ every shard whose record still matches, so a killed run resumes where it stopped
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -17,17 +15,18 @@ from typing import Any
 import duckdb
 from rich.console import Console
 
-from pipeline.atomic import atomic_path
-from pipeline.config import InputConfig, RunConfig
-from pipeline.errors import UserError
-from pipeline.executor import run_tasks
-from pipeline.manifest import ShardRecord, StageManifest, file_hash, input_fingerprint
-from pipeline.readers import plan_shards
-from pipeline.report import StageReport
-from pipeline.scorer_specs import build_scorers
-from pipeline.shard_tasks import ShardTask, ingest_shard, transform_shard
-from pipeline.stages import ApplyScorer, BatchStage, CountTokens, QuarantineIds
-from pipeline.tokenizer import ensure_tokenizer
+from metamix.base.atomic import atomic_path
+from metamix.base.errors import UserError
+from metamix.base.hashing import file_hash, json_hash
+from metamix.pipeline.config import InputConfig, PipelineConfig
+from metamix.pipeline.executor import run_tasks
+from metamix.pipeline.manifest import ShardRecord, StageManifest, input_fingerprint
+from metamix.pipeline.readers import plan_shards
+from metamix.pipeline.report import StageReport
+from metamix.pipeline.scorer_specs import build_scorers
+from metamix.pipeline.shard_tasks import ShardTask, ingest_shard, transform_shard
+from metamix.pipeline.stages import ApplyScorer, BatchStage, CountTokens, QuarantineIds
+from metamix.pipeline.tokenizer import ensure_tokenizer
 
 CODE_VERSION = "1"
 
@@ -38,12 +37,7 @@ class StageRun:
     report: StageReport
 
 
-def _hash(*parts: Any) -> str:
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def _run_stage(cfg: RunConfig, console: Console, stage: str, tasks: list[ShardTask],
+def _run_stage(cfg: PipelineConfig, console: Console, stage: str, tasks: list[ShardTask],
                fn: Any, total_docs: int | None) -> StageRun:
     """Skip shards already done, run the rest, drop stale outputs, write the manifest."""
     stage_dir = cfg.run_dir / stage
@@ -64,8 +58,9 @@ def _run_stage(cfg: RunConfig, console: Console, stage: str, tasks: list[ShardTa
         done[rec.shard] = rec
     records = [done[t.shard] for t in tasks]
     _remove_stale(stage_dir, {t.shard for t in tasks})
-    totals = manifest.save_summary(records, {"stage": stage, "config_hash": _hash(
-        [t.config_hash for t in tasks])})
+    task_hashes = [t.config_hash for t in tasks]
+    totals = manifest.save_summary(records, {"stage": stage,
+                                             "config_hash": json_hash([task_hashes])})
     report = StageReport(stage, len(tasks), len(tasks) - len(todo), totals,
                          time.monotonic() - started, sum(r.stats.read for r in done.values()
                                                          if r.shard in {t.shard for t in todo}))
@@ -89,9 +84,9 @@ def _remove_stale(stage_dir: Path, shards: set[str]) -> None:
             path.unlink()
 
 
-def _ingest(cfg: RunConfig, console: Console, stage: str, inp: InputConfig) -> StageRun:
+def _ingest(cfg: PipelineConfig, console: Console, stage: str, inp: InputConfig) -> StageRun:
     shards = plan_shards(cfg, inp)
-    config_hash = _hash(CODE_VERSION, inp.model_dump(mode="json"))
+    config_hash = json_hash([CODE_VERSION, inp.model_dump(mode="json")])
     tasks = [
         ShardTask(stage=stage, shard=f"part-{i:05d}", stage_dir=str(cfg.run_dir / stage),
                   input_label=s.label, input_fingerprint=input_fingerprint(s.path) + f":{s.start}",
@@ -139,7 +134,7 @@ def find_cross_shard_duplicates(shard_paths: list[Path]) -> dict[str, set[str]]:
     return dups
 
 
-def _transform(cfg: RunConfig, console: Console, stage: str, inputs: list[ShardRecord],
+def _transform(cfg: PipelineConfig, console: Console, stage: str, inputs: list[ShardRecord],
                input_stage: str, stages_for: Any, config_parts: list[Any]) -> StageRun:
     stage_dir = cfg.run_dir / stage
     tasks = []
@@ -151,14 +146,14 @@ def _transform(cfg: RunConfig, console: Console, stage: str, inputs: list[ShardR
             stage=stage, shard=rec.shard, stage_dir=str(stage_dir),
             input_label=f"{input_stage}/{rec.shard}.parquet",
             input_fingerprint=file_hash(in_path),
-            config_hash=_hash(CODE_VERSION, config_parts, sorted(dup_ids)),
+            config_hash=json_hash([CODE_VERSION, config_parts, sorted(dup_ids)]),
             input_path=str(in_path), stages=stages, batch_size=cfg.score.batch_size,
             max_batch_bytes=int(cfg.score.max_batch_mb * 1e6)))
     total = sum(r.stats.written for r in inputs)
     return _run_stage(cfg, console, stage, tasks, transform_shard, total)
 
 
-def run_score(cfg: RunConfig, console: Console) -> list[StageReport]:
+def run_score(cfg: PipelineConfig, console: Console) -> list[StageReport]:
     """Ingest and score the configured input; tokenize the validation split if any."""
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     reports = []
@@ -201,14 +196,14 @@ def run_score(cfg: RunConfig, console: Console) -> list[StageReport]:
     return reports
 
 
-def scored_paths(cfg: RunConfig) -> list[Path]:
+def scored_paths(cfg: PipelineConfig) -> list[Path]:
     paths = sorted((cfg.run_dir / "scored").glob("part-*.parquet"))
     if not paths:
         raise UserError(f"no scored shards in {cfg.run_dir / 'scored'}: run `metamix score` first")
     return paths
 
 
-def proxy_inputs(cfg: RunConfig, command: str) -> tuple[list[Path], list[Path], Path]:
+def proxy_inputs(cfg: PipelineConfig, command: str) -> tuple[list[Path], list[Path], Path]:
     """The scored train shards, validation shards and tokenizer that proxy training needs
     (Meta-rater and mixture search), or one clear error naming what to run first."""
     scored = sorted((cfg.run_dir / "scored").glob("part-*.parquet"))

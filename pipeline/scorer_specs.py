@@ -12,14 +12,14 @@ from typing import Any
 
 from pydantic import ConfigDict, ValidationError, create_model
 
-from pipeline.config import ScorerSpec
-from pipeline.errors import UserError
-from scorers.base import Scorer
-from scorers.registry import SCORERS
+from metamix.base.errors import UserError
+from metamix.pipeline.config import ScorerSpec
+from metamix.scorers.base import Scorer
+from metamix.scorers.registry import SCORERS
 
 
 def build_scorers(specs: list[ScorerSpec], key: str = "score.scorers") -> list[Scorer]:
-    import scorers.registry as _r
+    import metamix.scorers.registry as _r
     getattr(_r, "load_builtin", lambda: None)()
     scorers: list[Scorer] = []
     seen: set[str] = set()

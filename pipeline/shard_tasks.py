@@ -16,13 +16,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.atomic import atomic_path
-from pipeline.config import InputConfig
-from pipeline.executor import report_progress
-from pipeline.ingest import CANONICAL_SCHEMA, Canonicalizer
-from pipeline.manifest import ShardRecord, ShardStats, StageManifest, file_hash
-from pipeline.readers import InputShard, read_records
-from pipeline.stages import QUARANTINE_SCHEMA, BatchStage, output_schema, run_stages
+from metamix.base.atomic import atomic_path
+from metamix.base.hashing import file_hash
+from metamix.pipeline.config import InputConfig
+from metamix.pipeline.executor import report_progress
+from metamix.pipeline.ingest import CANONICAL_SCHEMA, Canonicalizer
+from metamix.pipeline.manifest import ShardRecord, ShardStats, StageManifest
+from metamix.pipeline.readers import InputShard, read_records
+from metamix.pipeline.stages import QUARANTINE_SCHEMA, BatchStage, output_schema, run_stages
 
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 3,
                                    "write_statistics": True}
@@ -116,7 +117,7 @@ def ingest_shard(task: ShardTask, inp: InputConfig) -> ShardRecord:
 def _check_key_seen(task: ShardTask, inp: InputConfig, canon: Canonicalizer,
                     stats: ShardStats) -> None:
     """A JSONL file in which no record has the text key is a config error, not bad rows."""
-    from pipeline.errors import UserError
+    from metamix.base.errors import UserError
 
     decodable = stats.read - sum(stats.quarantined[r] for r in
                                  ("invalid_json", "undecodable_bytes", "empty_line",

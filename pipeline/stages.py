@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from scorers.base import Scorer
+from metamix.scorers.base import Scorer
 
 QUARANTINE_SCHEMA = pa.schema(
     [
@@ -117,7 +117,7 @@ class CountTokens:
 
     def __call__(self, batch: pa.RecordBatch) -> StageResult:
         if self._tokenizer is None:
-            from pipeline.tokenizer import load_tokenizer
+            from metamix.pipeline.tokenizer import load_tokenizer
 
             self._tokenizer = load_tokenizer(self.tokenizer_path)
         texts = batch.column("text").to_pylist()

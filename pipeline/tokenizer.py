@@ -7,9 +7,7 @@ documents whose id hashes lowest), so the same corpus gives the same tokenizer.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
-import json
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -17,18 +15,16 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from pipeline.atomic import atomic_path
-from pipeline.config import TokenizerConfig
-from pipeline.errors import UserError
+from metamix.base.atomic import atomic_path
+from metamix.base.errors import UserError
+from metamix.base.hashing import id_hash_key, json_hash
+from metamix.pipeline.config import TokenizerConfig
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|pad|>"]
 
 
 def fingerprint(shard_hashes: Iterable[str], cfg: TokenizerConfig) -> str:
-    blob = json.dumps(
-        {"shards": sorted(shard_hashes), "cfg": cfg.model_dump(exclude={"path"})}, sort_keys=True
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return json_hash({"shards": sorted(shard_hashes), "cfg": cfg.model_dump(exclude={"path"})})
 
 
 def sample_texts(shards: list[Path], n_docs: int) -> list[str]:
@@ -38,7 +34,7 @@ def sample_texts(shards: list[Path], n_docs: int) -> list[str]:
         for batch in pq.ParquetFile(shard).iter_batches(columns=["id", "text"], batch_size=4096):
             for doc_id, text in zip(batch.column("id").to_pylist(),
                                     batch.column("text").to_pylist(), strict=True):
-                key = hashlib.blake2b(doc_id.encode(), digest_size=8).digest()
+                key = id_hash_key(doc_id)
                 item = (_neg(key), text)
                 if len(scored) < n_docs:
                     heapq.heappush(scored, item)

@@ -15,8 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from scorers._charsets import PUNCTUATION_SET
-from scorers._spacy_rules import SENTENCE_END_CHARS, SPACY_CURRENCY, SPACY_PUNCT, SPACY_QUOTES
+from metamix.scorers._charsets import PUNCTUATION_SET
+from metamix.scorers._spacy_rules import (
+    SENTENCE_END_CHARS,
+    SPACY_CURRENCY,
+    SPACY_PUNCT,
+    SPACY_QUOTES,
+)
 
 # --- per-character flags -----------------------------------------------------------------
 SPACE, WORD, ALPHA, LOWER, UPPER, DIGIT = 1, 2, 4, 8, 16, 32

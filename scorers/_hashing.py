@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scorers._jit import jit
+from metamix.scorers._jit import jit
 
 _K_LENGTH = np.uint64(0x9E3779B97F4A7C15)
 _K_TAIL = np.uint64(0xBF58476D1CE4E5B9)

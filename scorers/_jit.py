@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pipeline.atomic import write_bytes_atomic
+from metamix.base.atomic import write_bytes_atomic
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scorers._jit import jit
+from metamix.scorers._jit import jit
 
 _ROW_SEED = np.uint64(0x9E3779B97F4A7C15)
 _FNV_PRIME = np.uint64(0x100000001B3)

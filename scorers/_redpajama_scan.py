@@ -1,8 +1,8 @@
-"""Single-pass byte kernels behind the RedPajama-V2 signals (see ``scorers.redpajama``).
+"""Single-pass byte kernels behind the RedPajama-V2 signals (see ``metamix.scorers.redpajama``).
 
 Each kernel walks a batch's UTF-8 bytes once, row by row, instead of the dozen numpy
 passes (masks, run starts, ``searchsorted`` to rows) the same signals otherwise take.
-Inputs are the batch buffers of ``scorers._charclass.utf8_buffer`` and ``ByteClasses``:
+Inputs are the batch buffers of ``metamix.scorers._charclass.utf8_buffer`` and ``ByteClasses``:
 ``space`` marks every byte of a whitespace character; ``lead_flags`` holds the character
 flags of each non-ASCII character in buffer order (the k-th byte >= 0xC0 is the k-th
 character), so a kernel can follow them with a counter instead of a lookup.
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from scorers._charclass import ALPHA, DIGIT, SENTENCE_END, UPPER, ascii_has
-from scorers._jit import jit
+from metamix.scorers._charclass import ALPHA, DIGIT, SENTENCE_END, UPPER, ascii_has
+from metamix.scorers._jit import jit
 
 # Per ASCII byte: letter, word character (\w: letters, digits, "_"), sentence end (.!?).
 _ASCII_LETTER = ascii_has(ALPHA)

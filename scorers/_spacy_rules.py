@@ -1,5 +1,5 @@
 """spaCy's English punctuation classes and tokenizer special cases (spaCy 3.x), the data
-behind ``scorers._tokens``'s imitation of its tokenizer.
+behind ``metamix.scorers._tokens``'s imitation of its tokenizer.
 
 Kept as data, apart from the code that applies it, so the rules stay readable.
 """

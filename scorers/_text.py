@@ -7,9 +7,9 @@ scoring the same batch one after the other reuse them. The cache holds a referen
 text array it was built from, so an identity hit can never see recycled memory.
 
 Work runs on the batch's raw UTF-8 bytes with numpy (word tokens, n-grams: see
-``scorers._tokens``) or in Arrow's C++ string kernels (line splitting, a few anchored
+``metamix.scorers._tokens``) or in Arrow's C++ string kernels (line splitting, a few anchored
 regexes). Grouping (duplicates, most frequent n-gram) uses 64-bit hash keys (see
-``scorers._ngrams``) instead of per-document Python dicts. The only per-document Python
+``metamix.scorers._ngrams``) instead of per-document Python dicts. The only per-document Python
 loop left is over the (rare) lines longer than 1,000 characters in the C4 word-length rule.
 """
 
@@ -23,9 +23,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from scorers._charclass import ByteClasses, byte_classes, utf8_buffer
-from scorers._ngrams import Repeats, group_ids_within_rows, repeated_ngrams
-from scorers._tokens import Tokens, tokenize_buffer
+from metamix.scorers._charclass import ByteClasses, byte_classes, utf8_buffer
+from metamix.scorers._ngrams import Repeats, group_ids_within_rows, repeated_ngrams
+from metamix.scorers._tokens import Tokens, tokenize_buffer
 
 # Line boundaries of Python's str.splitlines().
 SPLITLINES_PATTERN = r"\r\n|[\n\r\x{0b}\x{0c}\x{1c}\x{1d}\x{1e}\x{85}\x{2028}\x{2029}]"
@@ -137,7 +137,7 @@ class TextView:
 
     @cached_property
     def tokens(self) -> Tokens:
-        """spaCy-like word tokens (see ``scorers._tokens``)."""
+        """spaCy-like word tokens (see ``metamix.scorers._tokens``)."""
         return tokenize_buffer(*self.utf8, self.byte_classes)
 
     @cached_property

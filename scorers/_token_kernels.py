@@ -1,4 +1,4 @@
-"""Numba loop of the tokenizer's last step (see ``scorers._tokens``).
+"""Numba loop of the tokenizer's last step (see ``metamix.scorers._tokens``).
 
 Once token boundaries are known, each token's attributes (characters, letters, symbol
 and punctuation status) are a per-token scan over a few bytes. As numpy they need a
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scorers._charclass import (
+from metamix.scorers._charclass import (
     ALPHA,
     DIGIT,
     SENTENCE_END,
@@ -18,8 +18,8 @@ from scorers._charclass import (
     UNICODE_PUNCT,
     ascii_has,
 )
-from scorers._hashing import _hash_one
-from scorers._jit import jit
+from metamix.scorers._hashing import _hash_one
+from metamix.scorers._jit import jit
 
 
 def _ascii_token_bits() -> np.ndarray:

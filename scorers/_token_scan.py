@@ -1,6 +1,6 @@
 """The word splitter's boundary scan as one compiled pass over a batch's UTF-8 bytes.
 
-spaCy's English rules (see ``scorers._tokens``) only ever look at a punctuation character
+spaCy's English rules (see ``metamix.scorers._tokens``) only ever look at a punctuation character
 and its neighbours inside one whitespace chunk. Walking chunk by chunk keeps those
 neighbours in cache and needs no batch-length temporaries; as chained numpy passes the
 same rules cost a third of all heuristic time.
@@ -16,7 +16,7 @@ from functools import cache
 
 import numpy as np
 
-from scorers._charclass import (
+from metamix.scorers._charclass import (
     ALPHA,
     DIGIT,
     HYPHEN,
@@ -31,9 +31,9 @@ from scorers._charclass import (
     WORD,
     ascii_has,
 )
-from scorers._hashing import _hash_one, token_hash
-from scorers._jit import jit, jit_inline
-from scorers._spacy_rules import SPECIAL_TOKENS
+from metamix.scorers._hashing import _hash_one, token_hash
+from metamix.scorers._jit import jit, jit_inline
+from metamix.scorers._spacy_rules import SPECIAL_TOKENS
 
 _DOT, _PLUS, _MINUS, _COMMA, _COLON, _SLASH, _QUOTE = 46, 43, 45, 44, 58, 47, 39
 

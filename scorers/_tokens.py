@@ -10,7 +10,7 @@ Exceptions we mirror: single letters with a period ("n.", "A."), dotted abbrevia
 ("e.g.", "U.S."), a few titles ("Mr."), URLs, and contractions ("do" + "n't", "it" + "'s").
 Emoticons and spaCy's long special-case list are not reproduced.
 
-The boundary rules live in ``scorers._token_scan``; this module turns the boundaries into
+The boundary rules live in ``metamix.scorers._token_scan``; this module turns the boundaries into
 a token table. Token identity is a 64-bit hash of all of the token's bytes.
 """
 
@@ -22,14 +22,14 @@ from functools import cached_property
 import numpy as np
 import pyarrow as pa
 
-from scorers._charclass import (
+from metamix.scorers._charclass import (
     ASCII_FLAGS,
     ByteClasses,
     byte_classes,
     utf8_buffer,
 )
-from scorers._token_kernels import token_attributes
-from scorers._token_scan import scan_token_starts
+from metamix.scorers._token_kernels import token_attributes
+from metamix.scorers._token_scan import scan_token_starts
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
 
 Signals = dict[str, np.ndarray]
+
+#: Is a higher value of a numeric column better, worse, or neither (counts, lengths, ids of
+#: a language)? Meta-rater enters "lower" columns negated and never assumes "neutral" ones
+#: are good.
+Direction = Literal["higher", "lower", "neutral"]
 
 
 class Scorer(ABC):
@@ -25,6 +30,8 @@ class Scorer(ABC):
     name: ClassVar[str]
     #: Columns the scorer reads from the batch; the runner checks they exist.
     input_columns: ClassVar[tuple[str, ...]] = ("text",)
+    #: Direction of each numeric output column, declared next to the code that computes it.
+    column_directions: ClassVar[dict[str, Direction]] = {}
 
     @abstractmethod
     def output_schema(self) -> pa.Schema:
@@ -33,6 +40,10 @@ class Scorer(ABC):
     @abstractmethod
     def score(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         """Return one array per output column, aligned with the batch rows."""
+
+    def directions(self) -> dict[str, Direction]:
+        """Direction per numeric output column (override when columns depend on params)."""
+        return dict(self.column_directions)
 
     def params(self) -> dict[str, Any]:
         """Constructor arguments as given (sklearn-style), for manifests and config hashes."""

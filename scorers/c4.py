@@ -25,12 +25,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from scorers._charclass import utf8_buffer
-from scorers._jit import jit
-from scorers._text import TextView, flag, per_row_sum, safe_ratio, text_view
-from scorers._tokens import tokenize_bytes
-from scorers.base import QualityFilter, Signals
-from scorers.registry import register
+from metamix.scorers._charclass import utf8_buffer
+from metamix.scorers._jit import jit
+from metamix.scorers._text import TextView, flag, per_row_sum, safe_ratio, text_view
+from metamix.scorers._tokens import tokenize_bytes
+from metamix.scorers.base import QualityFilter, Signals
+from metamix.scorers.registry import register
 
 _CITATION = r"\[\p{Nd}*\]|\[edit\]|\[citation needed\]"
 _POLICY = r"terms of use|privacy policy|cookie policy|uses cookies|use of cookies|use cookies"

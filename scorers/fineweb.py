@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from scorers._charsets import TERMINAL_PUNCTUATION
-from scorers._text import (
+from metamix.scorers._charsets import TERMINAL_PUNCTUATION
+from metamix.scorers._text import (
     TextView,
     duplicate_stats,
     flag,
@@ -30,8 +30,8 @@ from scorers._text import (
     safe_ratio,
     text_view,
 )
-from scorers.base import QualityFilter, Signals
-from scorers.registry import register
+from metamix.scorers.base import QualityFilter, Signals
+from metamix.scorers.registry import register
 
 
 @register

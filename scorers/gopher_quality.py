@@ -14,7 +14,7 @@ Signals (NaN where the denominator is zero, i.e. the signal is undefined):
 - ``gopher_stop_word_count``: distinct stop words present (case-sensitive, as datatrove).
 
 Words come from our compiled approximation of spaCy's English tokenizer
-(``scorers._tokens``), which datatrove uses; rule order, thresholds and reason names are
+(``metamix.scorers._tokens``), which datatrove uses; rule order, thresholds and reason names are
 datatrove's. A threshold set to ``None`` or 0 disables its rule, as datatrove's
 truthiness checks do.
 """
@@ -27,11 +27,11 @@ from functools import cached_property
 import numpy as np
 import pyarrow as pa
 
-from scorers._hashing import token_hash
-from scorers._jit import jit
-from scorers._text import flag, per_row_sum, safe_ratio, text_view
-from scorers.base import QualityFilter, Signals
-from scorers.registry import register
+from metamix.scorers._hashing import token_hash
+from metamix.scorers._jit import jit
+from metamix.scorers._text import flag, per_row_sum, safe_ratio, text_view
+from metamix.scorers.base import QualityFilter, Signals
+from metamix.scorers.registry import register
 
 DEFAULT_STOP_WORDS: tuple[str, ...] = ("the", "be", "to", "of", "and", "that", "have", "with")
 _WS = r"[\s\x{0b}\x{1c}-\x{1f}\x{85}\p{Z}]*"

@@ -27,9 +27,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from scorers._jit import jit
-from scorers._ngrams import top_ngram_per_row
-from scorers._text import (
+from metamix.scorers._jit import jit
+from metamix.scorers._ngrams import top_ngram_per_row
+from metamix.scorers._text import (
     TextView,
     duplicate_stats,
     encode,
@@ -39,8 +39,8 @@ from scorers._text import (
     split_pieces,
     text_view,
 )
-from scorers.base import QualityFilter, Signals
-from scorers.registry import register
+from metamix.scorers.base import QualityFilter, Signals
+from metamix.scorers.registry import register
 
 DEFAULT_TOP_N_GRAMS: tuple[tuple[int, float], ...] = ((2, 0.2), (3, 0.18), (4, 0.16))
 DEFAULT_DUP_N_GRAMS: tuple[tuple[int, float], ...] = (

@@ -41,13 +41,13 @@ import unicodedata
 import numpy as np
 import pyarrow as pa
 
-from scorers._charclass import NUMERIC, UPPER, WORD, ByteClasses, per_code_point
-from scorers._hashing import hash_spans
-from scorers._ngrams import group_sizes_per_row, repeated_ngrams, top_ngram_per_row
-from scorers._redpajama_scan import line_means, normalized_words, word_run_counts
-from scorers._text import safe_ratio, text_view
-from scorers.base import Scorer
-from scorers.registry import register
+from metamix.scorers._charclass import NUMERIC, UPPER, WORD, ByteClasses, per_code_point
+from metamix.scorers._hashing import hash_spans
+from metamix.scorers._ngrams import group_sizes_per_row, repeated_ngrams, top_ngram_per_row
+from metamix.scorers._redpajama_scan import line_means, normalized_words, word_run_counts
+from metamix.scorers._text import safe_ratio, text_view
+from metamix.scorers.base import Scorer
+from metamix.scorers.registry import register
 
 _nfd_extra_cache: dict[int, int] = {}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scorers.base import Scorer
+from metamix.scorers.base import Scorer
 
 SCORERS: dict[str, type[Scorer]] = {}
 
@@ -16,17 +16,17 @@ def register(cls: type[Scorer]) -> type[Scorer]:
 
 
 BUILTIN_MODULES: tuple[str, ...] = (
-    "scorers.redpajama",
-    "scorers.gopher_quality",
-    "scorers.gopher_repetition",
-    "scorers.c4",
-    "scorers.fineweb",
-    "scorers.model_based.fasttext_quality",
-    "scorers.model_based.dsir",
-    "scorers.model_based.ngram_perplexity",
-    "scorers.model_based.language_id",
-    "scorers.prrc.raters",
-    "scorers.prrc.raters_hf",
+    "metamix.scorers.redpajama",
+    "metamix.scorers.gopher_quality",
+    "metamix.scorers.gopher_repetition",
+    "metamix.scorers.c4",
+    "metamix.scorers.fineweb",
+    "metamix.scorers.model_based.fasttext_quality",
+    "metamix.scorers.model_based.dsir",
+    "metamix.scorers.model_based.ngram_perplexity",
+    "metamix.scorers.model_based.language_id",
+    "metamix.scorers.prrc.raters",
+    "metamix.scorers.prrc.raters_hf",
 )
 
 #: The heuristic families (no model files): what the datatrove speed/agreement benches run.

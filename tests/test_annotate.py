@@ -19,8 +19,8 @@ import pytest
 from pydantic import ValidationError
 from rich.console import Console
 
-from pipeline.errors import UserError
-from scorers.prrc.annotate import (
+from metamix.base.errors import UserError
+from metamix.scorers.prrc.annotate import (
     AnnotateConfig,
     AnswerCache,
     Doc,
@@ -178,7 +178,7 @@ CHILD = """
 import json, sys
 from pathlib import Path
 from rich.console import Console
-from scorers.prrc.annotate import AnnotateConfig, Doc, annotate_documents
+from metamix.scorers.prrc.annotate import AnnotateConfig, Doc, annotate_documents
 spec = json.loads(Path(sys.argv[1]).read_text())
 annotate_documents([Doc(**d) for d in spec["docs"]], AnnotateConfig(**spec["acfg"]),
                    Path(spec["out"]), Console(), progress=False)

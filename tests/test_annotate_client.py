@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from pipeline.errors import UserError
-from scorers.prrc.llm_client import (
+from metamix.base.errors import UserError
+from metamix.scorers.prrc.llm_client import (
     ChatClient,
     EndpointRejected,
     RequestFailed,

@@ -6,8 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.errors import UserError
-from scorers.prrc.rubrics import DIMENSIONS, available_versions, excerpt, load_rubric, parse_score
+from metamix.base.errors import UserError
+from metamix.scorers.prrc.rubrics import (
+    DIMENSIONS,
+    available_versions,
+    excerpt,
+    load_rubric,
+    parse_score,
+)
 
 
 @pytest.mark.parametrize("dimension", DIMENSIONS)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.atomic import atomic_path, read_parquet_whole, write_json_atomic
+from metamix.base.atomic import atomic_path, read_parquet_whole, write_json_atomic
 
 
 def _rewrite(path: str, times: int) -> None:

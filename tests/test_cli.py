@@ -14,7 +14,7 @@ from tests.conftest import REPO
 
 
 def _metamix(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], cwd=cwd, text=True,
+    return subprocess.run([sys.executable, "-m", "metamix.cli", *args], cwd=cwd, text=True,
                           capture_output=True, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin"})
 
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ScorerSpec, load_config
-from pipeline.errors import UserError
-from pipeline.scorer_specs import build_scorers
+from metamix.base.errors import UserError
+from metamix.config import load_config
+from metamix.pipeline.config import ScorerSpec
+from metamix.pipeline.scorer_specs import build_scorers
 from tests.conftest import REPO, write_config
 
 INPUT = {"paths": ["data/*.jsonl"]}

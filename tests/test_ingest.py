@@ -12,10 +12,10 @@ import pytest
 import zstandard
 from rich.console import Console
 
-from pipeline.config import load_config
-from pipeline.errors import UserError
-from pipeline.ingest import content_id
-from pipeline.runner import run_score
+from metamix.base.errors import UserError
+from metamix.config import load_config
+from metamix.pipeline.ingest import content_id
+from metamix.pipeline.runner import run_score
 from tests.conftest import write_config, write_jsonl
 
 QUIET = Console(quiet=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scorers._jit import _drop_stale_kernel_caches
+from metamix.scorers._jit import _drop_stale_kernel_caches
 
 
 def _cached(package: Path) -> list[str]:
@@ -16,7 +16,7 @@ def test_kernel_caches_follow_every_source_file(tmp_path: Path) -> None:
     package = tmp_path / "scorers"
     (package / "__pycache__").mkdir(parents=True)
     (package / "_hashing.py").write_text("K = 1\n")
-    (package / "_tokens.py").write_text("from scorers._hashing import K\n")
+    (package / "_tokens.py").write_text("from metamix.scorers._hashing import K\n")
     names = ("_tokens.scan-1.py311.nbi", "_tokens.scan-1.py311.1.nbc", "_tokens.cpython-311.pyc")
     for name in names:
         (package / "__pycache__" / name).write_bytes(b"old")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from mixtures.metarater_fit import cross_validate, gain_importance, make_regressor, search_weights
+from metamix.mixtures.metarater.fit import (
+    cross_validate,
+    gain_importance,
+    make_regressor,
+    search_weights,
+)
 
 
 def synthetic_problem(seed: int = 0, k: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""The in-memory selection picks exactly the ids ``pipeline.selection.run_selection`` picks."""
+"""The in-memory selection picks exactly the ids ``run_selection`` picks."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from mixtures.metarater_select import (
+from metamix.mixtures.metarater.scores import (
     load_score_matrix,
     normalize,
     numeric_columns,
     random_selection,
     select_top_fraction,
 )
-from mixtures.proxies.synthetic import make_corpus
-from pipeline.selection import SelectConfig, run_selection
+from metamix.mixtures.proxies.synthetic import make_corpus
+from metamix.pipeline.selection import SelectConfig, run_selection
 
 
 @pytest.fixture(scope="module")

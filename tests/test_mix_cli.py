@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from mixtures.mix.cli import add_mix_parser, cmd_mix
-from mixtures.mix.runs_table import load_runs_table, write_runs_table
-from pipeline.errors import UserError
-from pipeline.selection_io import load_mixture_file
+from metamix.base.errors import UserError
+from metamix.mixtures.mix.cli import add_mix_parser, cmd_mix
+from metamix.mixtures.mix.runs_table import load_runs_table, write_runs_table
+from metamix.pipeline.selection.files import load_mixture_file
 
 torch.set_num_threads(1)
 OPT = np.array([0.5, 0.3, 0.2])
@@ -40,7 +40,7 @@ def test_fit_prints_cv_for_requested_surrogates(runs: Path) -> None:
 
 
 def cmd_mix_ret(args: argparse.Namespace):
-    from mixtures.mix.cli import MIX_COMMANDS
+    from metamix.mixtures.mix.cli import MIX_COMMANDS
 
     return MIX_COMMANDS[args.mix_command](args, None)
 

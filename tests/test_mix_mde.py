@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from mixtures.mix.mde import mde_features, mde_features_subsampled, subsample_tokens
+from metamix.mixtures.mix.mde import mde_features, mde_features_subsampled, subsample_tokens
 
 
 def _problem(seed: int, n_experts: int, n_tokens: int, n_val: int):

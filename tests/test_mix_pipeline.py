@@ -14,17 +14,17 @@ import yaml
 from pydantic import ValidationError
 from rich.console import Console
 
-import mixtures.sweep as sweep
-from mixtures.mix.config import MixConfig
-from mixtures.mix.data import DomainIndex, mixture_data, token_allocation
-from mixtures.mix.fitting import objective_weights
-from mixtures.mix.pipeline import run_mix
-from mixtures.mix.runs_table import load_runs_table
-from mixtures.proxies import ValidationSet, load_token_cache, make_trainer
-from mixtures.proxies.synthetic import corpus_texts, make_corpus, make_tokenizer
-from pipeline.config import RunConfig
-from pipeline.errors import UserError
-from pipeline.selection import SelectConfig, load_mixture_file, run_selection
+import metamix.mixtures.sweep as sweep
+from metamix.base.errors import UserError
+from metamix.config import RunConfig
+from metamix.mixtures.mix.config import MixConfig
+from metamix.mixtures.mix.data import DomainIndex, mixture_data, token_allocation
+from metamix.mixtures.mix.fitting import objective_weights
+from metamix.mixtures.mix.pipeline import run_mix
+from metamix.mixtures.mix.runs_table import load_runs_table
+from metamix.mixtures.proxies import ValidationSet, load_token_cache, make_trainer
+from metamix.mixtures.proxies.synthetic import corpus_texts, make_corpus, make_tokenizer
+from metamix.pipeline.selection import SelectConfig, load_mixture_file, run_selection
 
 DOMAINS = ("books", "code", "web")
 SMALL: dict[str, Any] = {
@@ -206,10 +206,8 @@ def test_proposals_without_bo_runs_and_token_objective(tmp_path: Path) -> None:
 
 
 def test_run_cli_loads_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import argparse
-
-    import mixtures.mix.pipeline as pipeline_mod
-    from mixtures.mix.run_cli import add_run_parser, cmd_mix_run
+    import metamix.mixtures.mix.pipeline as pipeline_mod
+    from metamix.cli import main
 
     seen: dict[str, Any] = {}
     monkeypatch.setattr(pipeline_mod, "run_mix",
@@ -217,7 +215,5 @@ def test_run_cli_loads_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({"run": "r", "out_dir": str(tmp_path / "o"),
                                       "input": {"paths": ["x"]}}))
-    parser = argparse.ArgumentParser()
-    add_run_parser(parser.add_subparsers(dest="mix_command"))
-    cmd_mix_run(parser.parse_args(["run", "--config", str(config)]), Console(quiet=True))
+    assert main(["mix", "run", "--config", str(config)]) == 0
     assert seen["cfg"].run == "r" and seen["mcfg"] == MixConfig()

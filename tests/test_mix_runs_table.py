@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mixtures.mix.runs_table import load_runs_table, write_runs_table
-from pipeline.errors import UserError
+from metamix.base.errors import UserError
+from metamix.mixtures.mix.runs_table import load_runs_table, write_runs_table
 
 
 def _csv(tmp_path: Path, text: str, name: str = "runs.csv") -> Path:

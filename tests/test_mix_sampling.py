@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mixtures.mix.sampling import (
+from metamix.mixtures.mix.sampling import (
     SamplerConfig,
     availability_caps,
     dirichlet_candidates,

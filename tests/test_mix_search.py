@@ -5,9 +5,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mixtures.mix.sampling import dirichlet_candidates
-from mixtures.mix.search import bo_suggest, bo_suggest_pool, mf_bo_suggest_pool, regmix_search
-from mixtures.mix.surrogates import make_surrogate
+from metamix.mixtures.mix.sampling import dirichlet_candidates
+from metamix.mixtures.mix.search import (
+    bo_suggest,
+    bo_suggest_pool,
+    mf_bo_suggest_pool,
+    regmix_search,
+)
+from metamix.mixtures.mix.surrogates import make_surrogate
 
 torch.set_num_threads(1)
 OPT = np.array([0.5, 0.3, 0.15, 0.05])
@@ -71,7 +76,7 @@ def test_mf_bo_prefers_cheap_runs_first_and_returns_valid_pairs() -> None:
 
 
 def test_center_per_fidelity_by_hand() -> None:
-    from mixtures.mix.bo_models import center_per_fidelity
+    from metamix.mixtures.mix.bo_models import center_per_fidelity
 
     losses = np.array([5.0, 6.0, 7.0, 3.0, 3.5])
     fid = np.array([0.1, 0.1, 0.1, 1.0, 1.0])

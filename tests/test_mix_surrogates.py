@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mixtures.mix.surrogates import (
+from metamix.mixtures.mix.surrogates import (
     SURROGATES,
     LightGBMSurrogate,
     LinearSurrogate,

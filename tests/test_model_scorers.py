@@ -11,19 +11,22 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from scorers.model_based import dsir as dsir_mod
-from scorers.model_based._common import MODELS_DIR
-from scorers.model_based.dsir import DsirScorer, fit_bucket_counts, save_dsir_model
-from scorers.model_based.fasttext_quality import FastTextQualityScorer, train_quality_classifier
-from scorers.model_based.hashed_ngrams import hash_strings, wordpunct_tokens
-from scorers.model_based.kneser_ney import (
+from metamix.scorers.model_based import dsir as dsir_mod
+from metamix.scorers.model_based._common import MODELS_DIR
+from metamix.scorers.model_based.dsir import DsirScorer, fit_bucket_counts, save_dsir_model
+from metamix.scorers.model_based.fasttext_quality import (
+    FastTextQualityScorer,
+    train_quality_classifier,
+)
+from metamix.scorers.model_based.hashed_ngrams import hash_strings, wordpunct_tokens
+from metamix.scorers.model_based.kneser_ney import (
     BackoffNgramModel,
     KneserNeyModel,
     fit_kneser_ney,
     windows,
 )
-from scorers.model_based.language_id import LangIdScorer
-from scorers.model_based.ngram_perplexity import DEFAULT_TOKENIZER, NgramPerplexityScorer
+from metamix.scorers.model_based.language_id import LangIdScorer
+from metamix.scorers.model_based.ngram_perplexity import DEFAULT_TOKENIZER, NgramPerplexityScorer
 
 ENGLISH = "The weather is lovely today, and we are going to walk along the river after lunch."
 GERMAN = "Das Wetter ist heute schön, und wir gehen nach dem Mittagessen am Fluss spazieren."
@@ -218,8 +221,8 @@ def test_langid_language_subset() -> None:
 # --- wiring ----------------------------------------------------------------------------------
 
 def test_pipeline_builds_scorers_from_config_params_and_pickles() -> None:
-    from pipeline.config import ScorerSpec
-    from pipeline.scorer_specs import build_scorers
+    from metamix.pipeline.config import ScorerSpec
+    from metamix.pipeline.scorer_specs import build_scorers
 
     specs = [ScorerSpec(name="dsir", params={"length_normalized": True}),
              ScorerSpec(name="langid", params={"max_chars": 300, "languages": ["en", "de"]}),

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scorers.base import Scorer
-from scorers.model_based.dsir import DsirScorer
-from scorers.model_based.fasttext_quality import FastTextQualityScorer
-from scorers.model_based.language_id import LangIdScorer
-from scorers.model_based.ngram_perplexity import NgramPerplexityScorer
+from metamix.scorers.base import Scorer
+from metamix.scorers.model_based.dsir import DsirScorer
+from metamix.scorers.model_based.fasttext_quality import FastTextQualityScorer
+from metamix.scorers.model_based.language_id import LangIdScorer
+from metamix.scorers.model_based.ngram_perplexity import NgramPerplexityScorer
 
 SCORERS: list[Scorer] = [FastTextQualityScorer(), DsirScorer(),
                          DsirScorer(length_normalized=True), NgramPerplexityScorer(),

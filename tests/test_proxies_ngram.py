@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from mixtures.proxies.ngram import KneserNeyModel, windows
+from metamix.mixtures.proxies.ngram import KneserNeyModel, windows
 
 PAD = 0
 

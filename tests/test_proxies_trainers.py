@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from mixtures.proxies import (
+from metamix.mixtures.proxies import (
     ProxyError,
     TrainingData,
     ValidationSet,
@@ -18,7 +18,7 @@ from mixtures.proxies import (
     load_token_cache,
     make_trainer,
 )
-from mixtures.proxies.synthetic import corpus_texts, make_corpus, make_tokenizer
+from metamix.mixtures.proxies.synthetic import corpus_texts, make_corpus, make_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_result_losses_are_token_weighted_and_logprobs_align(corpus: dict[str, s
 
 
 def test_step_law_values_by_hand() -> None:
-    from mixtures.proxies.gpt import step_law_batch_tokens, step_law_lr
+    from metamix.mixtures.proxies.gpt import step_law_batch_tokens, step_law_lr
 
     # 1.79 * 10**(-6*0.713) * 10**(9*0.307) = 1.79 * 10**-1.515; 0.58 * 10**(9*0.571)
     assert step_law_lr(10**6, 10**9) == pytest.approx(1.79 * 0.0305492, rel=1e-5)

@@ -12,12 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scorers.prrc.raters import PRRCScorer, read_manifest
-from scorers.prrc.raters_common import DEFAULT_MODEL_DIR, expected_value, fasttext_text
-from scorers.prrc.raters_embedding import EmbeddingParams, LinearHead, train_head
-from scorers.prrc.raters_fasttext import FastTextParams, FastTextRater, train_fasttext
-from scorers.prrc.raters_metrics import macro_f1, spearman, within_one_accuracy
-from scorers.prrc.train_rater import TrainRaterConfig, train_raters
+from metamix.scorers.prrc.raters import PRRCScorer, read_manifest
+from metamix.scorers.prrc.raters_common import DEFAULT_MODEL_DIR, expected_value, fasttext_text
+from metamix.scorers.prrc.raters_embedding import EmbeddingParams, LinearHead, train_head
+from metamix.scorers.prrc.raters_fasttext import FastTextParams, FastTextRater, train_fasttext
+from metamix.scorers.prrc.raters_metrics import macro_f1, spearman, within_one_accuracy
+from metamix.scorers.prrc.train_rater import TrainRaterConfig, train_raters
 
 CLEAN = ("The committee met on Tuesday to review the annual budget. Members discussed the "
          "costs of maintaining the old library building, which was built in 1903. After a "

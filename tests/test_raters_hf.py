@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scorers.prrc.raters_hf import PRRCTransformersScorer, load_classifier
+from metamix.scorers.prrc.raters_hf import PRRCTransformersScorer, load_classifier
 
 SENTENCES = ["The committee met on Tuesday to review the annual budget.",
              "Home | About | Contact | Login", "Water boils at a lower temperature at altitude.",

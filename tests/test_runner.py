@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from pipeline.config import load_config
-from pipeline.runner import run_score
+from metamix.config import load_config
+from metamix.pipeline.runner import run_score
 from tests.conftest import PROSE, REPO, write_config, write_jsonl
 
 QUIET = Console(quiet=True)
@@ -82,7 +82,7 @@ def test_sigkill_mid_stage_then_rerun_is_byte_identical(tmp_path: Path, kill_sta
     killed_cfg = _config(tmp_path, "killed")
     run_dir = tmp_path / "out" / "killed"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "score", "-c",
+    proc = subprocess.Popen([sys.executable, "-m", "metamix.cli", "score", "-c",
                              str(killed_cfg)], env=env, cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120

@@ -14,7 +14,7 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scorers.registry import SCORERS, load_builtin
+from metamix.scorers.registry import SCORERS, load_builtin
 
 UNBOUNDED = {
     "gopher_mean_word_length",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from scorers.registry import SCORERS, load_builtin
+from metamix.scorers.registry import SCORERS, load_builtin
 
 CLEAN = (
     "The quick brown fox jumps over the lazy dog near the river bank today.\n"

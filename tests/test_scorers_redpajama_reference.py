@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scorers.registry import SCORERS, load_builtin
+from metamix.scorers.registry import SCORERS, load_builtin
 
 _PUNCT = str.maketrans("", "", string.punctuation)
 

@@ -7,8 +7,8 @@ import inspect
 import pyarrow as pa
 import pytest
 
-from scorers.base import QualityFilter
-from scorers.registry import load_builtin
+from metamix.scorers.base import QualityFilter
+from metamix.scorers.registry import load_builtin
 
 FAMILIES = ("redpajama", "gopher_quality", "gopher_repetition", "c4", "fineweb")
 SAMPLE = pa.record_batch(

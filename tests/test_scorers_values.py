@@ -7,7 +7,7 @@ import math
 import pyarrow as pa
 import pytest
 
-from scorers.registry import SCORERS, load_builtin
+from metamix.scorers.registry import SCORERS, load_builtin
 
 
 def score(name: str, texts: list[str], **params: object) -> dict[str, list]:
@@ -175,7 +175,7 @@ def test_fineweb_signals_by_hand() -> None:
 def test_word_splitting_follows_spacy(text: str, expected: list[str]) -> None:
     """The spaCy-like tokenizer behind the Gopher/FineWeb word counts (cases checked
     against spaCy's blank English tokenizer)."""
-    from scorers._tokens import tokenize_bytes
+    from metamix.scorers._tokens import tokenize_bytes
 
     assert tokenize_bytes(pa.array([text])).texts() == expected
 
@@ -183,7 +183,7 @@ def test_word_splitting_follows_spacy(text: str, expected: list[str]) -> None:
 def test_word_splitting_of_long_chunks_and_empty_rows() -> None:
     """One 604-byte chunk of 601 tokens (past the kernel's first scratch and output sizes,
     so it stops, grows its arrays and resumes) between empty and blank rows."""
-    from scorers._tokens import tokenize_bytes
+    from metamix.scorers._tokens import tokenize_bytes
 
     long_chunk = "(" * 300 + "word" + ")" * 300
     tokens = tokenize_bytes(pa.array(["", "  \n", long_chunk, "", "a b,", "Mr. x"]))
@@ -195,7 +195,7 @@ def test_word_splitting_of_long_chunks_and_empty_rows() -> None:
 def test_long_words_differing_anywhere_are_different_words() -> None:
     """Words over 24 bytes are identified by every byte, not a sample of them: these two
     differ only in bytes 8-15, which the first/middle/last 8-byte words do not cover."""
-    from scorers._hashing import token_hash
+    from metamix.scorers._hashing import token_hash
 
     first = "aaaaaaaa11111111cccccccc22222222eeeeeeee"
     second = first.replace("11111111", "33333333")

@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import BaseModel, ValidationError
 
-import pipeline.selection as selection
-import pipeline.selection_write as selection_write
-from pipeline.selection import (
+import metamix.pipeline.selection.run as selection_run
+import metamix.pipeline.selection.write as selection_write
+from metamix.pipeline.selection import (
     SelectConfig,
     SelectionError,
     SelectionInvariantError,
@@ -23,7 +23,7 @@ from pipeline.selection import (
     run_selection,
     save_weights_file,
 )
-from pipeline.selection_write import domain_file_name
+from metamix.pipeline.selection.write import domain_file_name
 
 NAN = float("nan")
 
@@ -260,13 +260,13 @@ def test_summary_file_matches_return_and_has_distributions(tmp_path: Path) -> No
 
 
 def test_invariant_violation_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_write = selection.write_selected
+    real_write = selection_run.write_selected
 
     def write_one_extra_row(*args: Any, **kwargs: Any) -> dict[str, int]:
         written = real_write(*args, **kwargs)
         return {d: n + 1 for d, n in written.items()}
 
-    monkeypatch.setattr(selection, "write_selected", write_one_extra_row)
+    monkeypatch.setattr(selection_run, "write_selected", write_one_extra_row)
     expected = r"domain code: rows read 4 != rows written 1 \+ rows dropped 4"
     with pytest.raises(SelectionInvariantError, match=expected):
         select(tmp_path, two_domain_rows(), weights={"s": 1.0}, fraction=0.5)
@@ -455,7 +455,7 @@ def test_null_domain_and_corrupt_shard_are_clean_errors(tmp_path: Path) -> None:
 def test_printed_table_shows_domains_invariant_and_warnings(tmp_path: Path) -> None:
     from rich.console import Console
 
-    from pipeline.selection import print_summary
+    from metamix.pipeline.selection import print_summary
 
     mixture = tmp_path / "mixture.json"
     mixture.write_text(json.dumps({"web": 0.5, "code": 0.5}))

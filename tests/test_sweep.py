@@ -14,10 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
-from mixtures.proxies import TrainingData, ValidationSet, build_token_cache
-from mixtures.proxies.synthetic import corpus_texts, make_corpus, make_tokenizer
-from mixtures.sweep import ProxyTask, RunsTable, run_sweep
-from pipeline.atomic import read_parquet_whole
+from metamix.base.atomic import read_parquet_whole
+from metamix.mixtures.proxies import TrainingData, ValidationSet, build_token_cache
+from metamix.mixtures.proxies.synthetic import corpus_texts, make_corpus, make_tokenizer
+from metamix.mixtures.sweep import ProxyTask, RunsTable, run_sweep
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -106,7 +106,7 @@ import json, sys
 sys.path.insert(0, {repo!r})
 from rich.console import Console
 from tests.test_sweep import make_tasks
-from mixtures.sweep import RunsTable, run_sweep
+from metamix.mixtures.sweep import RunsTable, run_sweep
 from pathlib import Path
 caches, tmp = json.loads(sys.argv[1]), Path(sys.argv[2])
 run_sweep(make_tasks(caches, tmp, 8, 0.4), RunsTable(tmp / 'runs.parquet', 'k'), workers=1,

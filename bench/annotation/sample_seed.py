@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from scorers.prrc.rubrics import excerpt
+from metamix.scorers.prrc.rubrics import excerpt
 
 SIGNALS = ("rps_doc_word_count", "rps_lines_ending_with_terminal_punctution_mark")
 EXCERPT_CHARS = 2000

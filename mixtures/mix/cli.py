@@ -1,6 +1,6 @@
 """`metamix mix fit|suggest|optimize`: surrogates and search on a runs table.
 
-Wiring (pipeline/cli.py): ``add_mix_parser(sub)`` adds the ``mix`` subcommand with its own
+Wiring (metamix/cli): ``add_mix_parser(sub)`` adds the ``mix`` subcommand with its own
 sub-subcommands; dispatch with ``cmd_mix(args, console)``. User errors raise ``UserError``.
 """
 
@@ -15,14 +15,19 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from mixtures.mix.run_cli import add_run_parser, cmd_mix_run
-from mixtures.mix.runs_table import RunsTable, load_runs_table
-from mixtures.mix.surrogates import SURROGATES, MultiTargetSurrogate, Surrogate, make_surrogate
-from pipeline.errors import UserError
+from metamix.base.errors import UserError
+from metamix.mixtures.mix.runs_table import RunsTable, load_runs_table
+from metamix.mixtures.mix.surrogates import (
+    SURROGATES,
+    MultiTargetSurrogate,
+    Surrogate,
+    make_surrogate,
+)
 
 
-def add_mix_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``mix`` (with fit / suggest / optimize) to the top-level subparsers."""
+def add_mix_parser(subparsers: Any) -> Any:
+    """Add ``mix`` (with fit / suggest / optimize) to the top-level subparsers; returns
+    its own subparsers so the top-level CLI can add ``mix run``."""
     mix = subparsers.add_parser("mix", help="domain mixtures: fit surrogates, suggest runs, "
                                 "optimize weights from a runs table")
     sub = mix.add_subparsers(dest="mix_command", required=True)
@@ -59,8 +64,7 @@ def add_mix_parser(subparsers: Any) -> argparse.ArgumentParser:
     optimize.add_argument("--candidates", type=int, default=100_000)
     optimize.add_argument("--top-k", type=int, default=100)
     optimize.add_argument("--total-tokens", type=int, help="written into the mixture file")
-    add_run_parser(sub)
-    return mix
+    return sub
 
 
 def _targets(args: argparse.Namespace) -> dict[str, float]:
@@ -140,7 +144,7 @@ def cmd_fit(args: argparse.Namespace, console: Console | None = None) -> dict[st
 
 def _kfold(name: str, runs: RunsTable, args: argparse.Namespace, X: np.ndarray,
            Y: np.ndarray, y_obj: np.ndarray) -> dict[str, float]:
-    from mixtures.mix.surrogates import kfold_evaluate, spearman
+    from metamix.mixtures.mix.surrogates import kfold_evaluate, spearman
 
     if Y.ndim == 1:
         return kfold_evaluate(lambda: _surrogate(name, runs, args), X, Y, args.folds, args.seed)
@@ -155,8 +159,8 @@ def _kfold(name: str, runs: RunsTable, args: argparse.Namespace, X: np.ndarray,
 
 def cmd_suggest(args: argparse.Namespace, console: Console | None = None) -> np.ndarray:
     """Propose ``--n`` mixtures (rows of weights); pool mode picks rows of ``--pool``."""
-    from mixtures.mix.emit import write_suggestions
-    from mixtures.mix.search import bo_suggest, bo_suggest_pool, mf_bo_suggest_pool
+    from metamix.mixtures.mix.emit import write_suggestions
+    from metamix.mixtures.mix.search import bo_suggest, bo_suggest_pool, mf_bo_suggest_pool
 
     console = console or Console(stderr=True, highlight=False)
     runs, y = _load(args)
@@ -197,8 +201,8 @@ def cmd_suggest(args: argparse.Namespace, console: Console | None = None) -> np.
 
 def cmd_optimize(args: argparse.Namespace, console: Console | None = None) -> dict[str, Any]:
     """RegMix search with the chosen surrogate; prints (and writes) the best mixture."""
-    from mixtures.mix.emit import rounded_weights, write_mixture_file
-    from mixtures.mix.search import regmix_search
+    from metamix.mixtures.mix.emit import rounded_weights, write_mixture_file
+    from metamix.mixtures.mix.search import regmix_search
 
     console = console or Console(stderr=True, highlight=False)
     runs, _ = _load(args)
@@ -233,10 +237,9 @@ def _print_mixtures(console: Console, domains: list[str], rows: np.ndarray, titl
     console.print(table)
 
 
-MIX_COMMANDS = {"fit": cmd_fit, "suggest": cmd_suggest, "optimize": cmd_optimize,
-                "run": cmd_mix_run}
+MIX_COMMANDS = {"fit": cmd_fit, "suggest": cmd_suggest, "optimize": cmd_optimize}
 
 
 def cmd_mix(args: argparse.Namespace, console: Console | None = None) -> None:
-    """Dispatch ``metamix mix <sub>`` (signature matches pipeline.cli.COMMANDS)."""
+    """Dispatch ``metamix mix <sub>`` (signature matches metamix.cli.COMMANDS)."""
     MIX_COMMANDS[args.mix_command](args, console)

@@ -1,6 +1,6 @@
 """The ``mix:`` config section (pydantic, unknown keys rejected) for ``run_mix``.
 
-Kept free of heavy imports at module level so ``pipeline.config`` can embed it in RunConfig.
+Kept free of heavy imports at module level so ``metamix.config`` can embed it in RunConfig.
 Defaults are sized for the bundled demo (6 domains, ~15.7M tokens): 32 sampled proxy runs
 (the MDE paper finds ~25 suffice), 2M training tokens each, 2 BO rounds of 4, a few minutes
 on 2 cores with the n-gram proxy.
@@ -8,13 +8,12 @@ on 2 cores with the n-gram proxy.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
-from mixtures.metarater_config import ProxyConfig
+from metamix.base.hashing import json_hash
+from metamix.mixtures.metarater.config import ProxyConfig
 
 SURROGATE_NAMES = ("linear", "loglinear", "lightgbm", "gp", "ensemble")
 
@@ -77,10 +76,8 @@ class MixConfig(BaseModel):
 
     def sweep_key(self, train_cache: str, valid_cache: str, seed: int) -> str:
         """What makes two proxy runs comparable: data, trainer, per-run budget, seed."""
-        blob = json.dumps([train_cache, valid_cache, seed, self.proxy.trainer,
-                           self.proxy.params, self.proxy_tokens], sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return json_hash([train_cache, valid_cache, seed, self.proxy.trainer,
+                          self.proxy.params, self.proxy_tokens])
 
     def config_hash(self) -> str:
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return json_hash(self.model_dump(mode="json"))

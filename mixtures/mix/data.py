@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mixtures.proxies import TokenizedCorpus, TrainingData, build_token_cache
-from pipeline.errors import UserError
-from pipeline.runner import proxy_inputs
+from metamix.base.errors import UserError
+from metamix.mixtures.proxies import TokenizedCorpus, TrainingData, build_token_cache
+from metamix.pipeline.runner import proxy_inputs
 
 if TYPE_CHECKING:   # proxy workers unpickle BudgetedData: keep their imports light
-    from pipeline.config import RunConfig
+    from metamix.pipeline.config import PipelineConfig
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def mixture_data(cache: str, index: DomainIndex, weights: np.ndarray, budget: in
                         row_tokens=used)
 
 
-def build_caches(cfg: RunConfig) -> tuple[Path, Path]:
+def build_caches(cfg: PipelineConfig) -> tuple[Path, Path]:
     """Token caches of the scored train shards and the validation shards (cached by hash)."""
     scored, valid, tokenizer = proxy_inputs(cfg, "mix")
     root = cfg.resolve(cfg.out_dir) / "_cache" / "tokens"

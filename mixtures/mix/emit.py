@@ -1,7 +1,7 @@
 """Emitters: hand a chosen mixture to the pretraining job / selection stage.
 
 ``write_mixture_file`` writes the nested mixture-file form that
-``pipeline.selection_io.load_mixture_file`` reads (``selection.mixture_file``), so a
+``metamix.pipeline.selection.files.load_mixture_file`` reads (``selection.mixture_file``), so a
 ``mix optimize --out`` result feeds ``metamix select`` (mode ``token_budget``) directly:
 ``{"weights": {domain: w}, "total_tokens": N, "predicted_loss": x, ...}``.
 ``write_suggestions`` writes proposed runs as a pool-format table for the proxy trainers.
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from mixtures.mix.runs_table import write_runs_table
-from pipeline.atomic import write_json_atomic
+from metamix.base.atomic import write_json_atomic
+from metamix.mixtures.mix.runs_table import write_runs_table
 
 #: Decimals kept in emitted weights; the last domain absorbs rounding so the sum is exact.
 WEIGHT_DECIMALS = 6

@@ -2,7 +2,7 @@
 
 Each expert is trained once on its own domain; its probability of every validation token is
 cached as one row of ``probs.npy`` (E x T float32, rows in domain order, tokens in the
-canonical validation order of ``mixtures.proxies.base``). ``mde_features`` then approximates
+canonical validation order of ``metamix.mixtures.proxies.base``). ``mde_features`` then approximates
 any mixture's per-domain validation loss without training. Each expert is saved on its own
 as it finishes (``expert-<domain>-<key>.npy``), so an interrupted build resumes; ``key``
 hashes everything the probabilities depend on, so changed data or settings rebuild.
@@ -10,7 +10,6 @@ hashes everything the probabilities depend on, so changed data or settings rebui
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +17,11 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from mixtures.mix.data import DomainIndex, mixture_data
-from mixtures.proxies import ValidationSet, make_trainer
-from pipeline.atomic import atomic_path, write_json_atomic
-from pipeline.executor import counted_progress
+from metamix.base.atomic import atomic_path, write_json_atomic
+from metamix.base.hashing import json_hash
+from metamix.base.progress import counted_progress
+from metamix.mixtures.mix.data import DomainIndex, mixture_data
+from metamix.mixtures.proxies import ValidationSet, make_trainer
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,7 @@ def build_experts(out_dir: Path, train_cache: str, validation: ValidationSet,
     out_dir.mkdir(parents=True, exist_ok=True)
     val = validation.load()
     budgets = [int(min(tokens, a)) for a in index.available()]
-    digest = hashlib.sha256(json.dumps([key, trainer, params, budgets, seed], sort_keys=True,
-                                       default=str).encode()).hexdigest()[:12]
+    digest = json_hash([key, trainer, params, budgets, seed], length=12)
     meta_path = out_dir / "meta.json"
     if meta_path.is_file() and json.loads(meta_path.read_text()).get("key") == digest:
         probs = np.load(out_dir / "probs.npy")

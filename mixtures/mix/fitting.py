@@ -16,14 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mixtures.mix.experts import Experts
-from mixtures.mix.mde import mde_features_subsampled
-from mixtures.mix.surrogates import (
+from metamix.base.errors import UserError
+from metamix.mixtures.mix.experts import Experts
+from metamix.mixtures.mix.mde import mde_features_subsampled
+from metamix.mixtures.mix.surrogates import (
     MultiTargetSurrogate,
     make_surrogate,
     spearman,
 )
-from pipeline.errors import UserError
 
 
 def objective_weights(spec: str | dict[str, float], val_domains: list[str],

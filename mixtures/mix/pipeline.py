@@ -4,7 +4,7 @@
 2. Data experts: one proxy per domain, per-token validation probabilities cached once.
 3. RegMix-sampled mixtures around the token prior (caps: weight x target_tokens <=
    max_epochs x available), one proxy run each with exact per-domain budgets; every attempt
-   is logged in ``mix/attempts.parquet`` (``mixtures.sweep``: a rerun skips finished runs)
+   is logged in ``mix/attempts.parquet`` (``metamix.mixtures.sweep``: a rerun skips finished runs)
    and the successful ones form ``mix/runs.parquet`` (runs-table format, with ``mde_*``).
 4. BoTorch BO rounds (q proposals each, run for real), then every surrogate with and without
    MDE features is K-fold scored on all runs; the best is refitted.
@@ -26,25 +26,25 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.console import Console
 
-from mixtures.mix.config import MixConfig
-from mixtures.mix.data import DomainIndex, build_caches, mixture_data
-from mixtures.mix.experts import build_experts
-from mixtures.mix.fitting import (
+from metamix.base.atomic import atomic_path
+from metamix.base.errors import UserError
+from metamix.mixtures.mix.config import MixConfig
+from metamix.mixtures.mix.data import DomainIndex, build_caches, mixture_data
+from metamix.mixtures.mix.experts import build_experts
+from metamix.mixtures.mix.fitting import (
     MdeFeaturizer,
     compare_surrogates,
     fit_surrogate,
     objective_weights,
 )
-from mixtures.mix.mde import mde_features
-from mixtures.mix.proposals import Candidate, bo_batch, choose_final, regmix_candidate
-from mixtures.mix.report import emit_mixture, print_summary
-from mixtures.mix.runs_table import MDE_PREFIX, WEIGHT_PREFIX
-from mixtures.mix.sampling import availability_caps, sample_mixtures
-from mixtures.proxies import ValidationSet, load_token_cache
-from mixtures.sweep import ProxyTask, RunsTable, run_sweep
-from pipeline.atomic import atomic_path
-from pipeline.config import RunConfig
-from pipeline.errors import UserError
+from metamix.mixtures.mix.mde import mde_features
+from metamix.mixtures.mix.proposals import Candidate, bo_batch, choose_final, regmix_candidate
+from metamix.mixtures.mix.report import emit_mixture, print_summary
+from metamix.mixtures.mix.runs_table import MDE_PREFIX, WEIGHT_PREFIX
+from metamix.mixtures.mix.sampling import availability_caps, sample_mixtures
+from metamix.mixtures.proxies import ValidationSet, load_token_cache
+from metamix.mixtures.sweep import ProxyTask, RunsTable, run_sweep
+from metamix.pipeline.config import PipelineConfig
 
 __all__ = ["MixConfig", "run_mix"]
 
@@ -58,9 +58,9 @@ def mixture_id(kind: str, weights: np.ndarray) -> str:
 
 
 class MixRunner:
-    """Proxy runs of mixtures through ``mixtures.sweep`` (pool, retries, resumable log)."""
+    """Proxy runs of mixtures through ``metamix.mixtures.sweep`` (pool, retries, resumable log)."""
 
-    def __init__(self, cfg: RunConfig, mcfg: MixConfig, index: DomainIndex, train_cache: str,
+    def __init__(self, cfg: PipelineConfig, mcfg: MixConfig, index: DomainIndex, train_cache: str,
                  validation: ValidationSet, key: str, seed: int, console: Console) -> None:
         self.cfg, self.mcfg, self.index, self.console = cfg, mcfg, index, console
         self.train_cache, self.validation, self.key, self.seed = train_cache, validation, key, seed
@@ -129,7 +129,7 @@ def write_mix_runs(path: Path, runner: MixRunner, val_domains: list[str],
     return path
 
 
-def run_mix(cfg: RunConfig, mcfg: MixConfig, console: Console) -> dict[str, Any]:
+def run_mix(cfg: PipelineConfig, mcfg: MixConfig, console: Console) -> dict[str, Any]:
     """The whole loop; writes ``<run_dir>/mix/`` and ``<run_dir>/mixture/``, returns the summary."""
     started = time.monotonic()
     seed = cfg.seed if mcfg.seed is None else mcfg.seed

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mixtures.mix.fitting import FittedSurrogate
-from mixtures.mix.sampling import project_to_caps
-from mixtures.mix.search import bo_suggest, regmix_search
+from metamix.mixtures.mix.fitting import FittedSurrogate
+from metamix.mixtures.mix.sampling import project_to_caps
+from metamix.mixtures.mix.search import bo_suggest, regmix_search
 
 
 @dataclass(frozen=True)

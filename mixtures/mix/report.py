@@ -2,7 +2,7 @@
 
 ``<run_dir>/mixture/``:
 
-* ``weights.json``: the nested mixture file ``pipeline.selection_io.load_mixture_file``
+* ``weights.json``: the nested mixture file ``metamix.pipeline.selection.files.load_mixture_file``
   reads (``select.mode: token_budget`` + ``select.mixture_file``), plus per-domain detail,
   predicted/actual losses and provenance. ``weights.yaml``: the same content as YAML.
 * ``megatron_data_path.txt``: Megatron-LM ``--data-path`` blend ``w1 prefix1 w2 prefix2 ...``;
@@ -23,11 +23,11 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from mixtures.mix.config import MixConfig
-from mixtures.mix.emit import rounded_weights, write_mixture_file
-from mixtures.mix.proposals import Candidate
-from pipeline.atomic import write_bytes_atomic
-from pipeline.config import RunConfig
+from metamix.base.atomic import write_bytes_atomic
+from metamix.mixtures.mix.config import MixConfig
+from metamix.mixtures.mix.emit import rounded_weights, write_mixture_file
+from metamix.mixtures.mix.proposals import Candidate
+from metamix.pipeline.config import PipelineConfig
 
 INTERLEAVE_TEMPLATE = '''"""Stream the chosen mixture with Hugging Face datasets (from metamix)."""
 from datasets import interleave_datasets, load_dataset
@@ -54,7 +54,7 @@ def emit_mixture(out: Path, *, mcfg: MixConfig, domains: list[str], final: Candi
                  val_domains: list[str], objective_weights: np.ndarray,
                  predicted_each: np.ndarray, actual: dict[str, float] | None, surrogate: str,
                  kfold: dict[str, dict[str, float]], runs_used: list[str], runs_path: Path,
-                 sweep_key: str, timings: dict[str, float], cfg: RunConfig) -> dict[str, Any]:
+                 sweep_key: str, timings: dict[str, float], cfg: PipelineConfig) -> dict[str, Any]:
     """Write every file of ``out`` and return the summary (the weights.json payload)."""
     weights = rounded_weights(domains, final.weights)
     w = np.array([weights[d] for d in domains])

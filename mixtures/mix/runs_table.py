@@ -27,8 +27,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from pipeline.atomic import read_parquet_whole
-from pipeline.errors import UserError
+from metamix.base.atomic import read_parquet_whole
+from metamix.base.errors import UserError
 
 WEIGHT_PREFIX = "w_"
 MDE_PREFIX = "mde_"

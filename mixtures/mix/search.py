@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mixtures.mix.bo_models import fit_gp, fit_multifidelity_gp
-from mixtures.mix.sampling import dirichlet_candidates
-from mixtures.mix.surrogates import Surrogate
+from metamix.mixtures.mix.bo_models import fit_gp, fit_multifidelity_gp
+from metamix.mixtures.mix.sampling import dirichlet_candidates
+from metamix.mixtures.mix.surrogates import Surrogate
 
 Featurize = Callable[[np.ndarray], np.ndarray]
 

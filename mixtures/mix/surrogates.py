@@ -109,7 +109,7 @@ class GPSurrogate:
         self.n_weights = n_weights
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> GPSurrogate:
-        from mixtures.mix.bo_models import fit_gp
+        from metamix.mixtures.mix.bo_models import fit_gp
 
         w, extra = _split(X, self.n_weights)
         self._scaler = _ExtraScaler().fit(extra)

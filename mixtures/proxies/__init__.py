@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mixtures.proxies.base import (
+from metamix.mixtures.proxies.base import (
     ProxyError,
     ProxyResult,
     ProxyTrainer,
@@ -18,7 +18,7 @@ from mixtures.proxies.base import (
     ValidationTokens,
     losses_from_logprobs,
 )
-from mixtures.proxies.tokens import TokenizedCorpus, build_token_cache, load_token_cache
+from metamix.mixtures.proxies.tokens import TokenizedCorpus, build_token_cache, load_token_cache
 
 TRAINERS = ("ngram", "gpt", "external")
 
@@ -42,12 +42,12 @@ def make_trainer(name: str, params: dict[str, Any] | None = None) -> ProxyTraine
     """Instantiate a trainer by name; unknown parameters raise TypeError naming them."""
     params = dict(params or {})
     if name == "ngram":
-        from mixtures.proxies.ngram import NgramTrainer
+        from metamix.mixtures.proxies.ngram import NgramTrainer
         return NgramTrainer(**params)
     if name == "gpt":
-        from mixtures.proxies.gpt import GPTTrainer
+        from metamix.mixtures.proxies.gpt import GPTTrainer
         return GPTTrainer(**params)
     if name == "external":
-        from mixtures.proxies.external import ExternalTrainer
+        from metamix.mixtures.proxies.external import ExternalTrainer
         return ExternalTrainer(**params)
     raise ValueError(f"unknown proxy trainer {name!r}; expected one of {list(TRAINERS)}")

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mixtures.proxies.tokens import TokenizedCorpus, load_token_cache
+from metamix.mixtures.proxies.tokens import TokenizedCorpus, load_token_cache
 
 
 class ProxyError(RuntimeError):

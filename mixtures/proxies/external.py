@@ -31,8 +31,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mixtures.proxies.base import ProxyError, ProxyResult, ProxyTrainer, TrainingData, ValidationSet
-from pipeline.atomic import atomic_path, write_json_atomic
+from metamix.base.atomic import atomic_path, write_json_atomic
+from metamix.mixtures.proxies.base import (
+    ProxyError,
+    ProxyResult,
+    ProxyTrainer,
+    TrainingData,
+    ValidationSet,
+)
 
 
 class ExternalTrainer(ProxyTrainer):

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mixtures.proxies.base import (
+from metamix.mixtures.proxies.base import (
     ProxyError,
     ProxyResult,
     ProxyTrainer,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mixtures.proxies.base import (
+from metamix.mixtures.proxies.base import (
     ProxyError,
     ProxyResult,
     ProxyTrainer,
@@ -26,7 +26,7 @@ from mixtures.proxies.base import (
     ValidationSet,
     losses_from_logprobs,
 )
-from scorers.model_based.kneser_ney import KneserNeyModel, windows
+from metamix.scorers.model_based.kneser_ney import KneserNeyModel, windows
 
 __all__ = ["KneserNeyModel", "NgramTrainer", "windows"]
 

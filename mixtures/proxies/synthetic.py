@@ -14,9 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.atomic import atomic_path
-from pipeline.config import TokenizerConfig
-from pipeline.tokenizer import train_tokenizer
+from metamix.base.atomic import atomic_path
+from metamix.pipeline.config import TokenizerConfig
+from metamix.pipeline.tokenizer import train_tokenizer
 
 SYLLABLES = ["ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "de", "fa", "gu", "ho", "zi", "ve"]
 

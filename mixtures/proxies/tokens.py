@@ -24,24 +24,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.atomic import atomic_path, write_json_atomic
-from pipeline.tokenizer import load_tokenizer
+from metamix.base.atomic import atomic_path, write_json_atomic
+from metamix.base.hashing import file_sha256
+from metamix.pipeline.tokenizer import load_tokenizer
 
 CACHE_VERSION = "1"
 EOS_TOKEN = "<|endoftext|>"
 _BATCH_ROWS = 2048
 
 
-def file_digest(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def cache_key(paths: list[str], tokenizer_path: str) -> str:
-    parts = [CACHE_VERSION, file_digest(tokenizer_path), *[file_digest(p) for p in paths]]
+    parts = [CACHE_VERSION, file_sha256(tokenizer_path), *[file_sha256(p) for p in paths]]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:20]
 
 

@@ -8,7 +8,6 @@ once per process (``LazyModel``).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from metamix.base.hashing import id_hash_key
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -59,14 +60,10 @@ def read_domain_texts(
             strict=True,
         ):
             if domain in wanted and text:
-                keyed.append((hashlib.blake2b(doc_id.encode(), digest_size=8).digest(), text))
+                keyed.append((id_hash_key(doc_id), text))
     keyed.sort()
     texts = [text for _, text in keyed]
     return texts if max_docs is None else texts[:max_docs]
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def resolve_model_path(path: str | None, default_name: str) -> Path:

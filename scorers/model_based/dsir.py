@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from scorers.base import Scorer
-from scorers.model_based._common import LazyModel, resolve_model_path, text_column
-from scorers.model_based.hashed_ngrams import hashed_unigram_bigram_features
-from scorers.registry import register
+from metamix.scorers.base import Scorer
+from metamix.scorers.model_based._common import LazyModel, resolve_model_path, text_column
+from metamix.scorers.model_based.hashed_ngrams import hashed_unigram_bigram_features
+from metamix.scorers.registry import register
 
 DEFAULT_MODEL = "dsir_books_reference.npz"
 DEFAULT_BUCKETS = 10_000

@@ -23,16 +23,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from scorers._fasttext import import_fasttext, train_supervised
-from scorers.base import Scorer
-from scorers.model_based._common import (
+from metamix.scorers._fasttext import import_fasttext, train_supervised
+from metamix.scorers.base import Scorer
+from metamix.scorers.model_based._common import (
     SAMPLE_TRAIN,
     LazyModel,
     read_domain_texts,
     resolve_model_path,
     text_column,
 )
-from scorers.registry import register
+from metamix.scorers.registry import register
 
 DEFAULT_MODEL = "dclm_fasttext_hq.ftz"
 POSITIVE_LABEL, NEGATIVE_LABEL = "__label__hq", "__label__lq"

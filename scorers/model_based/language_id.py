@@ -28,9 +28,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import sparse
 
-from scorers.base import Scorer
-from scorers.model_based._common import LazyModel, text_column
-from scorers.registry import register
+from metamix.scorers.base import Scorer
+from metamix.scorers.model_based._common import LazyModel, text_column
+from metamix.scorers.registry import register
 
 
 class BatchLangId:

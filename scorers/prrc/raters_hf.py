@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from scorers.base import Scorer
-from scorers.prrc.raters_common import excerpts
-from scorers.registry import register
+from metamix.scorers.base import Scorer
+from metamix.scorers.prrc.raters_common import excerpts
+from metamix.scorers.registry import register
 
 _MODELS: dict[tuple[str, str], tuple[Any, Any]] = {}
 _LOCK = threading.Lock()

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import UserError
+from metamix.base.errors import UserError
 
 DIMENSIONS: tuple[str, ...] = ("professionalism", "readability", "reasoning", "cleanliness")
 RUBRIC_DIR = Path(__file__).resolve().parent / "rubrics"

@@ -9,7 +9,7 @@ Writes, under ``out_dir``::
     manifest.json     default kind per dimension, file of every rater, excerpt length
     evaluation.json   metrics per dimension and kind, label counts, parameters
 
-    .venv/bin/python -m scorers.prrc.train_rater --out-dir scorers/prrc/models
+    .venv/bin/python -m metamix.scorers.prrc.train_rater --out-dir scorers/prrc/models
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.atomic import read_parquet_whole
-from scorers.prrc.raters_common import DEFAULT_EXCERPT_CHARS, DIMENSIONS, KINDS, excerpts
-from scorers.prrc.raters_embedding import EmbeddingParams, LinearHead, embed, train_head
-from scorers.prrc.raters_fasttext import FastTextParams, FastTextRater, train_fasttext
-from scorers.prrc.raters_metrics import evaluate
+from metamix.base.atomic import read_parquet_whole
+from metamix.scorers.prrc.raters_common import DEFAULT_EXCERPT_CHARS, DIMENSIONS, KINDS, excerpts
+from metamix.scorers.prrc.raters_embedding import EmbeddingParams, LinearHead, embed, train_head
+from metamix.scorers.prrc.raters_fasttext import FastTextParams, FastTextRater, train_fasttext
+from metamix.scorers.prrc.raters_metrics import evaluate
 
 Kind = Literal["fasttext", "embedding"]
 MANIFEST = "manifest.json"

@@ -1,16 +1,16 @@
 """The ``metarater:`` config section (pydantic, unknown keys rejected).
 
-Kept free of heavy imports at module level: ``pipeline.config`` will import this module to
-embed the section in RunConfig, and the trainers import ``pipeline`` modules in turn.
+Kept free of heavy imports at module level: ``metamix.config`` imports this module to embed
+the section in ``RunConfig`` whenever a config is read.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
+
+from metamix.base.hashing import json_hash
 
 
 class ProxyConfig(BaseModel):
@@ -23,7 +23,7 @@ class ProxyConfig(BaseModel):
 
     @model_validator(mode="after")
     def _params_accepted(self) -> ProxyConfig:
-        from mixtures.proxies import make_trainer  # lazy: see the module docstring
+        from metamix.mixtures.proxies import make_trainer  # lazy: see the module docstring
 
         try:
             make_trainer(self.trainer, self.params)
@@ -85,5 +85,4 @@ class MetaraterConfig(BaseModel):
         relevant = self.model_dump(mode="json", include={
             "normalization", "fraction", "per_domain", "proxy", "token_budget",
             "auto_budget_quantile", "hard_filters", "lower_is_better"})
-        blob = json.dumps([relevant, *parts], sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
+        return json_hash([relevant, *parts], length=12)

@@ -28,28 +28,33 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
-from mixtures.metarater_config import MetaraterConfig, ProxyConfig
-from mixtures.metarater_fit import (
+from metamix.base.atomic import atomic_path, write_json_atomic
+from metamix.base.errors import UserError
+from metamix.mixtures.metarater.config import MetaraterConfig, ProxyConfig
+from metamix.mixtures.metarater.fit import (
     cross_validate,
     gain_importance,
     make_regressor,
     search_weights,
 )
-from mixtures.metarater_report import build_summary, print_summary
-from mixtures.metarater_select import (
+from metamix.mixtures.metarater.scores import (
     ScoreMatrix,
     load_score_matrix,
     numeric_columns,
     random_selection,
     select_top_fraction,
 )
-from mixtures.proxies import TrainingData, ValidationSet, build_token_cache, load_token_cache
-from mixtures.sweep import ProxyTask, RunsTable, run_sweep
-from pipeline.atomic import atomic_path, write_json_atomic
-from pipeline.config import RunConfig
-from pipeline.errors import UserError
-from pipeline.runner import proxy_inputs
-from pipeline.selection_io import save_weights_file
+from metamix.mixtures.metarater.summary import build_summary, print_summary
+from metamix.mixtures.proxies import (
+    TrainingData,
+    ValidationSet,
+    build_token_cache,
+    load_token_cache,
+)
+from metamix.mixtures.sweep import ProxyTask, RunsTable, run_sweep
+from metamix.pipeline.config import PipelineConfig
+from metamix.pipeline.runner import proxy_inputs
+from metamix.pipeline.selection.files import save_weights_file
 
 __all__ = ["MetaraterConfig", "ProxyConfig", "run_metarater"]
 
@@ -118,7 +123,7 @@ def add_seed_repeats(runs: list[PlannedRun], mcfg: MetaraterConfig, seed: int,
     return runs + repeats
 
 
-def run_metarater(cfg: RunConfig, mcfg: MetaraterConfig, console: Console) -> dict[str, Any]:
+def run_metarater(cfg: PipelineConfig, mcfg: MetaraterConfig, console: Console) -> dict[str, Any]:
     """Run the whole loop; write ``<run_dir>/metarater/`` and return the summary."""
     started = time.monotonic()
     seed = cfg.seed if mcfg.seed is None else mcfg.seed

@@ -1,4 +1,4 @@
-"""In-memory top-fraction selection with exactly the semantics of ``pipeline.selection``.
+"""In-memory top-fraction selection with exactly the semantics of ``metamix.pipeline.selection``.
 
 A sweep selects ~150 subsets of the same scored corpus; going through DuckDB and Parquet
 output each time would dominate the run. So the score columns are loaded and normalized
@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.errors import UserError
+from metamix.base.errors import UserError
 
 RESERVED_COLUMNS = ("id", "text", "domain", "source", "n_tokens")
 

@@ -7,14 +7,12 @@ exact rounding rules live in one readable place.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 
-from pipeline.selection_io import SelectionError, load_mixture_file
-
-if TYPE_CHECKING:
-    from pipeline.selection import SelectConfig
+from metamix.pipeline.selection.config import SelectConfig
+from metamix.pipeline.selection.files import SelectionError, load_mixture_file
 
 
 def _quota_for(fraction: float, n: int) -> int:

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import Progress
 
-from pipeline.atomic import atomic_path
+from metamix.base.atomic import atomic_path
 
 ROW_GROUP_ROWS = 8192
 ARROW_BATCH_ROWS = 2048

@@ -1,4 +1,4 @@
-"""Weights and mixture files read by selection (see ``pipeline.selection`` for the formats).
+"""Weights and mixture files read by selection (see ``metamix.pipeline.selection`` for the formats).
 
 Both files are produced by other stages (learned Meta-rater weights, mixture search), so
 every problem is reported as a one-line ``SelectionError`` naming the file and the key at
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline.atomic import write_json_atomic
+from metamix.base.atomic import write_json_atomic
 
 Normalization = Literal["minmax", "percentile"]
 NORMALIZATIONS: tuple[str, ...] = ("minmax", "percentile")

@@ -1,0 +1,167 @@
+"""``metamix``: the command line that composes the layers below it.
+
+User-caused errors print one line naming the file/key and exit 2; a bug keeps its
+traceback. Heavy libraries load inside the command that needs them, so ``--help`` is quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import yaml
+from rich.console import Console
+
+from metamix.base.errors import UserError
+
+EXAMPLES: dict[str, str] = {
+    "score": "metamix score -c configs/demo.yaml --set workers=2",
+    "select": "metamix select -c configs/demo.yaml --set select.fraction=0.3",
+    "run": "metamix run -c configs/demo.yaml              # score, metarater, mix, select\n"
+           "  metamix run -c configs/demo.yaml --until mix  # score, then mix",
+    "metarater": "metamix metarater -c configs/demo.yaml --set metarater.k=64",
+    "annotate": "OPENAI_API_KEY=... metamix annotate -c configs/demo.yaml "
+                "--set annotate.sample=200",
+    "train-rater": "metamix train-rater -c configs/demo.yaml",
+    "scorers": "metamix scorers",
+    "mix run": "metamix mix run -c configs/demo.yaml --set mix.n_runs=16",
+    "mix fit": "metamix mix fit --runs runs.csv --target loss_pile_cc",
+    "mix suggest": "metamix mix suggest --runs runs.csv --n 4 --out next.csv",
+    "mix optimize": "metamix mix optimize --runs runs.csv --caps caps.json --out mixture.json",
+}
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise UserError(f"--set {text!r}: expected KEY=VALUE (e.g. workers=2)")
+    key, value = text.split("=", 1)
+    return key.strip(), yaml.safe_load(value)
+
+
+def load_run_config(args: argparse.Namespace) -> Any:
+    """The run config with ``--set`` overrides, scorer parameters checked before any data."""
+    from metamix.config import load_config
+    from metamix.pipeline.scorer_specs import build_scorers
+
+    cfg = load_config(args.config, dict(parse_override(s) for s in args.set))
+    build_scorers(cfg.score.scorers)  # fail on bad scorer params before reading data
+    return cfg
+
+
+def _step(name: str) -> Callable[[argparse.Namespace, Console], None]:
+    def run(args: argparse.Namespace, console: Console) -> None:
+        _run_steps([name], load_run_config(args), console, args.config)
+    return run
+
+
+def _run_steps(steps: Sequence[str], cfg: Any, console: Console, config_path: str) -> None:
+    from metamix.cli import commands
+
+    for name in steps:
+        if name == "select":
+            commands.select(cfg, console, config_path)
+        else:
+            getattr(commands, name.replace("-", "_"))(cfg, console)
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> None:
+    from metamix.cli.chain import is_complete, mark_complete, plan
+
+    cfg = load_run_config(args)
+    steps = plan(cfg, args.until)
+    console.print(f"metamix run: {' → '.join(steps)}")
+    for step in steps:
+        if is_complete(cfg, step):
+            console.print(f"{step}: complete (same config and inputs, outputs unchanged); "
+                          f"skipped")
+            continue
+        _run_steps([step], cfg, console, args.config)
+        mark_complete(cfg, step)
+
+
+def cmd_scorers(args: argparse.Namespace, console: Console) -> None:
+    from metamix.cli.scorers_list import print_scorers
+
+    print_scorers(Console(highlight=False))  # a listing: stdout, so it pipes and greps
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, Console], None], str]] = {
+    "score": (_step("score"), "ingest the input and write quality signals (out/<run>/scored)"),
+    "select": (_step("select"), "select documents from the scored shards (out/<run>/selected)"),
+    "run": (cmd_run, "run the chain up to a step: score, then metarater and mix when the "
+            "select section reads their outputs, then select"),
+    "metarater": (_step("metarater"), "learn score weights from proxy-model losses "
+                  "(out/<run>/metarater/weights.json)"),
+    "annotate": (_step("annotate"), "rate a stratified sample with an LLM on the PRRC rubrics "
+                 "(out/<run>/annotate)"),
+    "train-rater": (_step("train-rater"), "train PRRC raters on the seed labels and evaluate "
+                    "them (scorers/prrc/models)"),
+    "scorers": (cmd_scorers, "list every registered scorer: output columns, directions, "
+                "parameters"),
+}
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", default="configs/demo.yaml", help="YAML run config")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set workers=1 (repeatable)")
+
+
+def _example(key: str) -> str:
+    return f"example:\n  {EXAMPLES[key]}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from metamix import __version__
+    from metamix.cli.chain import STEPS
+    from metamix.mixtures.mix.cli import add_mix_parser
+
+    parser = argparse.ArgumentParser(
+        prog="metamix", description="Data curation for LLM pretraining: quality scores, "
+        "Meta-rater weighting, domain mixtures.", epilog="`metamix <command> --help` shows "
+        "an example of each command.")
+    parser.add_argument("--version", action="version", version=f"metamix {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    fmt = argparse.RawDescriptionHelpFormatter
+    for name, (_, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text,
+                           epilog=_example(name), formatter_class=fmt)
+        if name != "scorers":
+            _add_config_args(p)
+        if name == "run":
+            p.add_argument("--until", choices=STEPS, default="select",
+                           help="last step to run (default: select)")
+    mix_sub = add_mix_parser(sub)  # `metamix mix fit|suggest|optimize` work on any runs table
+    for name, p in mix_sub.choices.items():
+        p.epilog, p.formatter_class = _example(f"mix {name}"), fmt
+    run = mix_sub.add_parser("run", help="proxy runs, surrogates and search on the scored "
+                             "corpus; writes out/<run>/mixture/weights.json",
+                             epilog=_example("mix run"), formatter_class=fmt)
+    _add_config_args(run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console(stderr=True, highlight=False)
+    if not console.is_terminal:
+        console.width = 132  # logs and CI: don't squeeze the summary tables into 80 columns
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+    try:
+        if args.command == "mix" and args.mix_command == "run":
+            _step("mix")(args, console)
+        elif args.command == "mix":
+            from metamix.mixtures.mix.cli import cmd_mix
+
+            cmd_mix(args, console)
+        else:
+            COMMANDS[args.command][0](args, console)
+    except UserError as exc:
+        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        console.print("interrupted; rerun the same command to resume")
+        return 130
+    return 0

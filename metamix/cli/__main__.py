@@ -1,0 +1,5 @@
+import sys
+
+from metamix.cli import main
+
+sys.exit(main())

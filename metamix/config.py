@@ -1,0 +1,71 @@
+"""The whole-run YAML config: the pipeline's sections plus the Meta-rater, mixture and
+annotation sections, composed here at the top so no lower layer imports a higher one.
+
+Unknown keys and bad values fail with the key's dotted path (``metarater.k``), so a typo in
+a config never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from metamix.base.errors import UserError
+from metamix.mixtures.metarater.config import MetaraterConfig
+from metamix.mixtures.mix.config import MixConfig
+from metamix.pipeline.config import PipelineConfig
+from metamix.scorers.prrc.annotate import AnnotateConfig
+from metamix.scorers.prrc.train_rater import TrainRaterConfig
+
+
+class RunConfig(PipelineConfig):
+    annotate: AnnotateConfig | None = None
+    train_rater: TrainRaterConfig | None = None
+    metarater: MetaraterConfig | None = None
+    mix: MixConfig | None = None
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """One line per problem: 'file: key.path: message'."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err["loc"]) or "<root>"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{source}: {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read and validate a YAML config; relative paths in it resolve against the repo/cwd."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: the top level must be a mapping of keys")
+    for key, value in (overrides or {}).items():
+        _set_dotted(data, key, value)
+    data.setdefault("base_dir", str(Path.cwd()))
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(format_validation_error(exc, str(path))) from None
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    node = data
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise UserError(f"override {dotted}: {part} is not a mapping")
+    node[leaf] = value

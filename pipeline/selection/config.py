@@ -1,0 +1,57 @@
+"""The ``select:`` config section and where its weights come from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, PositiveInt, model_validator
+
+from metamix.pipeline.selection.files import Normalization, SelectionError, load_weights_file
+
+
+class SelectConfig(BaseModel):
+    """The ``select:`` section of the pipeline config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    normalization: Normalization = "minmax"
+    weights: dict[str, FiniteFloat] = Field(default_factory=dict)
+    weights_file: Path | None = None
+    hard_filters: list[str] = Field(default_factory=list)
+    mode: Literal["top_fraction", "token_budget"] = "top_fraction"
+    fraction: float = Field(0.15, gt=0, le=1)
+    per_domain: bool = False
+    token_budget: PositiveInt | None = None
+    mixture_file: Path | None = None
+    duckdb_memory_limit: str = Field("2GB", pattern=r"(?i)^\d+(\.\d+)?\s*(K|M|G|T)?i?B$")
+    #: None = all cores, capped at 8 (window sorts stop scaling and memory per thread grows).
+    duckdb_threads: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> SelectConfig:
+        if bool(self.weights) == (self.weights_file is not None):
+            raise ValueError("give exactly one of 'weights' (non-empty) or 'weights_file'")
+        if len(set(self.hard_filters)) != len(self.hard_filters):
+            raise ValueError(f"'hard_filters' lists a filter twice: {self.hard_filters}")
+        if self.mode == "top_fraction" and (self.token_budget or self.mixture_file):
+            raise ValueError("'token_budget'/'mixture_file' need mode: token_budget")
+        if self.mode == "token_budget" and not (self.token_budget or self.mixture_file):
+            raise ValueError("mode token_budget needs 'token_budget' and/or 'mixture_file'")
+        return self
+
+
+def resolve_weights(cfg: SelectConfig) -> tuple[dict[str, float], Normalization, str]:
+    """Return (weights, normalization, where the weights came from)."""
+    if cfg.weights_file is None:
+        return dict(cfg.weights), cfg.normalization, "select.weights"
+    loaded = load_weights_file(cfg.weights_file)
+    normalization = cfg.normalization
+    if loaded.normalization is not None and loaded.normalization != cfg.normalization:
+        if "normalization" in cfg.model_fields_set:
+            raise SelectionError(
+                f"weights file {cfg.weights_file}: fitted under normalization "
+                f"'{loaded.normalization}' but select.normalization is '{cfg.normalization}'"
+            )
+        normalization = loaded.normalization
+    return loaded.weights, normalization, str(cfg.weights_file)
