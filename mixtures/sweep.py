@@ -38,7 +38,8 @@ SCHEMA = pa.schema([
     ("seed", pa.int64()), ("weights", pa.string()), ("selection_docs", pa.int64()),
     ("selection_tokens", pa.int64()), ("train_tokens", pa.int64()), ("losses", pa.string()),
     ("mean_loss", pa.float64()), ("seconds", pa.float64()), ("sweep_key", pa.string()),
-    ("finished_at", pa.string()), ("curve", pa.string()),
+    ("finished_at", pa.string()), ("curve", pa.string()), ("metrics", pa.string()),
+    ("selection_sha256", pa.string()),
 ])
 
 
@@ -59,6 +60,9 @@ class ProxyTask:
     work_dir: str
     sweep_key: str = ""
     attempt: int = 1
+    #: sha256 of the selected ids, sorted and newline-joined: which documents, comparable
+    #: with any other selection (e.g. ``metamix select``'s output)
+    selection_sha256: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -71,7 +75,7 @@ def execute_task(task: ProxyTask) -> dict[str, Any]:
         "weights": json.dumps(task.weights, sort_keys=True),
         "selection_docs": task.selection_docs, "selection_tokens": task.selection_tokens,
         "sweep_key": task.sweep_key, "train_tokens": None, "losses": None, "mean_loss": None,
-        "curve": None,
+        "curve": None, "metrics": None, "selection_sha256": task.selection_sha256,
     }
     try:
         trainer = make_trainer(task.trainer, task.trainer_params)
@@ -79,7 +83,9 @@ def execute_task(task: ProxyTask) -> dict[str, Any]:
         result = trainer.fit_evaluate(task.data, task.validation, work_dir=work_dir)
         row.update(status="ok", error=None, train_tokens=result.n_train_tokens,
                    losses=json.dumps(result.losses, sort_keys=True), mean_loss=result.mean_loss,
-                   curve=json.dumps(result.curve) if result.curve else None)
+                   curve=json.dumps(result.curve) if result.curve else None,
+                   metrics=(json.dumps(result.info["metrics"], sort_keys=True)
+                            if result.info.get("metrics") else None))
     except ProxyError as exc:
         row.update(status="failed", error=str(exc))
     except Exception as exc:  # a crash in a trainer must not take the sweep down

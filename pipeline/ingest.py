@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from metamix.pipeline.config import InputConfig
-from metamix.pipeline.readers import Record
+from metamix.pipeline.config import InputConfig, PipelineConfig
+from metamix.pipeline.readers import Record, plan_shards, read_records
 
 CANONICAL_SCHEMA = pa.schema(
     [("id", pa.string()), ("text", pa.string()), ("domain", pa.string()), ("source", pa.string())]
@@ -104,6 +107,35 @@ class Canonicalizer:
             source = self.default_source
         self.seen_ids.add(doc_id)
         return None, (doc_id, text, domain, source)
+
+
+@dataclass
+class CanonicalRead:
+    """Canonical batches of a whole input, with what was read and quarantined (by reason)."""
+
+    batches: Iterator[pa.RecordBatch]
+    read: int = 0
+    quarantined: Counter[str] = field(default_factory=Counter)
+
+
+def read_canonical(cfg: PipelineConfig, inp: InputConfig, batch_rows: int = 4096
+                   ) -> CanonicalRead:
+    """Stream every canonical row of ``inp`` (small inputs such as evaluation targets; the
+    score job ingests through shard tasks instead). Counts fill in as the batches are read;
+    ids are unique within each file."""
+    result = CanonicalRead(iter(()))
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for shard in plan_shards(cfg, inp):
+            canon = Canonicalizer(inp, shard.path)
+            for records in read_records(shard, inp, batch_rows):
+                batch, bad = canon(records)
+                result.read += len(records)
+                result.quarantined.update(r["reason"] for r in bad)
+                yield batch
+
+    result.batches = batches()
+    return result
 
 
 def _stem(path: str) -> str:

@@ -203,7 +203,8 @@ def scored_paths(cfg: PipelineConfig) -> list[Path]:
     return paths
 
 
-def proxy_inputs(cfg: PipelineConfig, command: str) -> tuple[list[Path], list[Path], Path]:
+def proxy_inputs(cfg: PipelineConfig, command: str, need_validation: bool = True
+                 ) -> tuple[list[Path], list[Path], Path]:
     """The scored train shards, validation shards and tokenizer that proxy training needs
     (Meta-rater and mixture search), or one clear error naming what to run first."""
     scored = sorted((cfg.run_dir / "scored").glob("part-*.parquet"))
@@ -211,6 +212,6 @@ def proxy_inputs(cfg: PipelineConfig, command: str) -> tuple[list[Path], list[Pa
     tokenizer = cfg.run_dir / "tokenizer.json"
     if not scored or not tokenizer.is_file():
         raise UserError(f"no scored shards in {cfg.run_dir / 'scored'}: run `metamix score`")
-    if not valid:
+    if need_validation and not valid:
         raise UserError(f"{command} needs the held-out split: set `validation:` and rerun score")
     return scored, valid, tokenizer

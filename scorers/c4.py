@@ -39,6 +39,11 @@ _POLICY = r"terms of use|privacy policy|cookie policy|uses cookies|use of cookie
 @register
 class C4QualityScorer(QualityFilter):
     name = "c4"
+    column_directions = {
+        "c4_lines_kept_frac": "higher", "c4_num_sentences": "neutral",
+        # C4 drops documents with lorem ipsum or a curly bracket (code, JavaScript)
+        "c4_has_lorem_ipsum": "lower", "c4_has_curly_bracket": "lower",
+    }
 
     def __init__(
         self,

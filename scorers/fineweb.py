@@ -37,6 +37,10 @@ from metamix.scorers.registry import register
 @register
 class FineWebQualityScorer(QualityFilter):
     name = "fineweb"
+    column_directions = {
+        "fineweb_line_punct_ratio": "higher", "fineweb_short_line_ratio": "lower",
+        "fineweb_char_dup_ratio": "lower", "fineweb_list_ratio": "lower",
+    }
 
     def __init__(
         self,

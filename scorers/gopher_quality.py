@@ -40,6 +40,12 @@ _WS = r"[\s\x{0b}\x{1c}-\x{1f}\x{85}\p{Z}]*"
 @register
 class GopherQualityScorer(QualityFilter):
     name = "gopher_quality"
+    column_directions = {
+        "gopher_word_count": "neutral", "gopher_mean_word_length": "neutral",
+        "gopher_stop_word_count": "neutral", "gopher_hash_word_ratio": "lower",
+        "gopher_ellipsis_word_ratio": "lower", "gopher_bullet_lines_ratio": "lower",
+        "gopher_end_ellipsis_lines_ratio": "lower", "gopher_alpha_words_ratio": "higher",
+    }
 
     def __init__(
         self,

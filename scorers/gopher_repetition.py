@@ -39,7 +39,7 @@ from metamix.scorers._text import (
     split_pieces,
     text_view,
 )
-from metamix.scorers.base import QualityFilter, Signals
+from metamix.scorers.base import Direction, QualityFilter, Signals
 from metamix.scorers.registry import register
 
 DEFAULT_TOP_N_GRAMS: tuple[tuple[int, float], ...] = ((2, 0.2), (3, 0.18), (4, 0.16))
@@ -72,6 +72,9 @@ class GopherRepetitionScorer(QualityFilter):
         self.dup_para_char_frac = dup_para_char_frac
         self.top_n_grams = tuple((int(n), float(frac)) for n, frac in top_n_grams)
         self.dup_n_grams = tuple((int(n), float(frac)) for n, frac in dup_n_grams)
+
+    def directions(self) -> dict[str, Direction]:
+        return {f.name: "lower" for f in self.signal_schema()}   # every signal is a repeat
 
     def signal_schema(self) -> pa.Schema:
         names = [

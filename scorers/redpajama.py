@@ -55,6 +55,16 @@ _nfd_extra_cache: dict[int, int] = {}
 @register
 class RedPajamaScorer(Scorer):
     name = "redpajama"
+    column_directions = {
+        "rps_doc_word_count": "neutral", "rps_doc_num_sentences": "neutral",
+        "rps_doc_mean_word_length": "neutral",
+        # 1.0 for any short text, low for repetitive text: length-bound, so not "good"
+        "rps_doc_frac_unique_words": "neutral", "rps_doc_unigram_entropy": "neutral",
+        "rps_doc_frac_no_alph_words": "lower", "rps_doc_frac_chars_top_2gram": "lower",
+        "rps_doc_frac_chars_top_3gram": "lower", "rps_lines_uppercase_letter_fraction": "lower",
+        "rps_lines_numerical_chars_fraction": "lower",
+        "rps_lines_ending_with_terminal_punctution_mark": "higher",
+    }
 
     def __init__(self, top_ngram_sizes: tuple[int, ...] = (2, 3)) -> None:
         self.top_ngram_sizes = tuple(int(n) for n in top_ngram_sizes)

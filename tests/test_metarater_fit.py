@@ -6,7 +6,7 @@ import numpy as np
 
 from metamix.mixtures.metarater.fit import (
     cross_validate,
-    gain_importance,
+    importance,
     make_regressor,
     search_weights,
 )
@@ -23,12 +23,26 @@ def synthetic_problem(seed: int = 0, k: int = 128) -> tuple[np.ndarray, np.ndarr
 def test_search_recovers_known_optimum() -> None:
     x, y, w_star = synthetic_problem()
     model = make_regressor("lightgbm", seed=0).fit(x, y)
-    found = search_weights(model, 4, n_samples=100_000, top_k=128, alpha=1.0, seed=1)
-    assert np.abs(found.weights - w_star).sum() < 0.2
-    assert abs(found.weights.sum() - 1) < 1e-12
+    found = search_weights(model, lambda rng, n: rng.dirichlet(np.ones(4), size=n),
+                           n_samples=100_000, top_k=128, seed=1)
+    assert np.abs(found.features - w_star).sum() < 0.2
+    assert abs(found.features.sum() - 1) < 1e-12
     # Far better than the mean of the training samples (the uniform point).
-    assert ((found.weights - w_star) ** 2).sum() < 0.25 * ((0.25 - w_star) ** 2).sum()
+    assert ((found.features - w_star) ** 2).sum() < 0.25 * ((0.25 - w_star) ** 2).sum()
     assert found.predicted_loss < np.quantile(y, 0.1)
+
+
+def test_search_with_signed_samples_learns_the_sign_of_a_neutral_feature() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.dirichlet(np.ones(2), size=200) * rng.choice([-1.0, 1.0], size=(200, 2))
+    y = x[:, 0] + 0.1 * np.abs(x[:, 1])              # lower is better: a negative 1st weight
+    model = make_regressor("ridge", seed=0).fit(x, y)
+
+    def sample(r: np.random.Generator, n: int) -> np.ndarray:
+        return r.dirichlet(np.ones(2), size=n) * r.choice([-1.0, 1.0], size=(n, 2))
+
+    found = search_weights(model, sample, n_samples=20_000, top_k=64, seed=1)
+    assert found.features[0] < -0.5 and abs(np.abs(found.features).sum() - 1) < 1e-12
 
 
 def test_cross_validation_reports_high_spearman_on_a_learnable_target() -> None:
@@ -43,9 +57,10 @@ def test_cross_validation_reports_high_spearman_on_a_learnable_target() -> None:
     assert abs(noise.spearman) < 0.3
 
 
-def test_gain_importance_points_at_the_informative_feature() -> None:
+def test_importance_points_at_the_informative_feature() -> None:
     rng = np.random.default_rng(0)
     x = rng.dirichlet(np.ones(3), size=200)
     y = (x[:, 1] - 0.6) ** 2
-    imp = gain_importance(make_regressor("lightgbm", 0).fit(x, y), ["a", "b", "c"])
-    assert abs(sum(imp.values()) - 1) < 1e-9 and max(imp, key=imp.get) == "b"
+    for kind in ("lightgbm", "ridge"):
+        imp = importance(make_regressor(kind, 0).fit(x, y), ["a", "b", "c"])
+        assert abs(sum(imp.values()) - 1) < 1e-9 and max(imp, key=imp.get) == "b"

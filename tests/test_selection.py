@@ -167,7 +167,7 @@ def test_token_budget_from_mixture_file_with_shortfall(tmp_path: Path, nested: b
         extra = {"token_budget": 100}
     summary, out = select(tmp_path, budget_rows(), weights={"s": 1.0}, mode="token_budget",
                           mixture_file=mixture, **extra)
-    # web budget 50: cumulative 20, 40, 60 -> the doc crossing 50 is not kept.
+    # web budget 50: 20, 40, then a third doc of 20 does not fit (60 > 50).
     assert ids(out, "web") == ["w2", "w1"]
     # code budget 50 but only 30 tokens exist: everything kept, and a warning says so.
     assert ids(out, "code") == ["c1", "c0"]
@@ -185,6 +185,19 @@ def test_token_budget_without_mixture_is_proportional(tmp_path: Path) -> None:
     assert ids(out, "web") == ["w2"]
     assert ids(out, "code") == ["c1"]
     assert summary["warnings"] == []
+
+
+def test_token_budget_skips_a_doc_that_does_not_fit_and_keeps_filling(tmp_path: Path) -> None:
+    # ranked by s: a (30 tokens), b (50), c (10), d (25), e (5); budget 70 (one domain)
+    rows = [{"id": i, "domain": "web", "s": float(s), "n_tokens": n}
+            for i, s, n in (("a", 5, 30), ("b", 4, 50), ("c", 3, 10), ("d", 2, 25), ("e", 1, 5))]
+    summary, out = select(tmp_path, rows, weights={"s": 1.0}, mode="token_budget",
+                          token_budget=70)
+    # a fits (30); b would reach 80 > 70: skipped; c (40); d would reach 65: kept; e reaches 70
+    assert ids(out, "web") == ["a", "c", "d", "e"]
+    assert summary["domains"]["web"]["tokens_after"] == 70
+    assert pq.read_table(out / "selected" / "web.parquet").column(
+        "selection_rank").to_pylist() == [1, 3, 4, 5]
 
 
 def test_token_budget_overriding_mixture_total_is_reported(tmp_path: Path) -> None:

@@ -11,10 +11,10 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @contextmanager
@@ -51,5 +51,7 @@ def read_parquet_whole(path: str | os.PathLike[str], columns: list[str] | None =
     writer atomically replaces the file in between, it mixes the old footer with the new
     pages and fails with "Page was smaller than expected". One handle pins one inode.
     """
+    import pyarrow.parquet as pq  # here, so importing this module stays cheap
+
     with open(path, "rb") as fh:
         return pq.read_table(fh, columns=columns)

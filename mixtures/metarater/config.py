@@ -6,11 +6,13 @@ the section in ``RunConfig`` whenever a config is read.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from metamix.base.hashing import json_hash
+from metamix.mixtures.metarater.targets import TargetSpec, ValidationTarget
 
 
 class ProxyConfig(BaseModel):
@@ -32,32 +34,42 @@ class ProxyConfig(BaseModel):
         return self
 
 
+Direction = Literal["higher", "lower", "neutral"]
+
+
 class MetaraterConfig(BaseModel):
-    """Meta-rater weight learning: K proxy runs on Dirichlet-weighted selections."""
+    """Meta-rater weight learning: K proxy runs on Dirichlet-weighted selections, each
+    trained on the same per-domain tokens and judged on targets outside the corpus."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    targets: list[TargetSpec] = Field(
+        default_factory=lambda: [ValidationTarget()],
+        description="evaluation sets and their weights in the objective (lower is better)")
+    fit_fraction: float = Field(0.5, gt=0, lt=1, description="share of each target's items "
+                                "in the fit half; the rest is the report half")
     scores: list[str] | None = Field(
         default=None, description="null: every numeric score column that varies")
-    lower_is_better: list[str] = Field(
-        default_factory=list, description="scores whose weight is applied negated")
+    directions: dict[str, Direction] = Field(
+        default_factory=dict, description="override a scorer's declared direction per column")
     hard_filters: list[str] = Field(default_factory=list)
     normalization: Literal["minmax", "percentile"] = "minmax"
-    fraction: float = Field(0.15, gt=0, le=1, description="top fraction kept per weight vector")
-    per_domain: bool = False
+    fraction: float = Field(0.15, gt=0, le=1, description="tokens per run as a fraction of "
+                            "the hard-filter survivors' tokens (unless token_budget is set)")
+    token_budget: PositiveInt | None = Field(
+        default=None, description="tokens per proxy run (overrides fraction)")
+    mixture_file: Path | None = Field(
+        default=None, description="per-domain token shares of every run (a mixture file); "
+        "null: the corpus's own shares, so the domain mix stays intact")
     k: int = Field(128, ge=4, description="Dirichlet weight vectors (proxy runs)")
     alpha: float = Field(1.0, gt=0, description="symmetric Dirichlet concentration")
     proxy: ProxyConfig = Field(default_factory=ProxyConfig)
-    token_budget: PositiveInt | Literal["auto"] | None = Field(
-        default="auto", description="training tokens per proxy run (a cap; null = the whole "
-        "selection); auto: the auto_budget_quantile of the Dirichlet selections' token counts, "
-        "so most runs train on exactly as many tokens and the seed picks which documents")
-    auto_budget_quantile: float = Field(0.1, ge=0, le=1)
-    target: str = Field("mean", description="'mean' (token-weighted) or a validation domain")
     n_search_samples: int = Field(200_000, ge=1_000, le=10_000_000)
     top_k: PositiveInt = 128
     folds: int = Field(5, ge=2)
-    seed_repeats: int = Field(3, ge=1, description="seeds per repeated config (1 = off)")
+    random_draws: int = Field(5, ge=2, description="independent random selections")
+    seed_repeats: int = Field(1, ge=1, description="seeds per repeated config (1 = off; "
+                              "the ngram proxy is deterministic given its documents)")
     seed_repeat_configs: int = Field(3, ge=0)
     baselines: bool = True
     regressor_params: dict[str, Any] = Field(default_factory=dict)
@@ -74,15 +86,22 @@ class MetaraterConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> MetaraterConfig:
+        names = [t.name for t in self.targets]
+        if not names:
+            raise ValueError("targets: give at least one target")
+        if len(set(names)) != len(names):
+            raise ValueError(f"targets: names must be unique, got {names}")
+        if not any(t.weight > 0 for t in self.targets):
+            raise ValueError("targets: at least one target needs a weight > 0")
         if self.scores is not None:
-            unknown = sorted(set(self.lower_is_better) - set(self.scores))
+            unknown = sorted(set(self.directions) - set(self.scores))
             if unknown:
-                raise ValueError(f"lower_is_better names scores not in 'scores': {unknown}")
+                raise ValueError(f"directions names scores not in 'scores': {unknown}")
         return self
 
     def sweep_key(self, *parts: Any) -> str:
         """Hash of everything that changes a proxy run's outcome (not k/search/baselines)."""
         relevant = self.model_dump(mode="json", include={
-            "normalization", "fraction", "per_domain", "proxy", "token_budget",
-            "auto_budget_quantile", "hard_filters", "lower_is_better"})
+            "targets", "fit_fraction", "normalization", "fraction", "token_budget",
+            "mixture_file", "proxy", "hard_filters", "directions"})
         return json_hash([relevant, *parts], length=12)

@@ -9,6 +9,7 @@ that tells whether the trees earn their keep.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,15 +36,22 @@ def make_regressor(kind: str, seed: int, params: dict[str, Any] | None = None) -
 
 @dataclass(frozen=True)
 class CVScore:
-    """Out-of-fold agreement of predicted and actual loss (pooled over all folds)."""
+    """Out-of-fold agreement of predicted and actual loss (pooled over all folds).
+
+    The regressor learns from the fit half of the targets; ``report_spearman`` compares its
+    out-of-fold predictions with the report half, which it never saw."""
 
     spearman: float
     mse: float
     fold_spearman: tuple[float, ...]
+    oof: np.ndarray
+    report_spearman: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"spearman": self.spearman, "mse": self.mse,
-                "fold_spearman": list(self.fold_spearman)}
+                "fold_spearman": list(self.fold_spearman),
+                "report_spearman": self.report_spearman,
+                "oof_predicted": [float(v) for v in self.oof]}
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -53,7 +61,8 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def cross_validate(x: np.ndarray, y: np.ndarray, kind: str, *, folds: int, seed: int,
-                   params: dict[str, Any] | None = None) -> CVScore:
+                   params: dict[str, Any] | None = None, y_report: np.ndarray | None = None
+                   ) -> CVScore:
     """K-fold out-of-fold predictions; Spearman/MSE on the pooled predictions."""
     folds = max(2, min(folds, len(y)))
     oof = np.empty(len(y))
@@ -62,11 +71,17 @@ def cross_validate(x: np.ndarray, y: np.ndarray, kind: str, *, folds: int, seed:
         model = make_regressor(kind, seed, params).fit(x[train], y[train])
         oof[test] = model.predict(x[test])
         per_fold.append(_spearman(oof[test], y[test]))
-    return CVScore(_spearman(oof, y), float(np.mean((oof - y) ** 2)), tuple(per_fold))
+    report = None if y_report is None else _spearman(oof, y_report)
+    return CVScore(_spearman(oof, y), float(np.mean((oof - y) ** 2)), tuple(per_fold), oof,
+                   report)
 
 
-def gain_importance(model: lgb.LGBMRegressor, names: list[str]) -> dict[str, float]:
-    gain = model.booster_.feature_importance(importance_type="gain").astype(np.float64)
+def importance(model: Any, names: list[str]) -> dict[str, float]:
+    """Share of each feature in the model: LightGBM split gain, or |coefficient| for ridge."""
+    if isinstance(model, lgb.LGBMRegressor):
+        gain = model.booster_.feature_importance(importance_type="gain").astype(np.float64)
+    else:
+        gain = np.abs(np.asarray(model.coef_, dtype=np.float64))
     total = gain.sum()
     share = gain / total if total > 0 else np.zeros_like(gain)
     return {n: float(g) for n, g in zip(names, share, strict=True)}
@@ -74,25 +89,31 @@ def gain_importance(model: lgb.LGBMRegressor, names: list[str]) -> dict[str, flo
 
 @dataclass(frozen=True)
 class SearchResult:
-    weights: np.ndarray           # mean of the top-k predicted samples (sums to 1)
-    predicted_loss: float         # the regressor's prediction at ``weights``
+    features: np.ndarray          # mean of the top-k predicted samples (|.| sums to 1)
+    predicted_loss: float         # the regressor's prediction at ``features``
     top_k_mean_predicted: float   # mean prediction over the top-k samples
     n_samples: int
 
 
-def search_weights(model: Any, dim: int, *, n_samples: int, top_k: int, alpha: float,
-                   seed: int, batch: int = 100_000) -> SearchResult:
-    """Average the ``top_k`` Dirichlet samples with the lowest predicted loss."""
+Sampler = Callable[[np.random.Generator, int], np.ndarray]
+
+
+def search_weights(model: Any, sample: Sampler, *, n_samples: int, top_k: int, seed: int,
+                   batch: int = 100_000) -> SearchResult:
+    """Average the ``top_k`` samples (rows of ``sample(rng, n)``) with the lowest predicted
+    loss."""
     rng = np.random.default_rng(seed)
-    best_w = np.zeros((0, dim))
+    best_w: np.ndarray | None = None
     best_y = np.zeros(0)
     for start in range(0, n_samples, batch):
-        w = rng.dirichlet(np.full(dim, alpha), size=min(batch, n_samples - start))
+        w = sample(rng, min(batch, n_samples - start))
         y = model.predict(w)
-        pool_w, pool_y = np.vstack([best_w, w]), np.concatenate([best_y, y])
+        pool_w = w if best_w is None else np.vstack([best_w, w])
+        pool_y = np.concatenate([best_y, y])
         keep = np.argsort(pool_y, kind="stable")[:top_k]
         best_w, best_y = pool_w[keep], pool_y[keep]
+    assert best_w is not None
     mean_w = best_w.mean(axis=0)
-    mean_w /= mean_w.sum()
+    mean_w /= np.abs(mean_w).sum()
     return SearchResult(mean_w, float(model.predict(mean_w[None, :])[0]), float(best_y.mean()),
                         n_samples)

@@ -1,19 +1,17 @@
 """Meta-rater (Zhuang et al. 2025): learn quality-score weights from proxy-model runs.
 
-1. Sample K weight vectors from a symmetric Dirichlet over the score columns.
-2. For each, select the top fraction by the normalized weighted score (same semantics as
-   ``metamix select``; see ``metarater_select``) and train a proxy on it.
-3. Fit LightGBM weights -> validation loss (ridge as the linear baseline, K-fold CV).
-4. Predict the loss of many Dirichlet samples, average the top-k best: the learned weights,
-   written with ``save_weights_file`` so ``select.weights_file`` can use them.
-5. Train a proxy on the learned selection too and rank it against every run and baseline
-   (random selection, each score alone, equal weights); repeat a few configs with other
-   seeds to measure how much of the loss spread is noise.
-
-All runs share one token budget (default ``auto``: the 10% quantile of the Dirichlet
-selections' sizes), so a selection cannot win by merely containing more tokens; the seed
-shuffles which selected documents fill it. A selection smaller than the budget trains on all
-it has (fewer tokens: the cost of picking short documents); the summary lists those runs.
+1. Sample K weight vectors over the score columns (Dirichlet magnitudes; signs from each
+   column's declared direction, random for neutral columns).
+2. For each, select documents exactly as ``metamix select`` would (the same
+   ``SelectionEngine``, mode ``token_budget``: every run holds the same tokens per domain)
+   and train a proxy on them; evaluate it on the targets, each split into a fit and a report
+   half.
+3. Fit LightGBM and ridge from weights to the fit-half objective (K-fold CV); search many
+   samples with the better one and average the top-k: the learned weights, written with
+   ``save_weights_file`` so ``select.weights_file`` can use them.
+4. Train a proxy on the learned selection and rank it, on the report half, against every run
+   and baseline (independent random selections with the same tokens, each score alone,
+   equal weights).
 """
 
 from __future__ import annotations
@@ -21,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,189 +29,242 @@ from rich.console import Console
 
 from metamix.base.atomic import atomic_path, write_json_atomic
 from metamix.base.errors import UserError
-from metamix.mixtures.metarater.config import MetaraterConfig, ProxyConfig
+from metamix.mixtures.metarater.columns import numeric_columns
+from metamix.mixtures.metarater.config import MetaraterConfig
+from metamix.mixtures.metarater.evaluation import evaluation_docs
 from metamix.mixtures.metarater.fit import (
     cross_validate,
-    gain_importance,
+    importance,
     make_regressor,
     search_weights,
 )
-from metamix.mixtures.metarater.scores import (
-    ScoreMatrix,
-    load_score_matrix,
-    numeric_columns,
-    random_selection,
-    select_top_fraction,
+from metamix.mixtures.metarater.plan import (
+    PlannedRun,
+    features_to_weights,
+    plan_runs,
+    resolve_directions,
+    sample_features,
+    weights_to_features,
 )
-from metamix.mixtures.metarater.summary import build_summary, print_summary
-from metamix.mixtures.proxies import (
-    TrainingData,
-    ValidationSet,
-    build_token_cache,
-    load_token_cache,
-)
+from metamix.mixtures.metarater.summary import build_summary, print_summary, run_values
+from metamix.mixtures.metarater.targets import ValidationTarget, check_targets
+from metamix.mixtures.proxies import TrainingData, ValidationSet, build_token_cache
+from metamix.mixtures.proxies.evalsets import build_eval_cache
 from metamix.mixtures.sweep import ProxyTask, RunsTable, run_sweep
 from metamix.pipeline.config import PipelineConfig
 from metamix.pipeline.runner import proxy_inputs
-from metamix.pipeline.selection.files import save_weights_file
-
-__all__ = ["MetaraterConfig", "ProxyConfig", "run_metarater"]
+from metamix.pipeline.scorer_specs import build_scorers
+from metamix.pipeline.selection.config import Cut
+from metamix.pipeline.selection.engine import Selection, SelectionEngine, connect
+from metamix.pipeline.selection.files import SelectionError, save_weights_file
 
 FIT_KINDS = ("dirichlet",)   # the regressor sees exactly the K sampled vectors
+#: Largest allowed gap between a run's domain share and the configured share.
+SHARE_TOLERANCE = 0.02
 
 
-@dataclass(frozen=True)
-class PlannedRun:
-    run_id: str
-    kind: str
-    weights: dict[str, float]      # signed, as written to a weights file ({} = random)
-    rows: np.ndarray
+@dataclass
+class Context:
+    """What every proxy run of one sweep shares."""
+
+    cfg: PipelineConfig
+    mcfg: MetaraterConfig
+    engine: SelectionEngine
+    cut: Cut
+    rows_of_id: dict[str, int]
+    train_cache: Path
+    eval_cache: Path
+    out: Path
+    key: str
     seed: int
+    budgets: dict[str, int] | None = None
 
 
-def default_scores(matrix_paths: list[Path]) -> list[str]:
-    return numeric_columns(matrix_paths)
-
-
-def _varying(matrix: ScoreMatrix) -> list[str]:
-    """Columns whose normalized values are not all equal/missing (others cannot rank)."""
-    return [n for j, n in enumerate(matrix.names)
-            if np.nanmax(np.nan_to_num(matrix.normalized[:, j], nan=-1.0)) > 0]
-
-
-def _signed(names: list[str], w: np.ndarray, lower: set[str]) -> dict[str, float]:
-    return {n: float(-x if n in lower else x) for n, x in zip(names, w, strict=True)}
-
-
-def plan_runs(matrix: ScoreMatrix, mcfg: MetaraterConfig, names: list[str], seed: int
-              ) -> list[PlannedRun]:
-    """Dirichlet runs and baselines (repeats follow the budget; learned follows the fit)."""
-    lower = set(mcfg.lower_is_better)
-    rng = np.random.default_rng(seed)
-
-    def run(run_id: str, kind: str, weights: dict[str, float], s: int = seed) -> PlannedRun:
-        rows = select_top_fraction(matrix, weights, mcfg.fraction, per_domain=mcfg.per_domain)
-        return PlannedRun(run_id, kind, weights, rows, s)
-
-    runs = [run(f"dirichlet-{i:03d}", "dirichlet",
-                _signed(names, rng.dirichlet(np.full(len(names), mcfg.alpha)), lower))
-            for i in range(mcfg.k)]
-    equal = run("equal", "equal", _signed(names, np.full(len(names), 1 / len(names)), lower))
-    if mcfg.baselines:
-        runs.append(equal)
-        runs += [run(f"single-{n}", "single", {n: -1.0 if n in lower else 1.0}) for n in names]
-        runs.append(PlannedRun("random", "random", {}, random_selection(
-            matrix, mcfg.fraction, seed, per_domain=mcfg.per_domain), seed))
-    return runs
-
-
-def add_seed_repeats(runs: list[PlannedRun], mcfg: MetaraterConfig, seed: int,
-                     budget: int | None, lengths: np.ndarray) -> list[PlannedRun]:
-    """Repeat equal weights and the first Dirichlet runs under other seeds.
-
-    Configs whose selection exceeds the token budget come first: for a deterministic proxy
-    (ngram) the seed only picks which selected documents fill the budget, so a selection
-    below it would repeat identically and understate the noise."""
-    bases = [p for p in runs if p.kind == "equal"] + [p for p in runs if p.kind == "dirichlet"]
-    if budget is not None:
-        bases.sort(key=lambda p: int(lengths[p.rows].sum()) <= budget)   # stable
-    repeats = [PlannedRun(f"{base.run_id}@seed{offset}", f"{base.kind}-repeat", base.weights,
-                          base.rows, seed + offset)
-               for base in bases[: mcfg.seed_repeat_configs]
-               for offset in range(1, mcfg.seed_repeats)]
-    return runs + repeats
-
-
-def run_metarater(cfg: PipelineConfig, mcfg: MetaraterConfig, console: Console) -> dict[str, Any]:
+def run_metarater(cfg: PipelineConfig, mcfg: MetaraterConfig, console: Console
+                  ) -> dict[str, Any]:
     """Run the whole loop; write ``<run_dir>/metarater/`` and return the summary."""
     started = time.monotonic()
     seed = cfg.seed if mcfg.seed is None else mcfg.seed
     out = cfg.run_dir / "metarater"
-    scored, valid, tokenizer = proxy_inputs(cfg, "metarater")
-    names = sorted(mcfg.scores or default_scores(scored))
-    matrix = load_score_matrix(scored, names, normalization=mcfg.normalization,
-                               hard_filters=mcfg.hard_filters)
-    if mcfg.scores is None:
-        names = _varying(matrix)
+    need_validation = any(isinstance(t, ValidationTarget) for t in mcfg.targets)
+    scored, valid, tokenizer = proxy_inputs(cfg, "metarater", need_validation)
+    for warning in check_targets(mcfg.targets):
+        console.print(f"[yellow]warning:[/] metarater.targets: {warning}")
+    columns = mcfg.scores or numeric_columns(scored)
+    declared: dict[str, Any] = {}
+    for scorer in build_scorers(cfg.score.scorers):
+        declared.update(scorer.directions())
+    con = connect(threads=2, spill_dir=out / ".spill")
+    try:
+        engine = _engine(con, scored, columns, mcfg)
+        names = sorted(mcfg.scores or engine.varying_columns())
         if len(names) < 2:
             raise UserError("metarater: fewer than two score columns vary; nothing to weight")
-        matrix = load_score_matrix(scored, names, normalization=mcfg.normalization,
-                                   hard_filters=mcfg.hard_filters)
-    with console.status("tokenizing the corpus for the proxies (cached)"):
-        cache_root = cfg.resolve(cfg.out_dir) / "_cache" / "tokens"
-        train_cache = build_token_cache(scored, tokenizer, cache_root)
-        valid_cache = build_token_cache(valid, tokenizer, cache_root)
-    corpus = load_token_cache(str(train_cache))
-    if not np.array_equal(corpus.ids, matrix.ids):
-        raise UserError("token cache rows do not match the scored shards; delete out/_cache")
-    validation = ValidationSet(str(valid_cache))
-    domains = validation.load().domain_names
-    if mcfg.target != "mean" and mcfg.target not in domains:
-        raise UserError(f"metarater.target: '{mcfg.target}' is not 'mean' or one of {domains}")
+        directions = resolve_directions(names, declared, mcfg.directions)
+        with console.status("tokenizing the corpus and the targets for the proxies (cached)"):
+            cache_root = cfg.resolve(cfg.out_dir) / "_cache" / "tokens"
+            train_cache = build_token_cache(scored, tokenizer, cache_root)
+            eval_cache = build_eval_cache(
+                evaluation_docs(cfg, mcfg.targets, valid, mcfg.fit_fraction), tokenizer,
+                cache_root)
+        ctx = Context(cfg, mcfg, engine, _cut(engine, mcfg), _rows_of_id(train_cache),
+                      train_cache, eval_cache, out, "", seed)
+        ctx.key = mcfg.sweep_key(train_cache.name, eval_cache.name, seed)
+        return _sweep_and_fit(ctx, names, directions, console, started)
+    finally:
+        con.close()
 
-    planned = plan_runs(matrix, mcfg, names, seed)
-    lengths = corpus.doc_lengths()
-    budget = mcfg.token_budget
-    if budget == "auto":
-        sizes = [int(lengths[p.rows].sum()) for p in planned if p.kind == "dirichlet"]
-        budget = int(np.quantile(sizes, mcfg.auto_budget_quantile, method="lower"))
-    planned = add_seed_repeats(planned, mcfg, seed, budget, lengths)
-    key = mcfg.sweep_key(train_cache.name, valid_cache.name, seed, budget)
-    table = RunsTable(out / "runs.parquet", key)
+
+def _engine(con: Any, scored: list[Path], columns: list[str], mcfg: MetaraterConfig
+            ) -> SelectionEngine:
+    try:
+        return SelectionEngine(con, scored, columns, normalization=mcfg.normalization,
+                               hard_filters=mcfg.hard_filters)
+    except SelectionError as exc:
+        raise UserError(f"metarater: {exc}") from None
+
+
+def _cut(engine: SelectionEngine, mcfg: MetaraterConfig) -> Cut:
+    budget = mcfg.token_budget or int(mcfg.fraction * sum(engine.domain_tokens().values()))
+    return Cut(mode="token_budget", token_budget=budget, mixture_file=mcfg.mixture_file)
+
+
+def _rows_of_id(train_cache: Path) -> dict[str, int]:
+    from metamix.mixtures.proxies import load_token_cache
+
+    return {doc_id: i for i, doc_id in enumerate(load_token_cache(str(train_cache)).ids)}
+
+
+def _select(ctx: Context, run: PlannedRun) -> Selection:
+    try:
+        if run.random_order is not None:
+            return ctx.engine.select(None, ctx.cut, random_seed=run.random_order)
+        return ctx.engine.select(run.weights, ctx.cut)
+    except SelectionError as exc:
+        raise UserError(f"metarater: {exc}") from None
+
+
+def check_equal_tokens(run: PlannedRun, selection: Selection, max_doc: Mapping[str, int]
+                       ) -> None:
+    """Every run trains on its budgets: each domain within one document of its budget, so
+    every domain's share stays within SHARE_TOLERANCE of the configured one."""
+    budgets = selection.quotas["budget_tokens"]
+    available = selection.quotas["available_tokens"]
+    got = selection.tokens_per_domain()
+    total = sum(budgets.values())
+    for domain, budget in budgets.items():
+        short = budget - got.get(domain, 0)
+        share = got.get(domain, 0) / max(sum(got.values()), 1)
+        if available[domain] < budget:
+            raise UserError(f"metarater: domain '{domain}' has {available[domain]} tokens, "
+                            f"below its budget {budget}; lower metarater.fraction/token_budget")
+        if short > max_doc.get(domain, 0) or abs(share - budget / total) > SHARE_TOLERANCE:
+            raise UserError(
+                f"metarater: run {run.run_id} (weights {json.dumps(run.weights)}) holds "
+                f"{got.get(domain, 0)} tokens of domain '{domain}' against a budget of "
+                f"{budget}: runs must train on the same tokens per domain")
+
+
+def _stats(selection: Selection) -> dict[str, Any]:
+    lengths: dict[str, list[int]] = {}
+    for domain, n in zip(selection.kept.column("domain").to_pylist(),
+                         selection.kept.column("n_tokens").to_pylist(), strict=True):
+        lengths.setdefault(domain, []).append(int(n))
+    every = [n for v in lengths.values() for n in v]
+    return {"docs": {d: len(v) for d, v in lengths.items()},
+            "tokens": {d: int(sum(v)) for d, v in lengths.items()},
+            "median_tokens": {d: float(np.median(v)) for d, v in lengths.items()},
+            "median_all": float(np.median(every)) if every else 0.0}
+
+
+def _tasks(ctx: Context, planned: list[PlannedRun], max_doc: Mapping[str, int],
+           stats: dict[str, dict[str, Any]]) -> list[ProxyTask]:
+    validation = ValidationSet(str(ctx.eval_cache))
+    tasks = []
+    for run in planned:
+        selection = _select(ctx, run)
+        check_equal_tokens(run, selection, max_doc)
+        ctx.budgets = selection.quotas["budget_tokens"]
+        stats[run.run_id] = _stats(selection)
+        rows = np.fromiter((ctx.rows_of_id[i] for i in selection.kept.column("id").to_pylist()),
+                           dtype=np.int64, count=selection.kept.num_rows)
+        tokens = int(sum(stats[run.run_id]["tokens"].values()))
+        ids = sorted(selection.kept.column("id").to_pylist())
+        tasks.append(ProxyTask(
+            run_id=run.run_id, kind=run.kind, weights=run.weights,
+            selection_sha256=hashlib.sha256("\n".join(ids).encode()).hexdigest(),
+            trainer=ctx.mcfg.proxy.trainer, trainer_params=ctx.mcfg.proxy.params,
+            data=TrainingData(str(ctx.train_cache), rows, None, run.seed),
+            validation=validation, selection_docs=len(rows), selection_tokens=tokens,
+            work_dir=str(ctx.out / "work"), sweep_key=ctx.key))
+    return tasks
+
+
+def _max_doc_tokens(engine: SelectionEngine) -> dict[str, int]:
+    rows = engine.con.sql("SELECT domain, max(n_tokens) FROM base WHERE drop_reason IS NULL "
+                          "GROUP BY domain").fetchall()
+    return {d: int(n) for d, n in rows}
+
+
+def _sweep_and_fit(ctx: Context, names: list[str], directions: dict[str, Any],
+                   console: Console, started: float) -> dict[str, Any]:
+    mcfg, cfg = ctx.mcfg, ctx.cfg
+    planned = plan_runs(names, directions, mcfg, ctx.seed)
+    table = RunsTable(ctx.out / "runs.parquet", ctx.key)
     workers = mcfg.workers or cfg.n_workers
-
-    def task(p: PlannedRun) -> ProxyTask:
-        return ProxyTask(
-            run_id=p.run_id, kind=p.kind, weights=p.weights, trainer=mcfg.proxy.trainer,
-            trainer_params=mcfg.proxy.params,
-            data=TrainingData(str(train_cache), p.rows, budget, p.seed), validation=validation,
-            selection_docs=len(p.rows), selection_tokens=int(lengths[p.rows].sum()),
-            work_dir=str(out / "work"), sweep_key=key)
-
+    max_doc = _max_doc_tokens(ctx.engine)
+    stats: dict[str, dict[str, Any]] = {}
     console.print(f"metarater: {len(names)} scores, {len(planned)} proxy runs "
-                  f"({mcfg.proxy.trainer}), budget {budget} tokens/run, {workers} workers")
-    rows = run_sweep([task(p) for p in planned], table, workers=workers, console=console,
-                     show_progress=cfg.progress, retries=mcfg.retries)
+                  f"({mcfg.proxy.trainer}), {ctx.cut.token_budget:,} tokens per run, "
+                  f"{len(mcfg.targets)} targets, {workers} workers")
+    rows = run_sweep(_tasks(ctx, planned, max_doc, stats), table, workers=workers,
+                     console=console, show_progress=cfg.progress, retries=mcfg.retries)
 
     fit_runs = [p for p in planned if p.kind in FIT_KINDS and rows[p.run_id]["status"] == "ok"]
     if len(fit_runs) < 2 * mcfg.folds:
         raise UserError(f"metarater: only {len(fit_runs)} proxy runs succeeded; see "
-                        f"{out / 'runs.parquet'} for their errors")
-    x = np.array([[abs(p.weights.get(n, 0.0)) for n in names] for p in fit_runs])
-    x /= x.sum(axis=1, keepdims=True)
-    y = np.array([target_loss(rows[p.run_id], mcfg.target) for p in fit_runs])
-    cv = {kind: cross_validate(x, y, kind, folds=mcfg.folds, seed=seed,
-                               params=mcfg.regressor_params if kind == "lightgbm" else None)
+                        f"{ctx.out / 'runs.parquet'} for their errors")
+    x = np.array([weights_to_features(names, directions, p.weights) for p in fit_runs])
+    values = [run_values(mcfg.targets, rows[p.run_id]) for p in fit_runs]
+    y_fit = np.array([v["fit"]["objective"] for v in values if v])
+    y_report = np.array([v["report"]["objective"] for v in values if v])
+    cv = {kind: cross_validate(x, y_fit, kind, folds=mcfg.folds, seed=ctx.seed,
+                               params=mcfg.regressor_params if kind == "lightgbm" else None,
+                               y_report=y_report)
           for kind in ("lightgbm", "ridge")}
-    model = make_regressor("lightgbm", seed, mcfg.regressor_params).fit(x, y)
-    with atomic_path(out / "regressor.txt") as tmp:
-        model.booster_.save_model(str(tmp))
-    found = search_weights(model, len(names), n_samples=mcfg.n_search_samples,
-                           top_k=mcfg.top_k, alpha=mcfg.alpha, seed=seed + 1)
-    learned = _signed(names, found.weights, set(mcfg.lower_is_better))
+    regressor = max(cv, key=lambda k: np.nan_to_num(cv[k].spearman, nan=-1.0))
+    model = make_regressor(regressor, ctx.seed,
+                           mcfg.regressor_params if regressor == "lightgbm" else None)
+    model.fit(x, y_fit)
+    if regressor == "lightgbm":
+        with atomic_path(ctx.out / "regressor.txt") as tmp:
+            model.booster_.save_model(str(tmp))
+    found = search_weights(
+        model, lambda rng, n: sample_features(rng, names, directions, mcfg.alpha, n),
+        n_samples=mcfg.n_search_samples, top_k=mcfg.top_k, seed=ctx.seed + 1)
+    learned = features_to_weights(names, directions, found.features)
     digest = hashlib.sha256(json.dumps(learned, sort_keys=True).encode()).hexdigest()[:8]
-    learned_run = PlannedRun(f"learned-{digest}", "learned", learned,
-                             select_top_fraction(matrix, learned, mcfg.fraction,
-                                                 per_domain=mcfg.per_domain), seed)
-    rows.update(run_sweep([task(learned_run)], table, workers=1, console=console,
-                          show_progress=cfg.progress, retries=mcfg.retries, label="learned"))
-    importance = gain_importance(model, names)
+    learned_run = PlannedRun(f"learned-{digest}", "learned", learned, ctx.seed)
+    rows.update(run_sweep(_tasks(ctx, [learned_run], max_doc, stats), table, workers=1,
+                          console=console, show_progress=cfg.progress, retries=mcfg.retries,
+                          label="learned"))
+    shares = importance(model, names)
     summary = build_summary(
-        planned=[*planned, learned_run], rows=rows, target=mcfg.target, cv=cv,
-        learned_id=learned_run.run_id, predicted_loss=found.predicted_loss,
-        importance=importance, budget=budget, names=names,
-        seconds=time.monotonic() - started, config=mcfg.model_dump(mode="json"))
-    save_weights_file(out / "weights.json", learned, normalization=mcfg.normalization, extra={
-        "predicted_loss": found.predicted_loss, "actual_loss": summary["learned"]["loss"],
-        "importance": importance, "target": mcfg.target, "fraction": mcfg.fraction,
-        "hard_filters": mcfg.hard_filters, "per_domain": mcfg.per_domain,
-        "n_proxy_runs": len(fit_runs)})
-    write_json_atomic(out / "summary.json", summary)
+        planned=[*planned, learned_run], rows=rows, targets=mcfg.targets,
+        learned_id=learned_run.run_id, regressor=regressor,
+        cv={k: v.as_dict() for k, v in cv.items()}, predicted=found.predicted_loss,
+        importance=shares, budgets=ctx.budgets or {}, names=names, directions=directions,
+        selection_stats=stats, config=mcfg.model_dump(mode="json"))
+    rep = summary["report"]
+    save_weights_file(ctx.out / "weights.json", learned, normalization=mcfg.normalization,
+                      extra={"predicted_fit_objective": found.predicted_loss,
+                             "report_objective": rep["learned"], "gap_std": rep["gap_std"],
+                             "importance": shares, "regressor": regressor,
+                             "targets": [t.name for t in mcfg.targets],
+                             "hard_filters": mcfg.hard_filters,
+                             "n_proxy_runs": len(fit_runs)})
+    write_json_atomic(ctx.out / "summary.json", summary)
+    write_json_atomic(cfg.run_dir / "logs" / "metarater.json",
+                      {"seconds": time.monotonic() - started})
     print_summary(summary, console)
     return summary
-
-
-def target_loss(row: dict[str, Any], target: str) -> float:
-    if target == "mean":
-        return float(row["mean_loss"])
-    return float(json.loads(row["losses"])[target])

@@ -10,6 +10,10 @@ document, each document predicted from an ``<|endoftext|>`` start context. ``los
 one value per validation domain; ``mean_loss`` is the *token-weighted* mean over all
 validation tokens (total nats / total tokens), not the mean of the domain losses.
 
+An evaluation cache (``evalsets.build_eval_cache``) may weight tokens: context tokens of a
+cloze item weigh 0 and its answer tokens 1/len(answer), so the "domain" loss of such items
+is the mean over items of the answer's per-token negative log-likelihood.
+
 Validation order is fixed and trainer-independent: documents sorted by (domain, id), tokens
 in document order. ``token_logprobs[i]`` of any two trainers therefore refers to the same
 validation token, which lets a mixture-of-experts step combine proxies token by token.
@@ -85,6 +89,7 @@ class ValidationTokens:
     domain_names: tuple[str, ...]
     vocab_size: int
     eos_id: int
+    token_weights: np.ndarray | None = None   # float64 per token; None = all 1
 
     @property
     def n_tokens(self) -> int:
@@ -120,10 +125,16 @@ def _load_validation(path: str) -> ValidationTokens:
     doc_domains = corpus.domains[rows]
     names = tuple(sorted(set(doc_domains)))
     domain_index = np.asarray([names.index(d) for d in doc_domains], dtype=np.int32)
+    weights = None
+    weights_path = Path(path) / "weights.npy"
+    if weights_path.is_file():
+        all_weights = np.load(weights_path)
+        weights = np.concatenate([all_weights[corpus.offsets[r]:corpus.offsets[r + 1]]
+                                  for r in rows]).astype(np.float64)
     return ValidationTokens(tokens=tokens, offsets=offsets, doc_domains=doc_domains,
                             token_domains=np.repeat(domain_index, lengths[rows]),
                             domain_names=names, vocab_size=corpus.vocab_size,
-                            eos_id=corpus.eos_id)
+                            eos_id=corpus.eos_id, token_weights=weights)
 
 
 @dataclass
@@ -141,14 +152,17 @@ class ProxyResult:
 
 def losses_from_logprobs(val: ValidationTokens, logprobs: np.ndarray
                          ) -> tuple[dict[str, float], float]:
-    """Per-domain and token-weighted mean loss from per-token natural-log probabilities."""
+    """Per-domain and token-weighted mean loss from per-token natural-log probabilities
+    (tokens weighted by ``val.token_weights`` where the set has them)."""
     if logprobs.shape != (val.n_tokens,):
         raise ProxyError(f"expected {val.n_tokens} token log-probs, got {logprobs.shape}")
     nll = -logprobs.astype(np.float64)
-    sums = np.bincount(val.token_domains, weights=nll, minlength=len(val.domain_names))
-    counts = np.bincount(val.token_domains, minlength=len(val.domain_names))
+    weights = np.ones_like(nll) if val.token_weights is None else val.token_weights
+    sums = np.bincount(val.token_domains, weights=nll * weights,
+                       minlength=len(val.domain_names))
+    counts = np.bincount(val.token_domains, weights=weights, minlength=len(val.domain_names))
     losses = {d: float(sums[i] / counts[i]) for i, d in enumerate(val.domain_names)}
-    mean = float(nll.sum() / len(nll))
+    mean = float(sums.sum() / counts.sum())
     if not all(math.isfinite(v) for v in [*losses.values(), mean]):
         raise ProxyError("non-finite validation loss")
     return losses, mean

@@ -11,7 +11,11 @@ paths with spaces are safe; no shell is involved). The manifest holds:
     output            where the program must write its result JSON
 
 The program must exit 0 and write ``{"losses": {domain: nats_per_token}, "mean_loss": x}``
-(optionally ``"token_logprobs": "path.npy"`` in the canonical validation order). A non-zero
+(optionally ``"token_logprobs": "path.npy"`` in the canonical validation order, and
+``"metrics": {name: value}`` from the user's own evaluation harness, which Meta-rater's
+``metric`` targets read as ``<metric>/fit`` and ``<metric>/report``). Evaluation sets built
+from Meta-rater targets have a ``context`` column: for those rows the loss is of ``text``
+given ``context``, per token of ``text``, averaged over rows. A non-zero
 exit, a timeout, a missing or unparsable file, a missing domain or a non-finite value
 raises ``ProxyError`` with a one-line reason, which the sweep records.
 """
@@ -71,10 +75,11 @@ class ExternalTrainer(ProxyTrainer):
         }
         write_json_atomic(work_dir / "manifest.json", manifest)
         self._run(work_dir, output)
-        losses, mean, logprobs = _read_result(output, val.domain_names, val.n_tokens)
+        losses, mean, logprobs, metrics = _read_result(output, val.domain_names, val.n_tokens)
         return ProxyResult(losses=losses, mean_loss=mean, n_train_tokens=n_train,
                            seconds=time.perf_counter() - start,
-                           token_logprobs=logprobs if return_logprobs else None)
+                           token_logprobs=logprobs if return_logprobs else None,
+                           info={"metrics": metrics} if metrics else {})
 
     def _run(self, work_dir: Path, output: Path) -> None:
         template = (shlex.split(self.command) if isinstance(self.command, str)
@@ -113,7 +118,7 @@ def _number(value: Any) -> float | None:
 
 
 def _read_result(path: Path, domains: tuple[str, ...], n_tokens: int
-                 ) -> tuple[dict[str, float], float, np.ndarray | None]:
+                 ) -> tuple[dict[str, float], float, np.ndarray | None, dict[str, float]]:
     if not path.is_file():
         raise ProxyError("external trainer exited 0 but wrote no result file")
     try:
@@ -135,4 +140,12 @@ def _read_result(path: Path, domains: tuple[str, ...], n_tokens: int
         logprobs = np.load(Path(path).parent / str(data["token_logprobs"]))
         if logprobs.shape != (n_tokens,) or not np.all(np.isfinite(logprobs)):
             raise ProxyError(f"token_logprobs must be {n_tokens} finite values")
-    return {d: v for d, v in losses.items() if v is not None}, float(mean), logprobs
+    raw_metrics = data.get("metrics") or {}
+    if not isinstance(raw_metrics, dict):
+        raise ProxyError("external trainer result: 'metrics' must be an object")
+    metrics = {str(k): _number(v) for k, v in raw_metrics.items()}
+    bad_metrics = sorted(k for k, v in metrics.items() if v is None)
+    if bad_metrics:
+        raise ProxyError(f"external trainer result has non-finite metrics: {bad_metrics}")
+    return ({d: v for d, v in losses.items() if v is not None}, float(mean), logprobs,
+            {k: v for k, v in metrics.items() if v is not None})

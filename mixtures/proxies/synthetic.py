@@ -3,11 +3,15 @@
 Each domain speaks its own Markov "language" over a shared word list; a document's
 ``quality`` is the share of its sentences drawn from that language (the rest is random
 word salad). Validation documents are clean, so selecting on the quality score must lower a
-proxy's validation loss, while ``noise_score`` is unrelated to it.
+proxy's validation loss, while ``noise_score`` is unrelated to it. ``targets=True`` also
+writes evaluation targets from outside the corpus: clean reference documents
+(``targets/reference.parquet``) and cloze items whose answer is the language's next sentence
+and whose distractors are word salad (``targets/cloze.jsonl``).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +53,9 @@ def _sentence(rng: np.random.Generator, words: list[str], trans: np.ndarray | No
 
 def make_corpus(out_dir: Path, *, n_docs: int = 300, n_valid: int = 40,
                 domains: tuple[str, ...] = ("web", "code"), seed: int = 0,
-                nan_every: int = 17) -> dict[str, list[Path]]:
-    """Write ``scored/part-*.parquet`` and ``validation/part-0.parquet`` under ``out_dir``."""
+                nan_every: int = 17, targets: bool = False) -> dict[str, list[Path]]:
+    """Write ``scored/part-*.parquet`` and ``validation/part-0.parquet`` under ``out_dir``
+    (and ``targets/`` with ``targets=True``)."""
     rng = np.random.default_rng(seed)
     words = _words(rng, 120)
     langs = {d: _language(rng, len(words)) for d in domains}
@@ -81,6 +86,21 @@ def make_corpus(out_dir: Path, *, n_docs: int = 300, n_valid: int = 40,
     paths = {"scored": [_write(out_dir / "scored" / "part-00000.parquet", scored[:half]),
                         _write(out_dir / "scored" / "part-00001.parquet", scored[half:])],
              "validation": [_write(out_dir / "validation" / "part-00000.parquet", valid)]}
+    if targets:
+        reference = [{"id": f"ref-{i:04d}", "domain": "reference",
+                      "text": " ".join(_sentence(rng, words, langs[domains[i % len(domains)]])
+                                       for _ in range(6))} for i in range(n_valid)]
+        paths["reference"] = [_write(out_dir / "targets" / "reference.parquet", reference)]
+        cloze = out_dir / "targets" / "cloze.jsonl"
+        with open(cloze, "w", encoding="utf-8") as fh:
+            for i in range(n_valid):
+                lang = langs[domains[i % len(domains)]]
+                context = " ".join(_sentence(rng, words, lang) for _ in range(2))
+                choices = [_sentence(rng, words, lang)] + [_sentence(rng, words, None)
+                                                           for _ in range(2)]
+                fh.write(json.dumps({"id": f"cloze-{i}", "context": context,
+                                     "choices": choices, "answer": 0}) + "\n")
+        paths["cloze"] = [cloze]
     return paths
 
 

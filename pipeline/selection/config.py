@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, PositiveInt, model_validator
 
 from metamix.pipeline.selection.files import Normalization, SelectionError, load_weights_file
+
+
+@dataclass(frozen=True)
+class Cut:
+    """How many documents a ranking keeps (the quota part of a ``SelectConfig``)."""
+
+    mode: Literal["top_fraction", "token_budget"] = "top_fraction"
+    fraction: float = 0.15
+    per_domain: bool = False
+    token_budget: int | None = None
+    mixture_file: Path | None = None
 
 
 class SelectConfig(BaseModel):
@@ -39,6 +51,10 @@ class SelectConfig(BaseModel):
         if self.mode == "token_budget" and not (self.token_budget or self.mixture_file):
             raise ValueError("mode token_budget needs 'token_budget' and/or 'mixture_file'")
         return self
+
+    def cut(self) -> Cut:
+        return Cut(mode=self.mode, fraction=self.fraction, per_domain=self.per_domain,
+                   token_budget=self.token_budget, mixture_file=self.mixture_file)
 
 
 def resolve_weights(cfg: SelectConfig) -> tuple[dict[str, float], Normalization, str]:

@@ -1,7 +1,12 @@
-"""Per-domain quotas: how many documents or tokens each domain may keep.
+"""Per-domain quotas: how many documents or tokens each domain may keep, and the cut.
 
 Quotas are computed in Python from per-domain counts (tiny), then joined back in SQL, so the
 exact rounding rules live in one readable place.
+
+Token budgets are filled first-fit in rank order: a document that would push its domain over
+the budget is skipped and the scan goes on, so a domain ends less than its smallest remaining
+document short of its budget. Every selection under the same budgets therefore holds the same
+tokens per domain, whatever the length of the documents its weights prefer.
 """
 
 from __future__ import annotations
@@ -10,8 +15,11 @@ import math
 from typing import Any
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+from numba import njit
 
-from metamix.pipeline.selection.config import SelectConfig
+from metamix.pipeline.selection.config import Cut
 from metamix.pipeline.selection.files import SelectionError, load_mixture_file
 
 
@@ -20,36 +28,31 @@ def _quota_for(fraction: float, n: int) -> int:
     return math.ceil(round(fraction * n, 6))
 
 
-def _domain_budgets(
-    cfg: SelectConfig, available: dict[str, int], warnings: list[str]
-) -> dict[str, int]:
+def domain_budgets(cut: Cut, available: dict[str, int], warnings: list[str]) -> dict[str, int]:
     """Token budget per data domain; shortfalls are appended to ``warnings``."""
-    if cfg.mixture_file is None:
-        assert cfg.token_budget is not None  # guaranteed by SelectConfig
+    if cut.mixture_file is None:
+        if cut.token_budget is None:
+            raise SelectionError("mode token_budget needs 'token_budget' and/or 'mixture_file'")
         total_available = sum(available.values())
-        budgets = {d: (cfg.token_budget * t // total_available if total_available else 0)
+        budgets = {d: (cut.token_budget * t // total_available if total_available else 0)
                    for d, t in available.items()}
     else:
-        mixture = load_mixture_file(cfg.mixture_file)
+        mixture = load_mixture_file(cut.mixture_file)
         for domain in sorted(available):
             if domain not in mixture.weights:
                 raise SelectionError(
-                    f"mixture file {cfg.mixture_file}: no weight for domain '{domain}'"
-                )
-        total = cfg.token_budget or mixture.total_tokens
+                    f"mixture file {cut.mixture_file}: no weight for domain '{domain}'")
+        total = cut.token_budget or mixture.total_tokens
         if total is None:
             raise SelectionError(
-                f"mixture file {cfg.mixture_file}: no total_tokens and select.token_budget unset"
-            )
-        if cfg.token_budget and mixture.total_tokens and cfg.token_budget != mixture.total_tokens:
-            warnings.append(
-                f"select.token_budget {cfg.token_budget} overrides total_tokens "
-                f"{mixture.total_tokens} of mixture file {cfg.mixture_file}"
-            )
+                f"mixture file {cut.mixture_file}: no total_tokens and select.token_budget unset")
+        if cut.token_budget and mixture.total_tokens and cut.token_budget != mixture.total_tokens:
+            warnings.append(f"select.token_budget {cut.token_budget} overrides total_tokens "
+                            f"{mixture.total_tokens} of mixture file {cut.mixture_file}")
         budgets = {d: math.floor(round(mixture.weights[d] * total, 6)) for d in available}
         for domain, weight in sorted(mixture.weights.items()):
             if domain not in available and weight > 0:
-                warnings.append(f"domain '{domain}': in mixture file {cfg.mixture_file} "
+                warnings.append(f"domain '{domain}': in mixture file {cut.mixture_file} "
                                 "but absent from the scored input; budget unfilled")
     for domain, budget in sorted(budgets.items()):
         if available[domain] < budget:
@@ -58,10 +61,36 @@ def _domain_budgets(
     return budgets
 
 
-def define_outcomes(
-    con: duckdb.DuckDBPyConnection, cfg: SelectConfig, warnings: list[str]
-) -> dict[str, Any]:
-    """Create the ``outcomes`` view (outcome NULL = kept) and return the quota details."""
+@njit(cache=True)
+def first_fit(group: np.ndarray, sizes: np.ndarray, budgets: np.ndarray) -> np.ndarray:
+    """Keep mask for items in rank order within each group: an item is kept when it still
+    fits its group's remaining budget."""
+    remaining = budgets.copy()
+    kept = np.zeros(len(sizes), dtype=np.bool_)
+    for i in range(len(sizes)):
+        g = group[i]
+        if sizes[i] <= remaining[g]:
+            kept[i] = True
+            remaining[g] -= sizes[i]
+    return kept
+
+
+def _budget_ranks(con: duckdb.DuckDBPyConnection, budgets: dict[str, int]) -> pa.Table:
+    """(domain, domain_rank) of the candidates a first-fit fill of ``budgets`` keeps."""
+    rows = con.sql("SELECT domain, domain_rank, n_tokens FROM ranked WHERE domain_rank IS NOT "
+                   "NULL ORDER BY domain, domain_rank").fetchnumpy()
+    domains = sorted(budgets)
+    codes = np.searchsorted(np.asarray(domains, dtype=object), rows["domain"])
+    kept = first_fit(codes.astype(np.int64), np.asarray(rows["n_tokens"], dtype=np.int64),
+                     np.asarray([budgets[d] for d in domains], dtype=np.int64))
+    return pa.table({"domain": pa.array(rows["domain"][kept], pa.string()),
+                     "domain_rank": pa.array(rows["domain_rank"][kept], pa.int64())})
+
+
+def define_outcomes(con: duckdb.DuckDBPyConnection, cut: Cut, warnings: list[str]
+                    ) -> dict[str, Any]:
+    """Create the ``outcomes`` table from ``ranked`` (outcome NULL = kept) and return the
+    quota details."""
     # Hard-filter survivors per domain: what quotas are fractions of / budgets draw from.
     survivors = con.sql(
         "SELECT domain, count(*) FILTER (drop_reason IS NULL), "
@@ -70,26 +99,31 @@ def define_outcomes(
     counts = {domain: int(n) for domain, n, _ in survivors}
     candidates = {domain: int(tokens) for domain, _, tokens in survivors}
     quotas: dict[str, Any]
-    if cfg.mode == "token_budget":
-        budgets = _domain_budgets(cfg, candidates, warnings)
+    if cut.mode == "token_budget":
+        budgets = domain_budgets(cut, candidates, warnings)
         quotas = {"budget_tokens": budgets, "available_tokens": candidates}
-        keep = "r.cumulative_tokens <= q.quota"
-        per_domain_quota = budgets
-    elif cfg.per_domain:
-        per_domain_quota = {d: _quota_for(cfg.fraction, n) for d, n in counts.items()}
+        con.register("kept_ranks", _budget_ranks(con, budgets))
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE outcomes AS SELECT r.*, CASE WHEN r.drop_reason IS "
+            "NOT NULL THEN r.drop_reason WHEN k.domain_rank IS NOT NULL THEN NULL ELSE "
+            "'not_selected' END AS outcome FROM ranked r LEFT JOIN kept_ranks k "
+            "ON r.domain = k.domain AND r.domain_rank = k.domain_rank")
+        con.unregister("kept_ranks")
+        return quotas
+    if cut.per_domain:
+        per_domain_quota = {d: _quota_for(cut.fraction, n) for d, n in counts.items()}
         quotas = {"max_docs": per_domain_quota}
         keep = "r.domain_rank <= q.quota"
     else:
-        global_quota = _quota_for(cfg.fraction, sum(counts.values()))
+        global_quota = _quota_for(cut.fraction, sum(counts.values()))
         per_domain_quota = {d: global_quota for d in counts}
         quotas = {"max_docs_global": global_quota}
         keep = "r.global_rank <= q.quota"
-    con.execute("CREATE TEMP TABLE quotas (domain VARCHAR, quota BIGINT)")
+    con.execute("CREATE OR REPLACE TEMP TABLE quotas (domain VARCHAR, quota BIGINT)")
     if per_domain_quota:
         con.executemany("INSERT INTO quotas VALUES (?, ?)", sorted(per_domain_quota.items()))
     con.execute(
-        "CREATE TEMP VIEW outcomes AS SELECT r.*, CASE WHEN r.drop_reason IS NOT NULL "
-        f"THEN r.drop_reason WHEN {keep} THEN NULL ELSE 'not_selected' END AS outcome "
-        "FROM ranked r JOIN quotas q USING (domain)"
-    )
+        "CREATE OR REPLACE TEMP TABLE outcomes AS SELECT r.*, CASE WHEN r.drop_reason IS NOT "
+        f"NULL THEN r.drop_reason WHEN {keep} THEN NULL ELSE 'not_selected' END AS outcome "
+        "FROM ranked r JOIN quotas q USING (domain)")
     return quotas

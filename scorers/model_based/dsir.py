@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from metamix.scorers.base import Scorer
+from metamix.scorers.base import Direction, Scorer
 from metamix.scorers.model_based._common import LazyModel, resolve_model_path, text_column
 from metamix.scorers.model_based.hashed_ngrams import hashed_unigram_bigram_features
 from metamix.scorers.registry import register
@@ -110,6 +110,9 @@ class DsirScorer(LazyModel, Scorer):
     @property
     def column(self) -> str:
         return f"dsir_{self.target_name}_logratio"
+
+    def directions(self) -> dict[str, Direction]:
+        return {self.column: "higher"}   # more like the target distribution
 
     def output_schema(self) -> pa.Schema:
         return pa.schema([(self.column, pa.float32())])

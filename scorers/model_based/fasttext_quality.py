@@ -106,6 +106,7 @@ class FastTextQualityScorer(LazyModel, Scorer):
     """Column ``dclm_fasttext_hq_prob``: the classifier's P(high quality), in [0, 1]."""
 
     name = "dclm_fasttext"
+    column_directions = {"dclm_fasttext_hq_prob": "higher"}
     column = "dclm_fasttext_hq_prob"
 
     def __init__(self, model_path: str | None = None, max_chars: int | None = 20_000) -> None:

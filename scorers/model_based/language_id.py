@@ -98,6 +98,8 @@ class LangIdScorer(LazyModel, Scorer):
     """Columns ``lang`` (ISO 639-1 code, e.g. ``en``) and ``lang_score`` (probability)."""
 
     name = "langid"
+    # how sure langid is of the language: not a quality judgement either way
+    column_directions = {"lang_score": "neutral"}
 
     def __init__(self, max_chars: int = 1000, languages: list[str] | None = None) -> None:
         if max_chars < 1:

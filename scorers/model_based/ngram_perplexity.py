@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from metamix.base.hashing import file_sha256
-from metamix.scorers.base import Scorer
+from metamix.scorers.base import Direction, Scorer
 from metamix.scorers.model_based._common import (
     MODELS_DIR,
     SAMPLE_TRAIN,
@@ -99,6 +99,11 @@ class NgramPerplexityScorer(LazyModel, Scorer):
         self.tokenizer_path = tokenizer_path
         self.target_name = target_name
         self.max_chars = max_chars
+
+    def directions(self) -> dict[str, Direction]:
+        # likely under the reference model = close to the reference text
+        return {f"ngram_logprob_{self.target_name}": "higher",
+                f"ngram_ppl_{self.target_name}": "lower"}
 
     def output_schema(self) -> pa.Schema:
         return pa.schema([(f"ngram_logprob_{self.target_name}", pa.float32()),

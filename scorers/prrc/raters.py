@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import pyarrow as pa
 
-from metamix.scorers.base import Scorer
+from metamix.scorers.base import Direction, Scorer
 from metamix.scorers.prrc.raters_common import (
     DEFAULT_MODEL_DIR,
     DIMENSIONS,
@@ -116,6 +116,9 @@ class PRRCScorer(Scorer):
                 raise FileNotFoundError(f"{model_dir}: no {kind} rater for {dim}")
             chosen[dim] = (kind, model_dir / relative)
         return chosen
+
+    def directions(self) -> dict[str, Direction]:
+        return {f"prrc_{dim}": "higher" for dim in self.dimensions}
 
     def output_schema(self) -> pa.Schema:
         return pa.schema([pa.field(f"prrc_{dim}", pa.float32()) for dim in self.dimensions])

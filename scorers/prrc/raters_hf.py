@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from metamix.scorers.base import Scorer
+from metamix.scorers.base import Direction, Scorer
 from metamix.scorers.prrc.raters_common import excerpts
 from metamix.scorers.registry import register
 
@@ -127,6 +127,9 @@ class PRRCTransformersScorer(Scorer):
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def directions(self) -> dict[str, Direction]:
+        return {f"prrc_hf_{k}": "higher" for k in self.model_dirs}
 
     def output_schema(self) -> pa.Schema:
         return pa.schema([pa.field(f"prrc_hf_{k}", pa.float32()) for k in self.model_dirs])
