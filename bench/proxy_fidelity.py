@@ -1,10 +1,13 @@
-"""Does the cheap n-gram proxy rank data subsets like a small transformer does?
+"""Does the cheap n-gram proxy rank data selections like a small transformer does?
 
-Trains an ``ngram`` and a ``gpt`` proxy on the same selections (top fraction under >= 16
-Dirichlet weight vectors over the demo's scores, same token budget and seed) and prints
-the Spearman correlation of their validation losses. Needs ``metamix score`` first.
+Selects ``--n`` (>= 16) subsets of the scored corpus exactly as Meta-rater does (Dirichlet
+weight vectors over the demo's scores, first-fit token budgets per domain, plus random
+selections), trains an ``ngram`` and a ``gpt`` proxy on each, and prints the Spearman
+correlation of their objectives on the report half of the run's Meta-rater targets. Needs
+``metamix score`` first.
 
-    .venv/bin/python bench/proxy_fidelity.py --config configs/demo.yaml [--n 16]
+    .venv/bin/python bench/proxy_fidelity.py --config configs/demo.yaml [--n 16] \\
+        [--gpt '{"d_model": 256, "n_layers": 4, "n_heads": 4, "seq_len": 256}']
 
 Runs are recorded in ``<run_dir>/bench_proxy_fidelity/runs-*.parquet`` (resumable).
 """
@@ -12,37 +15,39 @@ Runs are recorded in ``<run_dir>/bench_proxy_fidelity/runs-*.parquet`` (resumabl
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
-from pathlib import Path
+from dataclasses import replace
 
 import numpy as np
 from rich.console import Console
 from scipy.stats import spearmanr
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from metamix.base.atomic import write_json_atomic
+from metamix.base.hashing import json_hash
+from metamix.config import load_config
+from metamix.mixtures.metarater.config import MetaraterConfig
+from metamix.mixtures.metarater.plan import features_to_weights, sample_features
+from metamix.mixtures.metarater.run import open_context, proxy_task
+from metamix.mixtures.metarater.summary import run_values
+from metamix.mixtures.proxies.gpt import GPTTrainer, TinyGPT
+from metamix.mixtures.sweep import RunsTable, run_sweep
 
-from metamix.base.atomic import write_json_atomic  # noqa: E402
-from metamix.config import load_config  # noqa: E402
-from metamix.mixtures.metarater.run import default_scores  # noqa: E402
-from metamix.mixtures.metarater.scores import load_score_matrix, select_top_fraction  # noqa: E402
-from metamix.mixtures.proxies import (  # noqa: E402
-    TrainingData,
-    ValidationSet,
-    build_token_cache,
-    load_token_cache,
-)
-from metamix.mixtures.sweep import ProxyTask, RunsTable, run_sweep  # noqa: E402
+
+def gpt_parameters(params: dict, vocab_size: int) -> int:
+    trainer = GPTTrainer(**params)
+    model = TinyGPT(vocab_size, trainer.d_model, trainer.n_layers, trainer.n_heads,
+                    trainer.seq_len)
+    return sum(p.numel() for p in model.parameters())
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/demo.yaml")
-    ap.add_argument("--n", type=int, default=16, help="weight vectors (>= 16 recommended)")
-    ap.add_argument("--fraction", type=float, default=0.15)
-    ap.add_argument("--budget", type=int, default=300_000, help="training tokens per run")
+    ap.add_argument("--n", type=int, default=16, help="selections (>= 16 recommended)")
+    ap.add_argument("--random", type=int, default=2, help="of which random selections")
+    ap.add_argument("--budget", type=int, default=400_000, help="training tokens per run")
     ap.add_argument("--gpt", default='{"d_model": 64, "n_layers": 2, "n_heads": 2, '
                     '"seq_len": 128}', help="GPTTrainer params (JSON)")
     ap.add_argument("--workers", type=int, default=2)
@@ -50,51 +55,42 @@ def main() -> int:
     args = ap.parse_args()
     console = Console()
     cfg = load_config(args.config)
-    run_dir = cfg.run_dir
-    scored = sorted((run_dir / "scored").glob("part-*.parquet"))
-    valid = sorted((run_dir / "validation").glob("part-*.parquet"))
-    if not scored or not valid:
-        console.print(f"[red]no scored/validation shards in {run_dir}: run `metamix score`")
-        return 2
-    names = default_scores(scored)
-    matrix = load_score_matrix(scored, names)
-    cache_root = cfg.resolve(cfg.out_dir) / "_cache" / "tokens"
-    train = str(build_token_cache(scored, run_dir / "tokenizer.json", cache_root))
-    validation = ValidationSet(str(build_token_cache(valid, run_dir / "tokenizer.json",
-                                                     cache_root)))
-    lengths = load_token_cache(train).doc_lengths()
-    rng = np.random.default_rng(args.seed)
-    vectors = [dict(zip(names, rng.dirichlet(np.ones(len(names))), strict=True))
-               for _ in range(args.n)]
-    out = run_dir / "bench_proxy_fidelity"
-    gpt_params = {**json.loads(args.gpt), "threads": 1}
-    losses: dict[str, list[float]] = {}
+    mcfg = (cfg.metarater or MetaraterConfig()).model_copy(update={"token_budget": args.budget})
+    gpt_params = {**json.loads(args.gpt)}
     started = time.monotonic()
-    for trainer, params in (("ngram", {}), ("gpt", gpt_params)):
-        tasks = []
-        for i, weights in enumerate(vectors):
-            rows = select_top_fraction(matrix, weights, args.fraction)
-            tasks.append(ProxyTask(
-                run_id=f"w{i:03d}", kind="dirichlet", weights=weights, trainer=trainer,
-                trainer_params=params,
-                data=TrainingData(train, rows, args.budget, args.seed), validation=validation,
-                selection_docs=len(rows), selection_tokens=int(lengths[rows].sum()),
-                work_dir=str(out / "work")))
-        key = hashlib.sha256(json.dumps([trainer, Path(train).name, args.n, args.seed,
-                                         args.budget, args.fraction, params],
-                                        sort_keys=True).encode()).hexdigest()[:12]
-        table = RunsTable(out / f"runs-{trainer}.parquet", key)
-        rows_by_id = run_sweep(tasks, table, workers=args.workers, console=console,
-                               label=trainer)
-        losses[trainer] = [rows_by_id[t.run_id]["mean_loss"] for t in tasks]
-    ok = [i for i in range(args.n) if all(losses[t][i] is not None for t in losses)]
-    rho = float(spearmanr([losses["ngram"][i] for i in ok],
-                          [losses["gpt"][i] for i in ok]).statistic)
-    result = {"spearman_ngram_vs_gpt": rho, "n_vectors": len(ok), "budget": args.budget,
-              "gpt": gpt_params, "losses": losses, "seconds": time.monotonic() - started}
-    write_json_atomic(out / "fidelity.json", result)
-    console.print(f"ngram vs gpt proxy loss: Spearman {rho:.3f} over {len(ok)} weight vectors "
-                  f"({args.budget} tokens/run, {result['seconds']:.0f}s)")
+    objectives: dict[str, list[float | None]] = {}
+    with open_context(cfg, mcfg, console) as (ctx, names, directions):
+        rng = np.random.default_rng(args.seed)
+        features = sample_features(rng, names, directions, mcfg.alpha, args.n - args.random)
+        selections = [(f"w{i:03d}", ctx.engine.select(
+            features_to_weights(names, directions, f), ctx.cut)) for i, f in enumerate(features)]
+        selections += [(f"random-{i}", ctx.engine.select(None, ctx.cut, random_seed=i))
+                       for i in range(args.random)]
+        ctx.out = cfg.run_dir / "bench_proxy_fidelity"
+        for trainer, params in (("ngram", mcfg.proxy.params if mcfg.proxy.trainer == "ngram"
+                                 else {}), ("gpt", gpt_params)):
+            tasks = [replace(proxy_task(ctx, run_id, "fidelity", {}, sel, args.seed),
+                             trainer=trainer, trainer_params=params)
+                     for run_id, sel in selections]
+            key = json_hash([trainer, params, ctx.key, args.n, args.random, args.budget,
+                             args.seed], length=12)
+            table = RunsTable(ctx.out / f"runs-{trainer}.parquet", key)
+            rows = run_sweep(tasks, table, workers=args.workers, console=console,
+                             label=trainer)
+            objectives[trainer] = [
+                (v["report"]["objective"] if (v := run_values(mcfg.targets, rows[t.run_id]))
+                 else None) for t in tasks]
+    ok = [i for i in range(args.n) if all(objectives[t][i] is not None for t in objectives)]
+    rho = float(spearmanr([objectives["ngram"][i] for i in ok],
+                          [objectives["gpt"][i] for i in ok]).statistic)
+    n_params = gpt_parameters(gpt_params, cfg.tokenizer.vocab_size)
+    result = {"spearman_ngram_vs_gpt": rho, "n_selections": len(ok), "budget": args.budget,
+              "gpt": gpt_params, "gpt_parameters": n_params, "objectives": objectives,
+              "seconds": time.monotonic() - started}
+    write_json_atomic(cfg.run_dir / "bench_proxy_fidelity" / "fidelity.json", result)
+    console.print(f"ngram vs gpt ({gpt_params}, {n_params:,} parameters) on the report "
+                  f"half of the targets: Spearman {rho:.3f} over {len(ok)} selections "
+                  f"({args.budget:,} tokens/run, {result['seconds']:.0f}s)")
     return 0
 
 

@@ -21,6 +21,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("score_memory.py", []),
     ("raters_speed.py", []),
     ("model_scorers_speed.py", []),
+    ("metarater_shipped.py", []),
     ("proxy_fidelity.py", []),
     ("regmix_surrogates.py", []),
     ("regmix_search.py", []),

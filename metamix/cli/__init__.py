@@ -57,17 +57,20 @@ def _step(name: str) -> Callable[[argparse.Namespace, Console], None]:
 
 
 def _run_steps(steps: Sequence[str], cfg: Any, console: Console, config_path: str) -> None:
+    """Run each step; a finished step stamps itself so `metamix run` can skip it later."""
     from metamix.cli import commands
+    from metamix.cli.chain import mark_complete
 
     for name in steps:
         if name == "select":
             commands.select(cfg, console, config_path)
         else:
             getattr(commands, name.replace("-", "_"))(cfg, console)
+        mark_complete(cfg, name)
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> None:
-    from metamix.cli.chain import is_complete, mark_complete, plan
+    from metamix.cli.chain import is_complete, plan
 
     cfg = load_run_config(args)
     steps = plan(cfg, args.until)
@@ -78,7 +81,6 @@ def cmd_run(args: argparse.Namespace, console: Console) -> None:
                           f"skipped")
             continue
         _run_steps([step], cfg, console, args.config)
-        mark_complete(cfg, step)
 
 
 def cmd_scorers(args: argparse.Namespace, console: Console) -> None:

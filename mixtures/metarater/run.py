@@ -19,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,10 +81,11 @@ class Context:
     budgets: dict[str, int] | None = None
 
 
-def run_metarater(cfg: PipelineConfig, mcfg: MetaraterConfig, console: Console
-                  ) -> dict[str, Any]:
-    """Run the whole loop; write ``<run_dir>/metarater/`` and return the summary."""
-    started = time.monotonic()
+@contextmanager
+def open_context(cfg: PipelineConfig, mcfg: MetaraterConfig, console: Console
+                 ) -> Iterator[tuple[Context, list[str], dict[str, Any]]]:
+    """The selection engine and token caches of one sweep, the score columns it weights
+    and their directions (benchmarks open it too, to train proxies on other selections)."""
     seed = cfg.seed if mcfg.seed is None else mcfg.seed
     out = cfg.run_dir / "metarater"
     need_validation = any(isinstance(t, ValidationTarget) for t in mcfg.targets)
@@ -108,11 +110,19 @@ def run_metarater(cfg: PipelineConfig, mcfg: MetaraterConfig, console: Console
                 evaluation_docs(cfg, mcfg.targets, valid, mcfg.fit_fraction), tokenizer,
                 cache_root)
         ctx = Context(cfg, mcfg, engine, _cut(engine, mcfg), _rows_of_id(train_cache),
-                      train_cache, eval_cache, out, "", seed)
-        ctx.key = mcfg.sweep_key(train_cache.name, eval_cache.name, seed)
-        return _sweep_and_fit(ctx, names, directions, console, started)
+                      train_cache, eval_cache, out,
+                      mcfg.sweep_key(train_cache.name, eval_cache.name, seed), seed)
+        yield ctx, names, directions
     finally:
         con.close()
+
+
+def run_metarater(cfg: PipelineConfig, mcfg: MetaraterConfig, console: Console
+                  ) -> dict[str, Any]:
+    """Run the whole loop; write ``<run_dir>/metarater/`` and return the summary."""
+    started = time.monotonic()
+    with open_context(cfg, mcfg, console) as (ctx, names, directions):
+        return _sweep_and_fit(ctx, names, directions, console, started)
 
 
 def _engine(con: Any, scored: list[Path], columns: list[str], mcfg: MetaraterConfig
@@ -165,7 +175,8 @@ def check_equal_tokens(run: PlannedRun, selection: Selection, max_doc: Mapping[s
                 f"{budget}: runs must train on the same tokens per domain")
 
 
-def _stats(selection: Selection) -> dict[str, Any]:
+def selection_stats(selection: Selection) -> dict[str, Any]:
+    """Docs, tokens and median document length per domain (the length diagnostics)."""
     lengths: dict[str, list[int]] = {}
     for domain, n in zip(selection.kept.column("domain").to_pylist(),
                          selection.kept.column("n_tokens").to_pylist(), strict=True):
@@ -177,26 +188,30 @@ def _stats(selection: Selection) -> dict[str, Any]:
             "median_all": float(np.median(every)) if every else 0.0}
 
 
+def proxy_task(ctx: Context, run_id: str, kind: str, weights: dict[str, float],
+               selection: Selection, seed: int) -> ProxyTask:
+    """A proxy run on exactly the documents of ``selection``, evaluated on the targets."""
+    ids = selection.kept.column("id").to_pylist()
+    rows = np.fromiter((ctx.rows_of_id[i] for i in ids), dtype=np.int64, count=len(ids))
+    tokens = int(sum(selection.tokens_per_domain().values()))
+    return ProxyTask(
+        run_id=run_id, kind=kind, weights=weights,
+        selection_sha256=hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest(),
+        trainer=ctx.mcfg.proxy.trainer, trainer_params=ctx.mcfg.proxy.params,
+        data=TrainingData(str(ctx.train_cache), rows, None, seed),
+        validation=ValidationSet(str(ctx.eval_cache)), selection_docs=len(rows),
+        selection_tokens=tokens, work_dir=str(ctx.out / "work"), sweep_key=ctx.key)
+
+
 def _tasks(ctx: Context, planned: list[PlannedRun], max_doc: Mapping[str, int],
            stats: dict[str, dict[str, Any]]) -> list[ProxyTask]:
-    validation = ValidationSet(str(ctx.eval_cache))
     tasks = []
     for run in planned:
         selection = _select(ctx, run)
         check_equal_tokens(run, selection, max_doc)
         ctx.budgets = selection.quotas["budget_tokens"]
-        stats[run.run_id] = _stats(selection)
-        rows = np.fromiter((ctx.rows_of_id[i] for i in selection.kept.column("id").to_pylist()),
-                           dtype=np.int64, count=selection.kept.num_rows)
-        tokens = int(sum(stats[run.run_id]["tokens"].values()))
-        ids = sorted(selection.kept.column("id").to_pylist())
-        tasks.append(ProxyTask(
-            run_id=run.run_id, kind=run.kind, weights=run.weights,
-            selection_sha256=hashlib.sha256("\n".join(ids).encode()).hexdigest(),
-            trainer=ctx.mcfg.proxy.trainer, trainer_params=ctx.mcfg.proxy.params,
-            data=TrainingData(str(ctx.train_cache), rows, None, run.seed),
-            validation=validation, selection_docs=len(rows), selection_tokens=tokens,
-            work_dir=str(ctx.out / "work"), sweep_key=ctx.key))
+        stats[run.run_id] = selection_stats(selection)
+        tasks.append(proxy_task(ctx, run.run_id, run.kind, run.weights, selection, run.seed))
     return tasks
 
 

@@ -20,6 +20,8 @@ class Cut:
     per_domain: bool = False
     token_budget: int | None = None
     mixture_file: Path | None = None
+    #: explicit tokens per domain (e.g. to match another selection); overrides the above
+    budgets: tuple[tuple[str, int], ...] | None = None
 
 
 class SelectConfig(BaseModel):

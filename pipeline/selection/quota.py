@@ -30,7 +30,10 @@ def _quota_for(fraction: float, n: int) -> int:
 
 def domain_budgets(cut: Cut, available: dict[str, int], warnings: list[str]) -> dict[str, int]:
     """Token budget per data domain; shortfalls are appended to ``warnings``."""
-    if cut.mixture_file is None:
+    if cut.budgets is not None:
+        given = dict(cut.budgets)
+        budgets = {d: int(given.get(d, 0)) for d in available}
+    elif cut.mixture_file is None:
         if cut.token_budget is None:
             raise SelectionError("mode token_budget needs 'token_budget' and/or 'mixture_file'")
         total_available = sum(available.values())
