@@ -1,4 +1,5 @@
-"""Peak memory of `metamix score` on the bundled corpus at 1× and 10× its size.
+"""Peak memory of `metamix score` on the bundled corpus at 1× and 10× its size, and with
+one huge document (``--huge-mb``, default 50 MB) among a few normal ones.
 
 The corpus is replicated with fresh ids (so nothing is quarantined as a duplicate) into a
 scratch directory; each size is scored in a subprocess with a fresh output directory while
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import subprocess
 import sys
 import tempfile
@@ -72,6 +74,8 @@ def main() -> None:
     parser.add_argument("--source", type=Path, default=REPO / "data" / "sample" / "train")
     parser.add_argument("--scorers", nargs="+", default=list(HEURISTIC_FAMILIES),
                         help="scorer families to run (default: the heuristic set)")
+    parser.add_argument("--huge-mb", type=int, nargs="*", default=[50],
+                        help="also score one document of this many MB (0 or none: skip)")
     args = parser.parse_args()
     tokenizer = REPO / "out" / "demo" / "tokenizer.json"
     print(f"{'factor':>6} {'docs':>9} {'MB':>8} {'seconds':>8} {'docs/s':>8} {'peak RSS MiB':>13}")
@@ -95,6 +99,34 @@ def main() -> None:
                 raise SystemExit(f"score failed at factor {factor}")
             print(f"{factor:>6} {rows:>9,} {nbytes / 1e6:>8.1f} {seconds:>8.1f} "
                   f"{rows / seconds:>8,.0f} {peak:>13,.0f}")
+        for mb in [m for m in args.huge_mb if m > 0]:
+            huge_run(Path(scratch), mb, args, tokenizer)
+
+
+def huge_run(scratch: Path, mb: int, args: argparse.Namespace, tokenizer: Path) -> None:
+    """One ``mb`` MB document in a JSONL file with a few normal ones: with the default
+    ``input.max_doc_bytes`` (5 MB) it is quarantined as too_large, and memory stays flat."""
+    data = scratch / f"huge{mb}"
+    data.mkdir()
+    word = "lorem ipsum dolor sit amet, consectetur adipiscing elit.\n"
+    with open(data / "in.jsonl", "w", encoding="utf-8") as fh:
+        for i in range(20):
+            fh.write(json.dumps({"id": f"n{i}", "domain": "web",
+                                 "text": f"A normal document number {i}. " * 40}) + "\n")
+        fh.write(json.dumps({"id": "huge", "domain": "web",
+                             "text": word * (mb * 2**20 // len(word))}) + "\n")
+    config = {"run": f"huge{mb}", "out_dir": str(scratch / "out"), "workers": args.workers,
+              "progress": False, "input": {"paths": [str(data / "in.jsonl")]},
+              "tokenizer": {"path": str(tokenizer)} if tokenizer.is_file() else {},
+              "score": {"scorers": [{"name": name} for name in args.scorers]}}
+    cfg_path = scratch / f"huge{mb}.yaml"
+    cfg_path.write_text(yaml.safe_dump(config))
+    peak, seconds, code = peak_tree_rss(
+        [sys.executable, "-m", "metamix.cli", "score", "--config", str(cfg_path)])
+    quarantine = sorted((scratch / "out" / f"huge{mb}" / "quarantine").glob("*.parquet"))
+    reasons = [r for q in quarantine for r in pq.read_table(q).column("reason").to_pylist()]
+    print(f"one {mb} MB document: exit {code}, {seconds:.1f}s, peak RSS {peak:,.0f} MiB "
+          f"(goal <= 2,048), quarantined {reasons}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@ Tasks are plain picklable descriptions (``ProxyTask``) and results come back as 
 so the pool could be swapped for a cluster queue. The parent is the only writer of
 ``runs.parquet``: after every finished attempt it rewrites the table atomically, so a killed
 sweep loses at most the runs in flight, and a rerun skips every run id with an ``ok`` row.
+Rows are kept sorted by (run id, attempt) and hold no timings, so the same sweep writes the
+same bytes whatever order the workers finish in; each attempt's seconds and finish time go
+to ``out/<run>/logs/<folder>_<table>.jsonl`` instead.
 
 A failed run is never skipped silently: each attempt gets a row (status ``failed`` and its
 one-line error) and the run is retried ``retries`` times within the sweep; a run that still
@@ -37,8 +40,8 @@ SCHEMA = pa.schema([
     ("status", pa.string()), ("error", pa.string()), ("trainer", pa.string()),
     ("seed", pa.int64()), ("weights", pa.string()), ("selection_docs", pa.int64()),
     ("selection_tokens", pa.int64()), ("train_tokens", pa.int64()), ("losses", pa.string()),
-    ("mean_loss", pa.float64()), ("seconds", pa.float64()), ("sweep_key", pa.string()),
-    ("finished_at", pa.string()), ("curve", pa.string()), ("metrics", pa.string()),
+    ("mean_loss", pa.float64()), ("sweep_key", pa.string()),
+    ("curve", pa.string()), ("metrics", pa.string()),
     ("selection_sha256", pa.string()),
 ])
 
@@ -99,8 +102,10 @@ def execute_task(task: ProxyTask) -> dict[str, Any]:
 class RunsTable:
     """All attempts so far, persisted to one Parquet file rewritten atomically per append."""
 
-    def __init__(self, path: Path, sweep_key: str = "") -> None:
+    def __init__(self, path: Path, sweep_key: str = "", log_path: Path | None = None) -> None:
         self.path = Path(path)
+        self.log_path = log_path or (self.path.parent.parent / "logs" /
+                                     f"{self.path.parent.name}_{self.path.stem}.jsonl")
         self.rows: list[dict[str, Any]] = []
         if self.path.is_file():
             table = read_parquet_whole(self.path)
@@ -119,6 +124,12 @@ class RunsTable:
 
     def append(self, row: dict[str, Any]) -> None:
         self.rows.append({k: row.get(k) for k in SCHEMA.names})
+        self.rows.sort(key=lambda r: (r["run_id"], r["attempt"]))
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            log.write(json.dumps({"run_id": row["run_id"], "attempt": row["attempt"],
+                                  "status": row["status"], "seconds": row.get("seconds"),
+                                  "finished_at": row.get("finished_at")}) + "\n")
         table = pa.Table.from_pylist(self.rows, schema=SCHEMA)
         domains = sorted({d for r in self.rows if r["losses"] for d in json.loads(r["losses"])})
         for d in domains:   # convenience columns; ``losses`` (JSON) stays the source of truth

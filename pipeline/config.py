@@ -39,6 +39,12 @@ class InputConfig(Strict):
     domain: str | None = Field(default=None, description="one constant domain for all rows")
     source_field: str | None = "source"
     rows_per_shard: int = Field(default=50_000, gt=0, description="for hf_* inputs")
+    max_doc_bytes: int = Field(
+        default=5_000_000, gt=0, description="longer documents are quarantined as too_large "
+        "(with their size): one huge document would otherwise set the memory of a worker")
+    on_truncated: Literal["error", "quarantine"] = Field(
+        default="error", description="a compressed JSONL file that ends early: stop with its "
+        "byte offset, or keep the rows before it and quarantine the rest as one record")
 
     @field_validator("domain_from_path")
     @classmethod
@@ -85,7 +91,8 @@ class ScoreConfig(Strict):
 class PipelineConfig(Strict):
     """The run-wide keys and the sections the pipeline reads; later layers take this."""
 
-    run: str = Field(default="demo", pattern=r"^[A-Za-z0-9_.-]+$")
+    run: str = Field(default="demo", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
+                     description="one folder name under out_dir (no '/', not '.' or '..')")
     out_dir: str = "out"
     seed: int = 0
     workers: int | None = Field(default=None, gt=0, description="default: number of cores")

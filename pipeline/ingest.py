@@ -88,6 +88,11 @@ class Canonicalizer:
             return ("text_not_string", f"{type(text).__name__}: {str(text)[:200]}"), shown_id
         if not text.strip():
             return ("empty_text", repr(text[:200])), shown_id
+        if len(text) * 4 > inp.max_doc_bytes:   # a UTF-8 char is at most 4 bytes
+            size = len(text.encode("utf-8", "surrogatepass"))
+            if size > inp.max_doc_bytes:
+                return ("too_large", f"{size:,} bytes > input.max_doc_bytes "
+                        f"{inp.max_doc_bytes:,}"), shown_id
         if inp.id_field:
             if raw_id is None or raw_id == "" or isinstance(raw_id, (dict, list, bool)):
                 return ("missing_id", f"{inp.id_field!r} = {raw_id!r}"), None

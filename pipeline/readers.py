@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import glob
 import gzip
-import io
+import os
+import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 import pyarrow.parquet as pq
@@ -41,6 +43,13 @@ class InputShard:
     def label(self) -> str:
         return self.path if self.stop is None else f"{self.path}[{self.start}:{self.stop}]"
 
+    def label_under(self, base: Path) -> str:
+        """The label with the path relative to ``base`` (the folder relative config paths
+        resolve against): manifests and quarantine rows then read the same wherever a
+        checkout lives, for a config that names its inputs relatively."""
+        path = os.path.relpath(self.path, base)
+        return path if self.stop is None else f"{path}[{self.start}:{self.stop}]"
+
 
 def expand_paths(cfg: PipelineConfig, inp: InputConfig) -> list[Path]:
     """Globs and directories → sorted files, so shard order (and ids' first owner) is stable."""
@@ -50,11 +59,16 @@ def expand_paths(cfg: PipelineConfig, inp: InputConfig) -> list[Path]:
         matches = [Path(m) for m in glob.glob(resolved, recursive=True)]
         if not matches:
             raise UserError(f"input.paths: nothing matches {pattern!r}")
+        before = len(found)
         for m in matches:
             if m.is_dir() and inp.format not in ("hf_disk",):
                 found.update(p for p in m.rglob("*") if p.is_file() and _known_suffix(p))
             else:
                 found.add(m)
+        if len(found) == before and all(m.is_dir() for m in matches) \
+                and inp.format != "hf_disk":
+            raise UserError(f"input.paths: {pattern!r} holds no .jsonl/.json/.ndjson (plain, "
+                            ".gz, .zst) or .parquet files")
     return sorted(found)
 
 
@@ -94,33 +108,105 @@ def read_records(shard: InputShard, inp: InputConfig, batch_rows: int = 4096
                  ) -> Iterator[list[Record]]:
     """Yield lists of records; memory stays bounded by ``batch_rows``."""
     if shard.kind == "jsonl":
-        yield from _read_jsonl(Path(shard.path), batch_rows)
+        yield from _read_jsonl(Path(shard.path), inp, batch_rows)
     elif shard.kind == "parquet":
         yield from _read_parquet(Path(shard.path), inp, batch_rows)
     else:
         yield from _read_hf(shard, inp, batch_rows)
 
 
-def _open_text_bytes(path: Path) -> io.BufferedIOBase:
+_BOM = b"\xef\xbb\xbf"
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_CHUNK = 1 << 20
+
+
+class TruncatedInput(Exception):
+    """Compressed input that ends before its last frame/member does."""
+
+    def __init__(self, offset: int, reason: str) -> None:
+        super().__init__(reason)
+        self.offset = offset
+
+
+def _zst_chunks(fh: BinaryIO) -> Iterator[bytes]:
+    """Decompressed bytes of every zstd frame in turn; a frame cut short is an error with
+    the byte offset where the input ended (a stream reader would stop there in silence)."""
+    dctx = zstandard.ZstdDecompressor()
+    obj = dctx.decompressobj()
+    offset = 0
+    in_frame = False
+    while chunk := fh.read(_CHUNK):
+        offset += len(chunk)
+        while chunk:
+            try:
+                out = obj.decompress(chunk)
+            except zstandard.ZstdError as exc:
+                raise TruncatedInput(offset - len(chunk), f"corrupt zstd data: {exc}") from None
+            in_frame = True
+            if out:
+                yield out
+            if obj.eof:          # a frame ended: the rest of the chunk starts the next one
+                chunk, obj, in_frame = obj.unused_data, dctx.decompressobj(), False
+            else:
+                chunk = b""
+    if in_frame:
+        raise TruncatedInput(offset, "the last zstd frame is cut short")
+
+
+def _gz_chunks(fh: BinaryIO) -> Iterator[bytes]:
+    with gzip.GzipFile(fileobj=fh) as gz:
+        try:
+            while chunk := gz.read(_CHUNK):
+                yield chunk
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise TruncatedInput(fh.tell(), f"gzip stream cut short or corrupt: {exc}") from None
+
+
+def _raw_chunks(path: Path, fh: BinaryIO) -> Iterator[bytes]:
     name = path.name.lower()
     if name.endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        return _gz_chunks(fh)
     if name.endswith(".zst"):
-        raw = zstandard.ZstdDecompressor().stream_reader(open(path, "rb"))  # noqa: SIM115
-        return io.BufferedReader(raw)  # type: ignore[arg-type]
-    return open(path, "rb")  # noqa: SIM115
+        return _zst_chunks(fh)
+    return iter(lambda: fh.read(_CHUNK), b"")
 
 
-def _read_jsonl(path: Path, batch_rows: int) -> Iterator[list[Record]]:
+def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Lines ending in \\n, \\r\\n or a lone \\r; a leading UTF-8 BOM is dropped."""
+    pending = b""
+    first = True
+    for chunk in chunks:
+        if first and chunk:
+            chunk, first = chunk.removeprefix(_BOM), False
+        pending += chunk
+        hold = 1 if pending.endswith(b"\r") else 0   # the next chunk may start with its \n
+        parts = _LINE_END.split(pending[: len(pending) - hold])
+        pending = parts.pop() + pending[len(pending) - hold :]
+        yield from parts
+    if tail := pending.removesuffix(b"\r"):
+        yield tail
+
+
+def _read_jsonl(path: Path, inp: InputConfig, batch_rows: int) -> Iterator[list[Record]]:
     out: list[Record] = []
+    row = 0
     try:
-        with _open_text_bytes(path) as fh:
-            for row, line in enumerate(fh):
+        with open(path, "rb") as fh:
+            for line in _lines(_raw_chunks(path, fh)):
                 out.append(_decode_json_line(row, line))
+                row += 1
                 if len(out) >= batch_rows:
                     yield out
                     out = []
-    except (OSError, EOFError, zstandard.ZstdError) as exc:
+    except TruncatedInput as exc:
+        if inp.on_truncated != "quarantine":
+            raise UserError(f"{path}: {exc} at byte {exc.offset}; the file is truncated or "
+                            "corrupt (set input.on_truncated: quarantine to keep the rows "
+                            "before it and count the rest as one truncated_input record)"
+                            ) from None
+        out.append((row, None, "truncated_input", f"{exc} at byte {exc.offset}: the rest of "
+                    "the file could not be read"))
+    except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc}") from None
     if out:
         yield out

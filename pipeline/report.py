@@ -20,9 +20,13 @@ class StageReport:
     docs_processed: int
 
     def to_json(self) -> dict[str, object]:
-        return {"stage": self.stage, "shards": self.shards, "skipped": self.skipped,
-                "seconds": round(self.seconds, 3), "docs_processed": self.docs_processed,
-                **self.totals.to_json()}
+        """What the stage produced: the same for a clean run and a resumed one."""
+        return {"stage": self.stage, "shards": self.shards, **self.totals.to_json()}
+
+    def timing_json(self) -> dict[str, object]:
+        """How this invocation went (``logs/``: excluded from the byte-identical promise)."""
+        return {"stage": self.stage, "resumed_shards": self.skipped,
+                "seconds": round(self.seconds, 3), "docs_processed": self.docs_processed}
 
 
 def print_reports(console: Console, reports: list[StageReport], title: str) -> None:

@@ -87,9 +87,12 @@ def _remove_stale(stage_dir: Path, shards: set[str]) -> None:
 def _ingest(cfg: PipelineConfig, console: Console, stage: str, inp: InputConfig) -> StageRun:
     shards = plan_shards(cfg, inp)
     config_hash = json_hash([CODE_VERSION, inp.model_dump(mode="json")])
+    # labels as the config names the inputs: relative paths stay relative
+    relative = not any(Path(p).is_absolute() for p in inp.paths)
     tasks = [
         ShardTask(stage=stage, shard=f"part-{i:05d}", stage_dir=str(cfg.run_dir / stage),
-                  input_label=s.label, input_fingerprint=input_fingerprint(s.path) + f":{s.start}",
+                  input_label=s.label_under(Path(cfg.base_dir)) if relative else s.label,
+                  input_fingerprint=input_fingerprint(s.path) + f":{s.start}",
                   config_hash=config_hash, source=s, batch_size=cfg.score.batch_size)
         for i, s in enumerate(shards)
     ]

@@ -127,6 +127,18 @@ def test_server_errors_and_timeouts_are_retried_to_success(tmp_path: Path) -> No
         ("ok", 3, 3), ("ok", 2, 3), ("ok", 2, 3)]
 
 
+def test_a_run_where_no_rating_succeeds_fails_with_the_counts(tmp_path: Path) -> None:
+    from metamix.base.errors import UserError
+
+    with FakeLLM(lambda seen, n: Reply(status=500, body=b"down")) as fake, \
+            pytest.raises(UserError, match=r"no rating succeeded \(3 items: parse_error 0, "
+                                           r"request_error 3; 9 requests sent\)"):
+        run(docs(3), acfg(fake), tmp_path)
+    # the answers are still written, so the errors can be read
+    rows = pq.read_table(tmp_path / "annotations.parquet").to_pylist()
+    assert [r["status"] for r in rows] == ["request_error"] * 3
+
+
 def test_concurrency_is_bounded(tmp_path: Path) -> None:
     with FakeLLM(lambda seen, n: Reply(delay_s=0.05)) as fake:
         run(docs(24), acfg(fake, max_concurrency=3), tmp_path)

@@ -79,6 +79,15 @@ def test_timeout_is_retried() -> None:
     assert answer.attempts == 2 and time.monotonic() - started < 1.4
 
 
+def test_a_trickling_server_is_cut_at_the_whole_request_deadline() -> None:
+    # ~200 bytes, one every 0.1 s: a per-read timeout of 0.6 s would wait ~20 s
+    script = lambda seen, n: Reply(trickle_s=0.1) if n == 1 else Reply()  # noqa: E731
+    with FakeLLM(script) as fake:
+        started = time.monotonic()
+        answer = client_for(fake, timeout_s=0.6).complete(MESSAGES)
+    assert answer.attempts == 2 and time.monotonic() - started < 3.0
+
+
 def test_gives_up_after_max_retries_keeping_the_raw_body() -> None:
     script = lambda seen, n: Reply(body=b"<html>not json")  # noqa: E731
     with FakeLLM(script) as fake, pytest.raises(RequestFailed) as info:

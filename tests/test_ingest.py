@@ -181,5 +181,89 @@ def test_unmatched_glob_and_corrupt_files(tmp_path: Path) -> None:
     (tmp_path / "bad.jsonl.gz").write_bytes(b"not gzip")
     cfg = load_config(write_config(tmp_path / "c3.yaml",
                                    input={"paths": [str(tmp_path / "bad.jsonl.gz")]}))
-    with pytest.raises(UserError, match="bad.jsonl.gz: cannot read"):
+    with pytest.raises(UserError, match="bad.jsonl.gz: gzip stream cut short or corrupt"):
         run_score(cfg, QUIET)
+
+
+# --- damaged files and odd line endings (regressions: each read silently lost rows) ---------
+
+
+def _zst_frames(rows: list[dict], n_frames: int) -> bytes:
+    lines = [json.dumps(r).encode() + b"\n" for r in rows]
+    per = len(lines) // n_frames
+    cctx = zstandard.ZstdCompressor()
+    return b"".join(cctx.compress(b"".join(lines[i * per:(i + 1) * per]))
+                    for i in range(n_frames))
+
+
+@pytest.mark.parametrize("cut", ["second_frame_missing_tail", "mid_first_frame"])
+def test_truncated_zst_is_an_error_naming_file_and_offset(tmp_path: Path, cut: str) -> None:
+    data = _zst_frames(_docs("z", 200), 2)
+    first_frame = len(zstandard.ZstdCompressor().compress(
+        b"".join(json.dumps(r).encode() + b"\n" for r in _docs("z", 200)[:100])))
+    data = data[:-7] if cut == "second_frame_missing_tail" else data[: first_frame // 2]
+    path = tmp_path / "in.jsonl.zst"
+    path.write_bytes(data)
+    config = write_config(tmp_path / "c.yaml", input={"paths": [str(path)]}, score=NO_SCORERS)
+    with pytest.raises(UserError, match=r"in\.jsonl\.zst: .* at byte \d+"):
+        _score(config)
+
+
+def test_truncated_input_can_be_quarantined_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl.zst"
+    path.write_bytes(_zst_frames(_docs("z", 200), 2)[:-7])
+    config = write_config(tmp_path / "c.yaml", input={"paths": [str(path)],
+                                                      "on_truncated": "quarantine"},
+                          score=NO_SCORERS)
+    cfg, totals = _score(config)
+    ingest = totals["ingest"]
+    assert ingest.written >= 100 and ingest.quarantined["truncated_input"] == 1
+    assert ingest.read == ingest.written + sum(ingest.quarantined.values())
+    reasons = _quarantine(cfg).column("reason").to_pylist()
+    assert "truncated_input" in reasons
+
+
+def test_two_complete_zst_frames_are_both_read(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl.zst"
+    path.write_bytes(_zst_frames(_docs("z", 200), 2))
+    _, totals = _score(write_config(tmp_path / "c.yaml", input={"paths": [str(path)]},
+                                    score=NO_SCORERS))
+    assert totals["ingest"].read == totals["ingest"].written == 200
+
+
+def test_truncated_gz_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl.gz"
+    path.write_bytes(gzip.compress(b"".join(json.dumps(r).encode() + b"\n"
+                                            for r in _docs("g", 100)))[:-20])
+    config = write_config(tmp_path / "c.yaml", input={"paths": [str(path)]}, score=NO_SCORERS)
+    with pytest.raises(UserError, match=r"in\.jsonl\.gz: .* at byte"):
+        _score(config)
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+def test_bom_and_every_line_ending(tmp_path: Path, newline: bytes) -> None:
+    lines = [json.dumps(r).encode() for r in _docs("n", 100)]
+    (tmp_path / "in.jsonl").write_bytes(b"\xef\xbb\xbf" + newline.join(lines) + newline)
+    cfg, totals = _score(write_config(tmp_path / "c.yaml", input={
+        "paths": [str(tmp_path / "in.jsonl")]}, score=NO_SCORERS))
+    assert totals["ingest"].read == totals["ingest"].written == 100
+    assert _read(cfg, "ingest").column("id").to_pylist()[0] == "n0"
+
+
+def test_directory_without_supported_files_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "notes.txt").write_text("not an input")
+    config = write_config(tmp_path / "c.yaml", input={"paths": [str(tmp_path / "data")]},
+                          score=NO_SCORERS)
+    with pytest.raises(UserError, match="holds no .jsonl"):
+        _score(config)
+
+
+def test_documents_over_max_doc_bytes_are_quarantined_with_their_size(tmp_path: Path) -> None:
+    rows = _docs("m", 3) + [{"id": "huge", "text": "é" * 600, "domain": "web"}]
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    cfg, totals = _score(write_config(tmp_path / "c.yaml", input={
+        "paths": [str(tmp_path / "in.jsonl")], "max_doc_bytes": 1000}, score=NO_SCORERS))
+    assert totals["ingest"].written == 3 and totals["ingest"].quarantined["too_large"] == 1
+    row = _quarantine(cfg).to_pylist()[0]
+    assert row["id"] == "huge" and row["detail"] == "1,200 bytes > input.max_doc_bytes 1,000"

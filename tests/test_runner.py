@@ -34,7 +34,8 @@ def _corpus(tmp_path: Path) -> Path:
 def _outputs(run_dir: Path) -> dict[str, bytes]:
     """Every data, quarantine and manifest file: what a rerun must reproduce exactly."""
     return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*"))
-            if p.is_file() and p.name != "score_summary.json"}
+            if p.is_file() and p.name not in ("score_summary.json", ".lock")
+            and p.relative_to(run_dir).parts[0] != "logs"}
 
 
 def _config(tmp_path: Path, name: str) -> Path:

@@ -1,7 +1,13 @@
 """Atomic file output: every file the pipeline writes appears whole or not at all.
 
-A killed process leaves only ``*.tmp-<pid>`` files behind, which a rerun ignores and
-overwrites, so resuming never reads a half-written shard.
+A killed process leaves only ``.<name>.tmp-<pid>`` files behind, which the next command on
+the same run folder removes (``runlock.remove_stale_temps``) and a rerun never reads, so
+resuming never sees a half-written shard.
+
+Fault injection (``bench/fault_injection.py``): with ``METAMIX_FAULT_COUNTER`` naming a file,
+every commit point (just before and just after each rename) is appended to it, across all
+processes of a command; with ``METAMIX_FAULT_KILL_AT=N`` as well, the command's whole process
+group is SIGKILLed at the N-th point (0-based).
 """
 
 from __future__ import annotations
@@ -27,10 +33,32 @@ def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        _commit_point("before", dest)
         os.replace(tmp, dest)
+        _commit_point("after", dest)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+_FAULT_COUNTER = os.environ.get("METAMIX_FAULT_COUNTER")
+_FAULT_KILL_AT = os.environ.get("METAMIX_FAULT_KILL_AT")
+
+
+def _commit_point(phase: str, dest: Path) -> None:
+    if _FAULT_COUNTER is None:
+        return
+    import fcntl
+    import signal
+
+    with open(_FAULT_COUNTER, "a+", encoding="utf-8") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.seek(0)
+        index = sum(1 for _ in fh)
+        fh.write(f"{phase}\t{dest}\n")
+        fh.flush()
+    if _FAULT_KILL_AT is not None and index == int(_FAULT_KILL_AT):
+        os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
 def write_bytes_atomic(dest: str | os.PathLike[str], data: bytes) -> None:

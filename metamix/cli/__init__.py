@@ -7,8 +7,10 @@ traceback. Heavy libraries load inside the command that needs them, so ``--help`
 from __future__ import annotations
 
 import argparse
+import errno
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import yaml
@@ -50,10 +52,19 @@ def load_run_config(args: argparse.Namespace) -> Any:
     return cfg
 
 
-def _step(name: str) -> Callable[[argparse.Namespace, Console], None]:
-    def run(args: argparse.Namespace, console: Console) -> None:
-        _run_steps([name], load_run_config(args), console, args.config)
-    return run
+#: Steps that write nothing into the run folder, so they need no lock.
+_UNLOCKED = ("train-rater",)
+
+
+@contextmanager
+def _owning(cfg: Any) -> Iterator[None]:
+    """Hold the run folder's lock, after removing what killed earlier runs left behind."""
+    from metamix.base.runlock import remove_stale_temps, run_lock
+
+    with run_lock(cfg.run_dir):
+        remove_stale_temps(cfg.run_dir, only_dead=False)
+        remove_stale_temps(cfg.resolve(cfg.out_dir) / "_cache")
+        yield
 
 
 def _run_steps(steps: Sequence[str], cfg: Any, console: Console, config_path: str) -> None:
@@ -69,18 +80,30 @@ def _run_steps(steps: Sequence[str], cfg: Any, console: Console, config_path: st
         mark_complete(cfg, name)
 
 
+def _step(name: str) -> Callable[[argparse.Namespace, Console], None]:
+    def run(args: argparse.Namespace, console: Console) -> None:
+        cfg = load_run_config(args)
+        if name in _UNLOCKED:
+            _run_steps([name], cfg, console, args.config)
+            return
+        with _owning(cfg):
+            _run_steps([name], cfg, console, args.config)
+    return run
+
+
 def cmd_run(args: argparse.Namespace, console: Console) -> None:
     from metamix.cli.chain import is_complete, plan
 
     cfg = load_run_config(args)
     steps = plan(cfg, args.until)
     console.print(f"metamix run: {' → '.join(steps)}")
-    for step in steps:
-        if is_complete(cfg, step):
-            console.print(f"{step}: complete (same config and inputs, outputs unchanged); "
-                          f"skipped")
-            continue
-        _run_steps([step], cfg, console, args.config)
+    with _owning(cfg):
+        for step in steps:
+            if is_complete(cfg, step):
+                console.print(f"{step}: complete (same config and inputs, outputs unchanged);"
+                              " skipped")
+                continue
+            _run_steps([step], cfg, console, args.config)
 
 
 def cmd_scorers(args: argparse.Namespace, console: Console) -> None:
@@ -145,6 +168,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: File-system errors a user causes (a full disk, a path that cannot be created or written).
+_USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
+                   errno.ENOTDIR, errno.EISDIR, errno.ENOENT, errno.ENAMETOOLONG, errno.EEXIST}
+
+
+def _os_error_message(exc: OSError) -> str | None:
+    """One line naming the path for a file-system error the user can fix, else None (a bug
+    keeps its traceback). Arrow reports a full disk without an errno, so its text counts."""
+    if exc.errno in _USER_OS_ERRORS:
+        where = f"{exc.filename}: " if exc.filename else ""
+        hint = "; free some space and rerun to resume" if exc.errno in (
+            errno.ENOSPC, errno.EDQUOT) else ""
+        return f"{where}{exc.strerror or exc}{hint}"
+    if "No space left on device" in str(exc):
+        return f"{str(exc).splitlines()[0]}; free some space and rerun to resume"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(stderr=True, highlight=False)
@@ -162,6 +203,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             COMMANDS[args.command][0](args, console)
     except UserError as exc:
         console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        return 2
+    except OSError as exc:
+        message = _os_error_message(exc)
+        if message is None:
+            raise
+        console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console.print("interrupted; rerun the same command to resume")

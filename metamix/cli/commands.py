@@ -25,6 +25,9 @@ def score(cfg: RunConfig, console: Console) -> None:
                   f"{time.monotonic() - started:.1f}s · {cfg.n_workers} workers")
     write_json_atomic(cfg.run_dir / "score_summary.json",
                       {"stages": [r.to_json() for r in reports]})
+    write_json_atomic(cfg.run_dir / "logs" / "score.json",
+                      {"stages": [r.timing_json() for r in reports],
+                       "seconds": round(time.monotonic() - started, 3)})
     console.print(f"scored shards: {cfg.run_dir / 'scored'}")
 
 

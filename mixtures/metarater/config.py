@@ -61,6 +61,9 @@ class MetaraterConfig(BaseModel):
     mixture_file: Path | None = Field(
         default=None, description="per-domain token shares of every run (a mixture file); "
         "null: the corpus's own shares, so the domain mix stays intact")
+    share_tolerance: float = Field(
+        0.02, gt=0, le=1, description="largest gap between a run's domain share and the "
+        "configured one; a run off by more is an error (small corpora need more)")
     k: int = Field(128, ge=4, description="Dirichlet weight vectors (proxy runs)")
     alpha: float = Field(1.0, gt=0, description="symmetric Dirichlet concentration")
     proxy: ProxyConfig = Field(default_factory=ProxyConfig)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -60,8 +62,6 @@ from metamix.pipeline.selection.engine import Selection, SelectionEngine, connec
 from metamix.pipeline.selection.files import SelectionError, save_weights_file
 
 FIT_KINDS = ("dirichlet",)   # the regressor sees exactly the K sampled vectors
-#: Largest allowed gap between a run's domain share and the configured share.
-SHARE_TOLERANCE = 0.02
 
 
 @dataclass
@@ -96,7 +96,8 @@ def open_context(cfg: PipelineConfig, mcfg: MetaraterConfig, console: Console
     declared: dict[str, Any] = {}
     for scorer in build_scorers(cfg.score.scorers):
         declared.update(scorer.directions())
-    con = connect(threads=2, spill_dir=out / ".spill")
+    spill = out / f".metarater-spill-{os.getpid()}"
+    con = connect(threads=2, spill_dir=spill)
     try:
         engine = _engine(con, scored, columns, mcfg)
         names = sorted(mcfg.scores or engine.varying_columns())
@@ -115,6 +116,7 @@ def open_context(cfg: PipelineConfig, mcfg: MetaraterConfig, console: Console
         yield ctx, names, directions
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def run_metarater(cfg: PipelineConfig, mcfg: MetaraterConfig, console: Console
@@ -154,10 +156,10 @@ def _select(ctx: Context, run: PlannedRun) -> Selection:
         raise UserError(f"metarater: {exc}") from None
 
 
-def check_equal_tokens(run: PlannedRun, selection: Selection, max_doc: Mapping[str, int]
-                       ) -> None:
-    """Every run trains on its budgets: each domain within one document of its budget, so
-    every domain's share stays within SHARE_TOLERANCE of the configured one."""
+def check_equal_tokens(run: PlannedRun, selection: Selection, max_doc: Mapping[str, int],
+                       tolerance: float) -> None:
+    """Every run trains on its budgets: each domain within one document of its budget and
+    its share within ``tolerance`` of the configured one."""
     budgets = selection.quotas["budget_tokens"]
     available = selection.quotas["available_tokens"]
     got = selection.tokens_per_domain()
@@ -168,7 +170,7 @@ def check_equal_tokens(run: PlannedRun, selection: Selection, max_doc: Mapping[s
         if available[domain] < budget:
             raise UserError(f"metarater: domain '{domain}' has {available[domain]} tokens, "
                             f"below its budget {budget}; lower metarater.fraction/token_budget")
-        if short > max_doc.get(domain, 0) or abs(share - budget / total) > SHARE_TOLERANCE:
+        if short > max_doc.get(domain, 0) or abs(share - budget / total) > tolerance:
             raise UserError(
                 f"metarater: run {run.run_id} (weights {json.dumps(run.weights)}) holds "
                 f"{got.get(domain, 0)} tokens of domain '{domain}' against a budget of "
@@ -208,7 +210,7 @@ def _tasks(ctx: Context, planned: list[PlannedRun], max_doc: Mapping[str, int],
     tasks = []
     for run in planned:
         selection = _select(ctx, run)
-        check_equal_tokens(run, selection, max_doc)
+        check_equal_tokens(run, selection, max_doc, ctx.mcfg.share_tolerance)
         ctx.budgets = selection.quotas["budget_tokens"]
         stats[run.run_id] = selection_stats(selection)
         tasks.append(proxy_task(ctx, run.run_id, run.kind, run.weights, selection, run.seed))

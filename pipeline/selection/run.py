@@ -133,7 +133,7 @@ def _select(
     written = write_selected(con, output_sql, out_dir / "selected", files,
                              total_rows=selection.kept.num_rows, progress=progress)
     summary = build_summary(
-        inputs=[str(p) for p in scored_paths],
+        inputs=[os.path.relpath(p, out_dir) for p in scored_paths],
         config=cfg.model_dump(mode="json"),
         resolved={"weights": weights, "normalization": normalization,
                   "weights_source": weights_source},

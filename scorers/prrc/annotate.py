@@ -393,6 +393,12 @@ def annotate_documents(docs: Sequence[Doc], acfg: AnnotateConfig, out_dir: Path,
     write_json_atomic(out_dir / "summary.json", summary.to_json() | {
         "config": acfg.model_dump(mode="json", exclude={"api_key"}), "model": client.model})
     print_summary(console, summary)
+    if rows and not any(c["ok"] for c in summary.counts.values()):
+        failed = {status: sum(c[status] for c in summary.counts.values())
+                  for status in STATUSES if status != "ok"}
+        raise UserError(f"annotate: no rating succeeded ({len(rows)} items: "
+                        + ", ".join(f"{k} {v}" for k, v in failed.items()) + f"; "
+                        f"{sent} requests sent); see {output} for the errors")
     return summary
 
 

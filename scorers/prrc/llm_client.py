@@ -1,7 +1,9 @@
 """A small client for OpenAI-compatible chat-completions endpoints (vLLM, llama.cpp, OpenAI).
 
-Standard library only (``urllib``): one POST per call, safe to share between threads (no
-state is mutated after construction). Transient failures — connection errors, timeouts,
+Standard library only (``http.client``): one POST per call, safe to share between threads
+(no state is mutated after construction). ``timeout_s`` bounds the *whole* request: a watchdog
+shuts the socket down at the deadline, so a server that trickles bytes cannot hold a request
+open (a per-read timeout would wait forever). Transient failures — connection errors, timeouts,
 429 and 5xx, unreadable bodies — are retried with seeded exponential backoff and jitter,
 honouring ``Retry-After``; the caller bounds concurrency with its own thread pool.
 
@@ -11,15 +13,16 @@ exception message or anything this module returns.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import http.client
 import json
 import os
 import random
+import socket
 import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,20 +135,42 @@ class ChatClient:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        url = urllib.parse.urlsplit(self.url)
+        connection = (http.client.HTTPSConnection if url.scheme == "https"
+                      else http.client.HTTPConnection)
+        conn = connection(url.hostname or "", url.port, timeout=self.timeout_s)
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            if conn.sock is not None:
+                with contextlib.suppress(OSError):
+                    conn.sock.shutdown(socket.SHUT_RDWR)
+
+        timer = threading.Timer(self.timeout_s, expire)
+        timer.daemon = True
+        timer.start()
+        timed_out = _Retryable(f"timed out after {self.timeout_s:g}s")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                raw = response.read().decode("utf-8", errors="replace")
-        except urllib.error.HTTPError as exc:
-            raise _classify_http_error(exc) from None
+            path = url.path + (f"?{url.query}" if url.query else "")
+            conn.request("POST", path, body=body, headers=headers)
+            response = conn.getresponse()
+            raw = response.read().decode("utf-8", errors="replace")
+            status, response_headers = response.status, response.headers
         except TimeoutError:
-            raise _Retryable(f"timed out after {self.timeout_s:g}s") from None
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):
-                raise _Retryable(f"timed out after {self.timeout_s:g}s") from None
-            raise _Retryable(f"connection failed: {exc.reason}") from None
+            raise timed_out from None
         except (ConnectionError, http.client.HTTPException, OSError) as exc:
+            if expired.is_set():
+                raise timed_out from None
             raise _Retryable(f"connection failed: {type(exc).__name__}: {exc}") from None
+        finally:
+            timer.cancel()
+            conn.close()
+        if expired.is_set():    # the shutdown may end a read early without an error
+            raise timed_out
+        if status >= 400:
+            raise _classify_http_status(status, response_headers.get("Retry-After"),
+                                        raw[:2000])
         return _extract_content(raw)
 
 
@@ -160,18 +185,13 @@ def _extract_content(raw: str) -> str:
     return content if isinstance(content, str) else ""
 
 
-def _classify_http_error(exc: urllib.error.HTTPError) -> Exception:
-    try:
-        raw = exc.read().decode("utf-8", errors="replace")[:2000]
-    except OSError:
-        raw = ""
-    if exc.code == 429 or exc.code >= 500:
-        retry_after = parse_retry_after(exc.headers.get("Retry-After") if exc.headers else None)
-        return _Retryable(f"HTTP {exc.code}", raw=raw, retry_after=retry_after)
-    if exc.code in (401, 403, 404):
-        hint = "check the API key" if exc.code in (401, 403) else "check base_url and model"
-        return EndpointRejected(f"HTTP {exc.code} from the endpoint ({hint})", 1, raw)
-    return RequestFailed(f"HTTP {exc.code}", 1, raw)
+def _classify_http_status(code: int, retry_after: str | None, raw: str) -> Exception:
+    if code == 429 or code >= 500:
+        return _Retryable(f"HTTP {code}", raw=raw, retry_after=parse_retry_after(retry_after))
+    if code in (401, 403, 404):
+        hint = "check the API key" if code in (401, 403) else "check base_url and model"
+        return EndpointRejected(f"HTTP {code} from the endpoint ({hint})", 1, raw)
+    return RequestFailed(f"HTTP {code}", 1, raw)
 
 
 def parse_retry_after(value: str | None) -> float | None:
