@@ -61,16 +61,17 @@ def reasons(df: pd.DataFrame) -> Spec:
 
 
 def _outline(data: Datasets, hist: pd.DataFrame, group: str, color: alt.Color,
-             log: bool = False) -> alt.Chart:
-    """Histogram outlines (one step line per group) on shared bins."""
-    return data.chart(hist).mark_line(interpolate="step", strokeWidth=1.5).encode(
+             facet: str | None = None, log: bool = False) -> alt.Chart:
+    """Histogram outlines (one step line per group) on shared bins. Only the fields drawn
+    travel with the page: a histogram figure is most of its size."""
+    fields = [f for f in (facet, group, "bin_mid", "count", "share") if f]
+    return data.chart(hist[fields]).mark_line(interpolate="step", strokeWidth=1.5).encode(
         x=alt.X("bin_mid:Q", title=None, scale=alt.Scale(type="log" if log else "linear",
                                                          zero=False, nice=False)),
         y=alt.Y("share:Q", title=None, axis=alt.Axis(format="%")),
         color=color,
-        tooltip=[f"{group}:N", alt.Tooltip("bin_start:Q", format=".4g"),
-                 alt.Tooltip("bin_end:Q", format=".4g"), alt.Tooltip("count:Q", format=","),
-                 alt.Tooltip("share:Q", format=".1%")])
+        tooltip=[f"{group}:N", alt.Tooltip("bin_mid:Q", format=".4g", title="bin centre"),
+                 alt.Tooltip("count:Q", format=","), alt.Tooltip("share:Q", format=".1%")])
 
 
 def lengths(hist: pd.DataFrame) -> Spec:
@@ -87,7 +88,7 @@ def score_distributions(hist: pd.DataFrame) -> Spec:
     """Small multiples: one panel per score column, one outline per domain."""
     data = Datasets()
     domains = sorted(hist["domain"].unique())
-    panel = _outline(data, hist, "domain", domain_color(domains)).properties(width=210,
+    panel = _outline(data, hist, "domain", domain_color(domains), "panel").properties(width=210,
                                                                             height=110)
     c = panel.facet(facet=alt.Facet("panel:N", sort=list(dict.fromkeys(hist["panel"])),
                                     title=None),
@@ -164,7 +165,7 @@ def before_after(hist: pd.DataFrame, columns: list[str]) -> Spec:
     data = Datasets()
     color = alt.Color("stage:N", sort=["before", "after"], title="selection",
                       scale=alt.Scale(domain=["before", "after"], range=["#bab0ac", "#4c78a8"]))
-    panel = _outline(data, hist, "stage", color).properties(width=210, height=110)
+    panel = _outline(data, hist, "stage", color, "column").properties(width=210, height=110)
     c = panel.facet(facet=alt.Facet("column:N", sort=columns, title=None),
                     columns=4).resolve_scale(x="independent", y="independent")
     return finish(c, data)
