@@ -114,6 +114,13 @@ def test_no_outputs_is_a_user_error_naming_the_run(tmp_path: Path) -> None:
         build_report(tmp_path / "empty", console=QUIET)
 
 
+def test_an_unreadable_shard_is_a_user_error_naming_it(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    (run / "scored" / "part-00001.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(UserError, match="part-00001.parquet"):
+        build_report(run, options=ReportOptions(png=False, cache_dir=tmp_path), console=QUIET)
+
+
 def test_cli_prints_the_page_path_last_and_reports_bad_files(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     monkeypatch.chdir(tmp_path)

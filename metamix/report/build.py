@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
@@ -52,7 +54,11 @@ def build_report(run_dir: Path, *, options: ReportOptions | None = None,
     sections, missing = [], []
     for name, make in SECTIONS:
         with console.status(f"report: {name}"):
-            section = make(ctx)
+            try:
+                section = make(ctx)
+            except (duckdb.Error, pa.ArrowException, OSError) as exc:
+                raise UserError(f"{run_dir}: cannot read the {name} outputs "
+                                f"({type(exc).__name__}: {str(exc)[:300]})") from None
         (sections.append(section) if section is not None else missing.append(name))
     if not sections:
         raise UserError(f"{run_dir}: no pipeline outputs to report on (manifests, "
