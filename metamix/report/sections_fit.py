@@ -15,10 +15,9 @@ def metarater_section(ctx: RunContext) -> Section | None:
     if run is None:
         return None
     s = run.summary
-    s_target = run.target
     section = Section("metarater", "Meta-rater: learned score weights", intro=(
         f"{s.get('k', '?')} Dirichlet weight vectors over {len(s.get('scores') or [])} scores, "
-        f"one proxy run each (target: {s_target} validation loss), plus baselines and seed "
+        f"one proxy run each (target: {run.target} validation loss), plus baselines and seed "
         "repeats."))
     section.notes += [f"Verdict: {v}" for v in s.get("verdicts") or []]
     head = metarater_data.headline(run)
@@ -38,14 +37,13 @@ def metarater_section(ctx: RunContext) -> Section | None:
         charts.learned_weights(weights)) if not weights.empty else None,
         "Learned weights: weights.json has none.")
     base = metarater_data.baselines(run)
-    dirichlet = metarater_data.doc_lengths(run)
-    dirichlet = dirichlet[dirichlet["run_id"].str.fullmatch(r"dirichlet-\d+")]
+    lengths = metarater_data.doc_lengths(run)
+    dirichlet = lengths[lengths["run_id"].str.fullmatch(r"dirichlet-\d+")]
     section.add(Figure(
         "metarater-baselines", "Learned weights against the baselines",
         "Actual proxy loss; bars: ± 2 seed-noise std; grey band: 10–90% of the Dirichlet "
         "runs.", charts.baselines(base, dirichlet)) if not base.empty else None,
         "Baselines: summary.json has no learned or baseline losses.")
-    lengths = metarater_data.doc_lengths(run)
     section.add(Figure(
         "metarater-doc-length", "Does the loss follow document length?",
         "Each run's selection: mean tokens per document against its loss.",
