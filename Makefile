@@ -30,9 +30,11 @@ $(BENCH_STAMP): $(STAMP)
 # Targets chain like files: each runs the steps it needs (`metamix run --until STEP` reads
 # them from the config: select needs metarater/mix when it reads their outputs), and a step
 # whose outputs are complete resumes in seconds.
-# The whole chain on the bundled corpus: score → Meta-rater weights → mixture → select.
+# The whole chain on the bundled corpus: score → Meta-rater weights → mixture → select,
+# then one HTML page of figures over it all; the last line printed is the page's path.
 demo: setup
 	$(VENV)/bin/metamix run --config $(CONFIG)
+	$(VENV)/bin/metamix report --config $(CONFIG)
 
 score metarater mix select: setup
 	$(VENV)/bin/metamix run --config $(CONFIG) --until $@

@@ -32,6 +32,7 @@ EXAMPLES: dict[str, str] = {
     "mix fit": "metamix mix fit --runs runs.csv --target loss_pile_cc",
     "mix suggest": "metamix mix suggest --runs runs.csv --n 4 --out next.csv",
     "mix optimize": "metamix mix optimize --runs runs.csv --caps caps.json --out mixture.json",
+    "report": "metamix report -c configs/demo.yaml   # writes out/demo/report/index.html",
 }
 
 
@@ -112,6 +113,16 @@ def cmd_scorers(args: argparse.Namespace, console: Console) -> None:
     print_scorers(Console(highlight=False))  # a listing: stdout, so it pipes and greps
 
 
+# --- metamix report: one page of figures over a run's outputs (metamix.report) ---
+def cmd_report(args: argparse.Namespace, console: Console) -> None:
+    from metamix.config import load_config
+    from metamix.report import cli as report_cli
+
+    cfg = load_config(args.config, dict(parse_override(s) for s in args.set))
+    report_cli.run(cfg, args, console)
+# --- end metamix report ---
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, Console], None], str]] = {
     "score": (_step("score"), "ingest the input and write quality signals (out/<run>/scored)"),
     "select": (_step("select"), "select documents from the scored shards (out/<run>/selected)"),
@@ -125,6 +136,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, Console], None], str]] =
                     "them (scorers/prrc/models)"),
     "scorers": (cmd_scorers, "list every registered scorer: output columns, directions, "
                 "parameters"),
+    "report": (cmd_report, "one self-contained HTML page of figures over the run's outputs, "
+               "a PNG per figure (out/<run>/report/index.html)"),
 }
 
 
@@ -158,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "run":
             p.add_argument("--until", choices=STEPS, default="select",
                            help="last step to run (default: select)")
+        if name == "report":
+            from metamix.report.cli import add_arguments
+
+            add_arguments(p)
     mix_sub = add_mix_parser(sub)  # `metamix mix fit|suggest|optimize` work on any runs table
     for name, p in mix_sub.choices.items():
         p.epilog, p.formatter_class = _example(f"mix {name}"), fmt
