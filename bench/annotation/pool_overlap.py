@@ -4,7 +4,9 @@ Both sides are whitespace-collapsed first (a reflowed paragraph is still the sam
 then every 50-character window is hashed with a polynomial rolling hash computed by numpy
 prefix sums (mod 2^64), so the ~52 M windows of the corpus index in seconds. A window made of
 fewer than ``MIN_DISTINCT`` distinct characters (a rule of dashes, a run of spaces and
-equals signs) is not shared *text* and is reported separately, not counted as overlap.
+equals signs), or lying wholly inside markup tags (``<!DOCTYPE html PUBLIC "-//W3C//…">``,
+``<meta http-equiv="Content-Type" …>``, which every raw HTML page repeats), is not shared
+*text*: such windows are reported separately, not counted as overlap.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ MIN_DISTINCT = 8
 _BASE = np.uint64(0x100000001B3)
 _BASE_INV = np.uint64(pow(int(_BASE), -1, 2**64))
 _WS = re.compile(r"\s+")
+# A run of tags: a declaration, or a tag name followed by space, "/" or ">" (so the "<" of
+# a comparison in code, ``i<n;``, does not open one).
+_MARKUP = re.compile(r"(?:<(?:!DOCTYPE|\?xml|/?[A-Za-z][A-Za-z0-9:-]*(?=[\s/>]))[^<>]{0,500}>\s?)+",
+                     re.IGNORECASE)
 
 
 def collapse(text: str) -> str:
@@ -72,8 +78,15 @@ class CorpusOverlap:
         where = np.searchsorted(self.hashes, hashes)
         where[where == len(self.hashes)] = 0
         hits = np.flatnonzero(self.hashes[where] == hashes)
+        markup = [(m.start(), m.end()) for m in _MARKUP.finditer(flat)]
+        starts = np.array([a for a, _ in markup], dtype=np.int64)
         shared, trivial = [], []
         for i in hits:
             window = flat[i : i + SPAN]
-            (shared if len(set(window)) >= MIN_DISTINCT else trivial).append(window)
+            k = int(np.searchsorted(starts, i, side="right")) - 1
+            in_markup = k >= 0 and markup[k][1] >= i + SPAN
+            if len(set(window)) < MIN_DISTINCT or in_markup:
+                trivial.append(window)
+            else:
+                shared.append(window)
         return shared, trivial

@@ -49,6 +49,18 @@ def write_sources(path: Path, chosen: dict[str, list[tuple[str, dict, Candidate]
         rebuild,
         "```",
         "",
+        "What else the bytes depend on: English man pages, Info manuals, READMEs, changelogs, "
+        "copyright files, `/etc` configs and C headers are drawn from *every* installed package "
+        "that is not a corpus source (the machine image plus `install_pool_sources.sh`), so "
+        "another image can change those kinds; registry pins that cannot be fetched (a yanked "
+        "version) are skipped and recorded as such in the cache. Corpus sources include every "
+        "binary package built from the same Debian source (e.g. `git-man` beside `git-doc`).",
+        "",
+        "Known limits: `literary` comes from three public-domain works only (Carroll, "
+        "Shakespeare, Milton, as shipped in Brotli's test data); no other literary text was "
+        "found in Debian, PyPI or npm packages in the time available. `dictionary` entries "
+        "are naturally short (median under 100 characters).",
+        "",
         "## Excerpts per kind",
         "",
         "| kind | excerpts | sources | sub-sources | median chars | under 2,000 chars |",
@@ -84,8 +96,9 @@ def write_sources(path: Path, chosen: dict[str, list[tuple[str, dict, Candidate]
         f"{SPAN}-character windows after collapsing whitespace). Candidates sharing any window "
         f"were skipped, so **no excerpt shares a {SPAN}-character span with the corpus**. "
         f"Windows of fewer than {MIN_DISTINCT} distinct characters (rules of dashes, runs of "
-        f"`=`) are not counted as shared text; {picker.trivial_shared} kept excerpts contain "
-        "one.",
+        "`=`) or lying wholly inside markup tags (`<!DOCTYPE html PUBLIC …>`, `<meta "
+        "http-equiv=\"Content-Type\" …>`, repeated by every raw HTML page) are not counted as "
+        f"shared text; {picker.trivial_shared} kept excerpts contain such a window.",
         "- Candidates the sampler met and skipped before reaching each kind's quota "
         "(the next candidate of the same sub-source took their place):",
         "",
