@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Install the Debian packages that bench/annotation/build_pool_v2.py reads (idempotent).
+# None of them is a source of the bundled corpus (data/sample/SOURCES.md); the build checks
+# that again. The pool is rebuilt byte-identically only from the same package versions:
+# data/annotations/v2/SOURCES.md records the versions used for the committed batches.
+# Services are never started (policy-rc.d 101 while installing).
+set -euo pipefail
+
+PACKAGES=(
+  # log
+  fail2ban gcc-12-test-results
+  # dictionary
+  dict-wn dict-vera dict-elements dict-freedict-eng-deu dict-freedict-fra-eng
+  dict-freedict-spa-eng
+  # foreign-docs (man pages in other languages) and man pages / info manuals in English
+  manpages-de manpages-fr manpages-es manpages-pl manpages-ru manpages-pt-br manpages-it
+  man-db groff-base gawk wget screen
+  # html-page
+  apache2-doc postgresql-doc-15 sqlite3-doc
+  # minified
+  libjs-jquery libjs-bootstrap4 libjs-d3 libjs-lodash libjs-jquery-ui libjs-highlight.js
+  libjs-underscore libjs-sphinxdoc
+  # academic (R vignettes: Sweave/knitr sources and the PDFs built from them)
+  r-cran-zoo r-cran-sandwich r-cran-lme4 r-cran-strucchange r-cran-lmtest r-cran-vcd
+  r-cran-pscl r-cran-partykit r-cran-coin r-cran-multcomp r-cran-quantreg r-cran-plm
+  r-cran-survival poppler-utils
+  # source-code
+  golang-github-sirupsen-logrus-dev golang-github-pkg-errors-dev golang-golang-x-text-dev
+  golang-github-spf13-cobra-dev librust-regex-dev librust-clap-dev librust-rand-dev
+  librust-serde-dev ruby-thor ruby-rspec-core liblua5.4-dev lua5.4 libcurl4-openssl-dev
+  tcl8.6 node-commander
+  # table-data
+  unicode-data iso-codes pci.ids usb.ids distro-info-data wamerican hwdata
+  # config
+  nginx-common logrotate
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -q '^install ok installed$' \
+    || missing+=("$pkg")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install_pool_sources: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install_pool_sources: installing ${missing[*]}"
+# Forbid service starts for the duration of the install (fail2ban, nginx ship init scripts).
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+  $SUDO chmod +x "$policy"
+  created_policy=1
+fi
+trap '[ "$created_policy" -eq 1 ] && $SUDO rm -f "$policy"' EXIT
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
