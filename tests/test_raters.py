@@ -261,6 +261,13 @@ def test_shipped_raters_prefer_clean_prose_to_a_menu(kind: str) -> None:
         assert clean > nav + margins[column], (kind, column, clean, nav)
 
 
+def test_scorer_rejects_unknown_dimensions_and_kinds() -> None:
+    with pytest.raises(ValueError, match="unknown PRRC dimensions \\['clarity'\\]"):
+        PRRCScorer(dimensions=("clarity",))
+    with pytest.raises(ValueError, match="unknown PRRC rater kinds \\['bert'\\]"):
+        PRRCScorer(kinds={"reasoning": "bert"})
+
+
 def test_scorer_schema_matches_output_and_pickles() -> None:
     import pickle
 

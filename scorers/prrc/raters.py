@@ -99,6 +99,10 @@ class PRRCScorer(Scorer):
         unknown = sorted((set(self.dimensions) | set(self.kinds)) - set(DIMENSIONS))
         if unknown:
             raise ValueError(f"unknown PRRC dimensions {unknown}; known: {list(DIMENSIONS)}")
+        bad_kinds = sorted(set(self.kinds.values()) - {"fasttext", *HEAD_KINDS})
+        if bad_kinds:
+            raise ValueError(f"unknown PRRC rater kinds {bad_kinds}; known: fasttext, "
+                             f"{', '.join(HEAD_KINDS)}")
 
     def _model_dir(self) -> Path:
         return Path(self.model_dir) if self.model_dir else DEFAULT_MODEL_DIR
