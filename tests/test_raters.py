@@ -1,4 +1,4 @@
-"""PRRC raters: expected values, metrics, training determinism, the shipped models."""
+"""PRRC raters: expected values, metrics, heads, training determinism, the shipped models."""
 
 from __future__ import annotations
 
@@ -11,12 +11,19 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 
 from metamix.scorers.prrc.raters import PRRCScorer, read_manifest
-from metamix.scorers.prrc.raters_common import DEFAULT_MODEL_DIR, expected_value, fasttext_text
-from metamix.scorers.prrc.raters_embedding import EmbeddingParams, LinearHead, train_head
+from metamix.scorers.prrc.raters_common import (
+    DEFAULT_MODEL_DIR,
+    DIMENSIONS,
+    expected_value,
+    fasttext_text,
+)
 from metamix.scorers.prrc.raters_fasttext import FastTextParams, FastTextRater, train_fasttext
+from metamix.scorers.prrc.raters_head import FeatureHead, HeadParams, fit_head
 from metamix.scorers.prrc.raters_metrics import macro_f1, spearman, within_one_accuracy
+from metamix.scorers.prrc.raters_text_stats import STAT_NAMES
 from metamix.scorers.prrc.train_rater import TrainRaterConfig, train_raters
 
 CLEAN = ("The committee met on Tuesday to review the annual budget. Members discussed the "
@@ -74,22 +81,64 @@ def test_fasttext_training_is_deterministic_and_learns(tmp_path: Path) -> None:
     assert ((scores >= 0) & (scores <= 5)).all()
 
 
-def test_embedding_head_is_deterministic_and_round_trips(tmp_path: Path) -> None:
+SMALL_HEAD = HeadParams(alphas=(1.0, 100.0), tree_counts=(10, 30), blends=(0.0, 0.5, 1.0),
+                        min_child_samples=3, inner_folds=3)
+
+
+def _head_data(n: int = 90) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Labels driven by one vector dimension and one statistic, over three kinds."""
     rng = np.random.default_rng(0)
-    labels = np.repeat([0, 2, 5], 20)
-    vectors = rng.normal(size=(60, 8)) + labels[:, None]
-    params = EmbeddingParams(c_grid=(0.1, 1.0), cv_folds=3)
-    head = train_head(vectors, labels, params)
-    again = train_head(vectors, labels, params)
-    np.testing.assert_array_equal(head.coef, again.coef)
-    loaded = LinearHead.load(head.save(tmp_path / "h.json"))
-    np.testing.assert_allclose(loaded.score(vectors), head.score(vectors))
-    probs = loaded.probabilities(vectors)
-    assert probs[:, [1, 3, 4]].sum() == 0 and np.allclose(probs.sum(axis=1), 1)
-    assert spearman(loaded.score(vectors), labels) > 0.8
+    labels = np.repeat([0, 1, 2, 3, 4, 5], n // 6)
+    vectors = rng.normal(size=(n, 8))
+    vectors[:, 0] += labels
+    stats = rng.uniform(size=(n, len(STAT_NAMES)))
+    stats[:, 3] = labels / 5 + rng.normal(scale=0.05, size=n)
+    groups = np.array(["a", "b", "c"] * (n // 3))
+    return vectors, stats, labels, groups
+
+
+def test_feature_head_is_deterministic_learns_and_round_trips(tmp_path: Path) -> None:
+    vectors, stats, labels, groups = _head_data()
+    head = fit_head(vectors, stats, labels, groups, SMALL_HEAD, encoder="test-encoder")
+    again = fit_head(vectors, stats, labels, groups, SMALL_HEAD, encoder="test-encoder")
+    path = head.save(tmp_path / "h.json")
+    assert path.read_bytes() == again.save(tmp_path / "again.json").read_bytes()
+    loaded = FeatureHead.load(path, expected_encoder="test-encoder")
+    predicted = loaded.predict(vectors, stats)
+    np.testing.assert_allclose(predicted, head.predict(vectors, stats))
+    assert ((predicted >= 0) & (predicted <= 5)).all()
+    assert spearman(predicted, labels) > 0.9
+    assert loaded.meta["alpha"] in SMALL_HEAD.alphas and loaded.blend in SMALL_HEAD.blends
+    assert loaded.predict(vectors[:0], stats[:0]).shape == (0,)
+
+
+def test_feature_head_refuses_vectors_of_another_encoder(tmp_path: Path) -> None:
+    vectors, stats, labels, groups = _head_data()
+    path = fit_head(vectors, stats, labels, groups, SMALL_HEAD, "encoder-a").save(
+        tmp_path / "h.json")
+    with pytest.raises(ValueError, match="trained on 'encoder-a' vectors"):
+        FeatureHead.load(path, expected_encoder="encoder-b")
+    with pytest.raises(ValueError, match="expects 30 features"):
+        FeatureHead.load(path).predict(vectors[:, :4], stats)
+    (tmp_path / "old.json").write_text(json.dumps({"encoder": "x", "coef": []}))
+    with pytest.raises(ValueError, match="not a metamix-prrc-head"):
+        FeatureHead.load(tmp_path / "old.json")
+
+
+def test_feature_head_pure_ridge_and_pure_trees() -> None:
+    """blend 1 keeps no trees (the file holds none); blend 0 ignores the vectors."""
+    vectors, stats, labels, groups = _head_data()
+    ridge = fit_head(vectors, stats, labels, groups, SMALL_HEAD.model_copy(
+        update={"blends": (1.0,)}), "e")
+    assert ridge.trees is None and ridge.blend == 1.0
+    trees = fit_head(vectors, stats, labels, groups, SMALL_HEAD.model_copy(
+        update={"blends": (0.0,)}), "e")
+    shuffled = vectors[np.random.default_rng(1).permutation(len(vectors))]
+    np.testing.assert_array_equal(trees.predict(vectors, stats), trees.predict(shuffled, stats))
 
 
 def _write_tiny_annotations(root: Path) -> Path:
+    """48 labelled excerpts in three kinds (each kind holds every good and bad text)."""
     import hashlib
 
     import pyarrow.parquet as pq
@@ -98,8 +147,10 @@ def _write_tiny_annotations(root: Path) -> Path:
     seeds, rows = [], []
     for i, (text, label) in enumerate(zip(texts, labels, strict=True)):
         sha = hashlib.sha256(text.encode()).hexdigest()
-        seeds.append({"id": f"d{i}", "domain": "web", "excerpt": text, "excerpt_sha256": sha})
-        rows.append({"id": f"d{i}", "domain": "web", "excerpt_sha256": sha,
+        domain = ("web", "books", "code")[(i // 6) % 3]
+        seeds.append({"id": f"pkg{i % 2}:d{i}", "domain": domain, "excerpt": text,
+                      "excerpt_sha256": sha})
+        rows.append({"id": f"pkg{i % 2}:d{i}", "domain": domain, "excerpt_sha256": sha,
                      "professionalism": label, "readability": label, "reasoning": label,
                      "cleanliness": label, "rubric_version": 1,
                      "split": "test" if i % 4 == 0 else "train"})
@@ -108,21 +159,31 @@ def _write_tiny_annotations(root: Path) -> Path:
     return root / "seed.parquet"
 
 
+def _tiny_config(tmp_path: Path, labels: Path, out: str, **overrides: object) -> TrainRaterConfig:
+    return TrainRaterConfig(labels=str(labels), excerpts=(str(tmp_path / "*.jsonl"),),
+                            out_dir=str(tmp_path / out), cache_dir=str(tmp_path / "cache"),
+                            fasttext=FastTextParams(epoch=30, lr=0.5), head=SMALL_HEAD,
+                            **{"workers": 1, **overrides})
+
+
 def test_train_raters_end_to_end_then_score(tmp_path: Path) -> None:
     labels = _write_tiny_annotations(tmp_path)
-    cfg = TrainRaterConfig(labels=str(labels), excerpts_dir=str(tmp_path),
-                           out_dir=str(tmp_path / "models"),
-                           fasttext=FastTextParams(epoch=30, lr=0.5),
-                           embedding=EmbeddingParams(c_grid=(1.0,)))
-    report = train_raters(cfg)
-    assert report["n_test"] == 12 and report["n_train"] == 36
+    report = train_raters(_tiny_config(tmp_path, labels, "models"))
+    assert report["n_test"] == 12 and report["n_train"] == 36 and report["n"] == 48
+    assert report["n_folds"] == 3 and report["groups"] == {"books": 18, "code": 12, "web": 18}
     for dim, by_kind in report["metrics"].items():
-        assert set(by_kind) == {"fasttext", "embedding"}
-        assert report["defaults"][dim] in by_kind
+        assert set(by_kind) == {"fasttext", "static", "embedding"}
+        assert report["defaults"][dim] in ("fasttext", "static")  # embedding: not a candidate
+        for m in by_kind.values():
+            assert m["transfer"]["n"] == 48 and set(m["transfer"]["kinds"]) == \
+                {"books", "code", "web"}
+            assert m["test"]["n"] == 12
+        assert by_kind["static"]["transfer"]["spearman"] > 0.8
     manifest = read_manifest(tmp_path / "models")
-    assert json.loads((tmp_path / "models" / "evaluation.json").read_text())["defaults"] == \
-        manifest["defaults"]
-    for kind in ("fasttext", "embedding"):
+    evaluation = (tmp_path / "models" / "evaluation.json").read_text()
+    assert "NaN" not in evaluation and json.loads(evaluation)["defaults"] == manifest["defaults"]
+    assert (tmp_path / "models" / manifest["encoders"]["static"]).is_dir()
+    for kind in ("fasttext", "static", "embedding"):
         scorer = PRRCScorer(model_dir=str(tmp_path / "models"), kinds={"reasoning": kind},
                             dimensions=("reasoning",))
         out = scorer.score(pa.record_batch({"text": [CLEAN, NAV, None]}))
@@ -130,18 +191,62 @@ def test_train_raters_end_to_end_then_score(tmp_path: Path) -> None:
         assert values[2] is None and values[0] > values[1], kind
 
 
+def test_train_raters_is_deterministic_and_can_group_by_source(tmp_path: Path) -> None:
+    labels = _write_tiny_annotations(tmp_path)
+    first = train_raters(_tiny_config(tmp_path, labels, "a", kinds=("fasttext", "static")))
+    train_raters(_tiny_config(tmp_path, labels, "b", kinds=("fasttext", "static")))
+    for relative in ("static/cleanliness.json", "manifest.json"):
+        assert (tmp_path / "a" / relative).read_bytes() == \
+            (tmp_path / "b" / relative).read_bytes()
+    np.testing.assert_array_equal(
+        FastTextRater(tmp_path / "a" / "fasttext" / "reasoning.bin").probabilities(GOOD),
+        FastTextRater(tmp_path / "b" / "fasttext" / "reasoning.bin").probabilities(GOOD))
+    assert first["metrics"]["reasoning"]["static"]["transfer"]["n"] == 48
+    by_source = train_raters(_tiny_config(
+        tmp_path, labels, "c", kinds=("static",), cv={"group_by": "source"}, workers=2))
+    assert by_source["groups"] == {"pkg0": 24, "pkg1": 24} and by_source["n_folds"] == 2
+
+
+def test_held_out_predictions_do_not_depend_on_worker_count(tmp_path: Path) -> None:
+    from metamix.scorers.prrc.raters_transfer import kind_folds
+    from metamix.scorers.prrc.train_rater import build_trainers, held_out_kind_predictions
+    from metamix.scorers.prrc.train_rater_data import load_labelled
+
+    cfg = _tiny_config(tmp_path, _write_tiny_annotations(tmp_path), "m",
+                       kinds=("fasttext", "static"))
+    data = load_labelled(cfg.labels, cfg.excerpts)
+    folds = kind_folds(data.kinds)
+    trainers, _ = build_trainers(cfg, data, Console(stderr=True))
+    y = data.labels["reasoning"].astype(float)
+    calls: list[str] = []
+    for kind, trainer in trainers.items():
+        serial = held_out_kind_predictions(trainer, y, folds, lambda k=kind: calls.append(k), 1)
+        parallel = held_out_kind_predictions(trainer, y, folds, workers=2)
+        np.testing.assert_array_equal(serial, parallel)
+    assert calls == ["fasttext"] * 3 + ["static"] * 3
+
+
 # --- the shipped models -------------------------------------------------------------------
 
 def test_shipped_models_are_small_and_complete() -> None:
     manifest = read_manifest(DEFAULT_MODEL_DIR)
+    assert set(manifest["files"]) == {"fasttext", "static", "embedding"}
     for by_dim in manifest["files"].values():
+        assert set(by_dim) == set(DIMENSIONS)
         for relative in by_dim.values():
             assert (DEFAULT_MODEL_DIR / relative).stat().st_size <= 5_000_000
+    encoder = DEFAULT_MODEL_DIR / manifest["encoders"]["static"]
+    assert sum(p.stat().st_size for p in encoder.iterdir()) < 30_000_000
     evaluation = json.loads((DEFAULT_MODEL_DIR / "evaluation.json").read_text())
     assert evaluation["defaults"] == manifest["defaults"]
+    for dim, kind in manifest["defaults"].items():
+        assert kind in ("fasttext", "static")  # the CPU-speed kinds
+        best = max(("fasttext", "static"),
+                   key=lambda k: evaluation["metrics"][dim][k]["transfer"]["spearman"])
+        assert kind == best
 
 
-@pytest.mark.parametrize("kind", ["fasttext", "embedding"])
+@pytest.mark.parametrize("kind", ["fasttext", "static", "embedding"])
 def test_shipped_raters_prefer_clean_prose_to_a_menu(kind: str) -> None:
     """With both shipped kinds, cleanliness separates these by > 1 point and readability
     and reasoning rank them the right way round. Professionalism is not asserted: the
@@ -154,6 +259,13 @@ def test_shipped_raters_prefer_clean_prose_to_a_menu(kind: str) -> None:
     for column, values in out.items():
         clean, nav = values.to_pylist()
         assert clean > nav + margins[column], (kind, column, clean, nav)
+
+
+def test_scorer_rejects_unknown_dimensions_and_kinds() -> None:
+    with pytest.raises(ValueError, match="unknown PRRC dimensions \\['clarity'\\]"):
+        PRRCScorer(dimensions=("clarity",))
+    with pytest.raises(ValueError, match="unknown PRRC rater kinds \\['bert'\\]"):
+        PRRCScorer(kinds={"reasoning": "bert"})
 
 
 def test_scorer_schema_matches_output_and_pickles() -> None:

@@ -90,3 +90,93 @@ def test_duplicate_and_corrupt_lines_are_errors(tmp_path: Path) -> None:
         _label(inputs[1])) + "\n")
     with pytest.raises(merge_seed.SeedError, match=":2: not valid JSON"):
         merge_seed.merge(seeds, labels)
+
+
+# --- v2: new kinds of text on top of v1 ------------------------------------------------------
+
+def _v2_dir(tmp_path: Path, kinds: tuple[str, ...] = ("readme", "log"), n: int = 10
+            ) -> tuple[list[dict], list[dict]]:
+    """v1 with 20 labelled inputs, and v2 batches of ``n`` excerpts per kind (unlabelled)."""
+    v1 = _seed_dir(tmp_path)
+    _write_labels(tmp_path, [_label(r, i % 6) for i, r in enumerate(v1)])
+    batch = []
+    for kind in kinds:
+        for i in range(n):
+            text = f"{kind} excerpt {i}"
+            batch.append({"id": f"{kind}:file{i}#0", "kind": kind, "source": f"pkg-{kind}",
+                          "licence": "GPL-2+", "excerpt": text,
+                          "excerpt_sha256": hashlib.sha256(text.encode()).hexdigest()})
+    (tmp_path / "v2" / "batches").mkdir(parents=True)
+    (tmp_path / "v2" / "labels").mkdir()
+    _write_v2(tmp_path / "v2" / "batches" / "batch_01.jsonl", batch)
+    return v1, batch
+
+
+def _write_v2(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_merge_v2_adds_kinds_and_keeps_v1(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture) -> None:
+    v1, batch = _v2_dir(tmp_path)
+    labelled = [r for r in batch if not r["id"].startswith("log:file9")]
+    _write_v2(tmp_path / "v2" / "labels" / "batch_01.jsonl",
+              [_label(r, 2, annotator="ann-1") for r in labelled])
+    assert merge_seed.main(["--dir", str(tmp_path), "--require-complete"]) == 2
+    assert "unlabelled v2 excerpts per kind: {'log': 1}" in capsys.readouterr().err
+    assert merge_seed.main(["--dir", str(tmp_path)]) == 0  # auto → v2
+    assert not (tmp_path / "prrc_seed_v1.parquet").exists()
+    table = pq.read_table(tmp_path / "prrc_seed_v2.parquet")
+    assert table.column_names == ["id", "kind", "source", "excerpt_sha256",
+                                  *merge_seed.DIMENSIONS, "rubric_version", "split"]
+    rows = table.to_pylist()
+    assert len(rows) == 20 + 19
+    v1_test = merge_seed.test_ids([r["id"] for r in v1])
+    for row in rows[:20]:
+        assert row["kind"] == "web" and row["source"] == row["id"]  # v1 ids have no ':'
+        assert row["split"] == ("test" if row["id"] in v1_test else "train")
+    for kind in ("readme", "log"):
+        ids = [r["id"] for r in batch if r["kind"] == kind]
+        expected = merge_seed.test_ids(ids)  # 2 of 10, chosen within the kind
+        assert len(expected) == 2
+        for row in rows[20:]:
+            if row["kind"] == kind:
+                assert row["source"] == f"pkg-{kind}" and row["professionalism"] == 2
+                assert row["split"] == ("test" if row["id"] in expected else "train")
+    assert "v2 kinds (labelled/excerpts): log 9/10, readme 10/10" in capsys.readouterr().out
+    assert merge_seed.main(["--dir", str(tmp_path), "--version", "1"]) == 0
+    assert pq.read_table(tmp_path / "prrc_seed_v1.parquet").num_rows == 20
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"annotator": ""}, "names no annotator"),
+    ({"annotator": None}, "names no annotator"),
+    ({"id": "doc3"}, "not in any seed batch"),  # a v1 id is no v2 excerpt
+    ({"readability": -1}, "integer 0..5"),
+])
+def test_invalid_v2_labels_are_named(tmp_path: Path, change: dict, message: str) -> None:
+    _, batch = _v2_dir(tmp_path)
+    label = {**_label(batch[0], 3, annotator="ann-1"), **change}
+    _write_v2(tmp_path / "v2" / "labels" / "batch_01.jsonl",
+              [_label(batch[1], annotator="ann-1"), label])
+    with pytest.raises(merge_seed.SeedError, match=message) as exc:
+        merge_seed.merge_v2(sorted(tmp_path.glob("seed_batch_*.jsonl")),
+                            sorted(tmp_path.glob("labels_batch_*.jsonl")),
+                            [tmp_path / "v2" / "batches" / "batch_01.jsonl"],
+                            [tmp_path / "v2" / "labels" / "batch_01.jsonl"])
+    assert "v2/labels/batch_01.jsonl:2" in str(exc.value)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"id": "doc0"}, "appears twice"),  # collides with a v1 id
+    ({"excerpt": "edited after hashing"}, "does not hash to its excerpt_sha256"),
+    ({"kind": ""}, "kind must be a non-empty string"),
+])
+def test_invalid_v2_inputs_are_named(tmp_path: Path, change: dict, message: str,
+                                     capsys: pytest.CaptureFixture) -> None:
+    _, batch = _v2_dir(tmp_path)
+    batch[3].update(change)
+    _write_v2(tmp_path / "v2" / "batches" / "batch_01.jsonl", batch)
+    assert merge_seed.main(["--dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "batch_01.jsonl:4" in err

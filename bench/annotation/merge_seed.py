@@ -1,15 +1,24 @@
-"""Merge the human PRRC label batches into one validated seed set with a fixed test split.
+"""Merge the human PRRC label batches into one validated, versioned seed set with a fixed
+test split.
 
-Inputs are the excerpts handed to annotators (``seed_batch_*.jsonl``: id, domain, excerpt,
+v1: the excerpts handed to annotators (``seed_batch_*.jsonl``: id, domain, excerpt,
 excerpt_sha256) and their answers (``labels_batch_*.jsonl``: id, excerpt_sha256, the four
-dimensions, note). Every label must name an excerpt that was handed out, by id *and* hash
-(a changed excerpt means the label belongs to other text), carry integer scores in 0..5, and
-appear once. The test split is the 20% of the *seed inputs* with the lowest sha256 of the id,
-so it is exactly 20% of the full set and a document keeps its split however many labels exist
-yet — a model evaluated on a partial set never trained on a test document of the full set.
+dimensions, note) → ``prrc_seed_v1.parquet``. v2 adds the pool of new kinds of text
+(``v2/batches/batch_NN.jsonl``: id, kind, source, licence, excerpt, excerpt_sha256) and its
+labels (``v2/labels/batch_NN.jsonl``: id, excerpt_sha256, the four dimensions, note,
+annotator) → ``prrc_seed_v2.parquet`` = the v1 rows (kind = their domain, source = the id's
+package prefix, same split) + the v2 rows, with columns id, kind, source, excerpt_sha256,
+the four dimensions, rubric_version, split. v1's file is left as it is.
 
-    .venv/bin/python bench/annotation/merge_seed.py            # merge what exists
-    .venv/bin/python bench/annotation/merge_seed.py --require-complete
+Every label must name an excerpt that was handed out, by id *and* hash (a changed excerpt
+means the label belongs to other text), carry integer scores in 0..5, and appear once; a v2
+label must name its annotator. The test split is the 20% of the *inputs* with the lowest
+sha256 of the id (v1: over all its inputs; v2: within each kind, so every kind is tested),
+so a document keeps its split however many labels exist yet — a model evaluated on a
+partial set never trained on a test document of the full set.
+
+    .venv/bin/python bench/annotation/merge_seed.py            # v2 once its batches exist
+    .venv/bin/python bench/annotation/merge_seed.py --version 1 --require-complete
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import pyarrow.parquet as pq
 DIMENSIONS = ("professionalism", "readability", "reasoning", "cleanliness")
 RUBRIC_VERSION = 1
 TEST_PERCENT = 20
+V2_INPUT_FIELDS = ("id", "kind", "source", "licence", "excerpt", "excerpt_sha256")
 
 
 class SeedError(ValueError):
@@ -63,18 +73,30 @@ def read_jsonl(path: Path, *, tolerate_torn_tail: bool) -> list[tuple[int, dict[
     return rows
 
 
-def load_inputs(paths: list[Path]) -> dict[str, dict[str, Any]]:
+def load_inputs(paths: list[Path], fields: tuple[str, ...] = (),
+                seen: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """id → input row. With ``fields`` (v2), each row must have them as non-empty strings and
+    its excerpt must hash to its ``excerpt_sha256``; ``seen`` holds ids of an earlier
+    version that a new id must not repeat."""
     inputs: dict[str, dict[str, Any]] = {}
     for path in paths:
         for line, row in read_jsonl(path, tolerate_torn_tail=False):
             doc_id = row.get("id")
-            if doc_id in inputs:
+            if doc_id in inputs or (seen and doc_id in seen):
                 raise SeedError(f"{path}:{line}: input id {doc_id!r} appears twice")
+            for field in fields:
+                if not isinstance(row.get(field), str) or not row[field]:
+                    raise SeedError(f"{path}:{line}: {field} must be a non-empty string")
+            if fields and hashlib.sha256(row["excerpt"].encode("utf-8")).hexdigest() != \
+                    row["excerpt_sha256"]:
+                raise SeedError(f"{path}:{line}: excerpt of {doc_id!r} does not hash to its "
+                                "excerpt_sha256")
             inputs[doc_id] = row
     return inputs
 
 
-def validate_label(row: dict[str, Any], where: str, inputs: dict[str, dict[str, Any]]) -> None:
+def validate_label(row: dict[str, Any], where: str, inputs: dict[str, dict[str, Any]],
+                   require_annotator: bool = False) -> None:
     doc_id = row.get("id")
     if doc_id not in inputs:
         raise SeedError(f"{where}: id {doc_id!r} is not in any seed batch")
@@ -87,22 +109,32 @@ def validate_label(row: dict[str, Any], where: str, inputs: dict[str, dict[str, 
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 5:
             raise SeedError(f"{where}: {dim} of {doc_id!r} must be an integer 0..5, "
                             f"got {value!r}")
+    annotator = row.get("annotator")
+    if require_annotator and (not isinstance(annotator, str) or not annotator.strip()):
+        raise SeedError(f"{where}: label of {doc_id!r} names no annotator")
 
 
-def merge(seed_paths: list[Path], label_paths: list[Path]) -> pa.Table:
-    """Validated labels joined with their inputs, ordered as the seed batches list them."""
-    inputs = load_inputs(seed_paths)
+def read_labels(label_paths: list[Path], inputs: dict[str, dict[str, Any]],
+                require_annotator: bool = False) -> dict[str, dict[str, Any]]:
+    """Validated labels by id; an id labelled twice is an error naming both lines."""
     labels: dict[str, dict[str, Any]] = {}
     first_seen: dict[str, str] = {}
     for path in label_paths:
         for line, row in read_jsonl(path, tolerate_torn_tail=True):
             where = f"{path}:{line}"
-            validate_label(row, where, inputs)
+            validate_label(row, where, inputs, require_annotator)
             if row["id"] in labels:
                 raise SeedError(f"{where}: id {row['id']!r} already labelled at "
                                 f"{first_seen[row['id']]}")
             labels[row["id"]] = row
             first_seen[row["id"]] = where
+    return labels
+
+
+def merge(seed_paths: list[Path], label_paths: list[Path]) -> pa.Table:
+    """Validated v1 labels joined with their inputs, ordered as the seed batches list them."""
+    inputs = load_inputs(seed_paths)
+    labels = read_labels(label_paths, inputs)
     ids = [doc_id for doc_id in inputs if doc_id in labels]
     columns: dict[str, pa.Array] = {
         "id": pa.array(ids, pa.string()),
@@ -115,6 +147,36 @@ def merge(seed_paths: list[Path], label_paths: list[Path]) -> pa.Table:
     test = test_ids(list(inputs))
     columns["split"] = pa.array(["test" if i in test else "train" for i in ids], pa.string())
     return pa.table(columns)
+
+
+def merge_v2(v1_seeds: list[Path], v1_labels: list[Path], v2_batches: list[Path],
+             v2_labels: list[Path]) -> tuple[pa.Table, dict[str, tuple[int, int]]]:
+    """v1 rows then v2 rows (in batch order) with kind and source columns; also
+    kind → (labelled, inputs) for v2 so a partial merge shows what is missing."""
+    v1 = merge(v1_seeds, v1_labels).to_pylist()
+    v1_inputs = load_inputs(v1_seeds)
+    inputs = load_inputs(v2_batches, V2_INPUT_FIELDS, seen=v1_inputs)
+    labels = read_labels(v2_labels, inputs, require_annotator=True)
+    by_kind: dict[str, list[str]] = {}
+    for doc_id, row in inputs.items():
+        by_kind.setdefault(row["kind"], []).append(doc_id)
+    test = set().union(*(test_ids(ids) for ids in by_kind.values()))
+    rows = [{"id": r["id"], "kind": r["domain"], "source": r["id"].split(":", 1)[0],
+             "excerpt_sha256": r["excerpt_sha256"], **{d: r[d] for d in DIMENSIONS},
+             "split": r["split"]} for r in v1]
+    rows += [{"id": i, "kind": inputs[i]["kind"], "source": inputs[i]["source"],
+              "excerpt_sha256": inputs[i]["excerpt_sha256"],
+              **{d: labels[i][d] for d in DIMENSIONS},
+              "split": "test" if i in test else "train"} for i in inputs if i in labels]
+    schema = pa.schema([("id", pa.string()), ("kind", pa.string()), ("source", pa.string()),
+                        ("excerpt_sha256", pa.string()),
+                        *[(d, pa.int8()) for d in DIMENSIONS],
+                        ("rubric_version", pa.int16()), ("split", pa.string())])
+    for row in rows:
+        row["rubric_version"] = RUBRIC_VERSION
+    coverage = {kind: (sum(i in labels for i in ids), len(ids))
+                for kind, ids in sorted(by_kind.items())}
+    return pa.Table.from_pylist(rows, schema=schema), coverage
 
 
 def distribution_report(table: pa.Table) -> str:
@@ -131,35 +193,57 @@ def distribution_report(table: pa.Table) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dir", type=Path, default=Path("data/annotations"))
-    parser.add_argument("--out", type=Path, default=None,
-                        help="default: <dir>/prrc_seed_v1.parquet")
-    parser.add_argument("--require-complete", action="store_true",
-                        help="fail unless every seed excerpt has a label")
-    args = parser.parse_args(argv)
-    seeds = sorted(args.dir.glob("seed_batch_*.jsonl"))
-    labels = sorted(args.dir.glob("labels_batch_*.jsonl"))
-    if not seeds:
-        print(f"error: no seed_batch_*.jsonl in {args.dir}", file=sys.stderr)
-        return 2
-    try:
-        table = merge(seeds, labels)
-    except SeedError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    n_inputs = len(load_inputs(seeds))
-    if args.require_complete and table.num_rows < n_inputs:
-        print(f"error: {table.num_rows} of {n_inputs} excerpts labelled", file=sys.stderr)
-        return 2
-    out = args.out or args.dir / "prrc_seed_v1.parquet"
+def write_table(table: pa.Table, out: Path) -> None:
     tmp = out.with_suffix(".parquet.tmp")
     pq.write_table(table, tmp)
     tmp.replace(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", type=Path, default=Path("data/annotations"))
+    parser.add_argument("--version", choices=("auto", "1", "2"), default="auto",
+                        help="auto: 2 when <dir>/v2/batches holds batches, else 1")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default: <dir>/prrc_seed_v<version>.parquet")
+    parser.add_argument("--require-complete", action="store_true",
+                        help="fail unless every excerpt handed out has a label")
+    args = parser.parse_args(argv)
+    seeds = sorted(args.dir.glob("seed_batch_*.jsonl"))
+    labels = sorted(args.dir.glob("labels_batch_*.jsonl"))
+    v2_batches = sorted((args.dir / "v2" / "batches").glob("batch_*.jsonl"))
+    v2_labels = sorted((args.dir / "v2" / "labels").glob("batch_*.jsonl"))
+    version = args.version if args.version != "auto" else ("2" if v2_batches else "1")
+    if not seeds:
+        print(f"error: no seed_batch_*.jsonl in {args.dir}", file=sys.stderr)
+        return 2
+    if version == "2" and not v2_batches:
+        print(f"error: no batch_*.jsonl in {args.dir / 'v2' / 'batches'}", file=sys.stderr)
+        return 2
+    try:
+        if version == "1":
+            table, coverage = merge(seeds, labels), {}
+            n_inputs = len(load_inputs(seeds))
+        else:
+            table, coverage = merge_v2(seeds, labels, v2_batches, v2_labels)
+            n_inputs = len(load_inputs(seeds)) + sum(total for _, total in coverage.values())
+    except SeedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.require_complete and table.num_rows < n_inputs:
+        missing = {k: total - done for k, (done, total) in coverage.items() if done < total}
+        print(f"error: {table.num_rows} of {n_inputs} excerpts labelled"
+              + (f"; unlabelled v2 excerpts per kind: {missing}" if missing else ""),
+              file=sys.stderr)
+        return 2
+    out = args.out or args.dir / f"prrc_seed_v{version}.parquet"
+    write_table(table, out)
     n_test = table.column("split").to_pylist().count("test")
     print(f"{out}: {table.num_rows} of {n_inputs} excerpts labelled "
           f"({table.num_rows - n_test} train, {n_test} test)")
+    if coverage:
+        print("v2 kinds (labelled/excerpts): "
+              + ", ".join(f"{k} {done}/{total}" for k, (done, total) in coverage.items()))
     print(distribution_report(table))
     return 0
 

@@ -1,8 +1,9 @@
 """The ``prrc`` scorer: the four PRRC dimensions from the raters trained on the seed labels.
 
 By default it reads ``scorers/prrc/models/manifest.json`` (written by ``train-rater``), which
-names the better rater kind per dimension and its file, so scoring needs nothing but the
-repository and the installed packages. Models are loaded lazily, once per process, into a
+names the default rater kind per dimension (the best on kinds of text held out of training)
+and every rater's file, so scoring needs nothing but the repository and the installed
+packages. Models are loaded lazily, once per process, into a
 module-level cache — never onto the scorer object, which the runner pickles to spawned
 workers (fastText models cannot be pickled, and copying weights per task would be waste).
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -26,15 +27,10 @@ from metamix.scorers.prrc.raters_common import (
 )
 from metamix.scorers.registry import register
 
-RaterKind = Literal["fasttext", "embedding"]
+RaterKind = Literal["fasttext", "static", "embedding"]
+HEAD_KINDS = ("static", "embedding")
 _RATERS: dict[tuple[str, str, int, str], Any] = {}
 _LOCK = threading.Lock()
-
-
-class Rater(Protocol):
-    def score(self, texts: list[str]) -> np.ndarray: ...
-
-
 _MANIFESTS: dict[tuple[str, int], dict[str, Any]] = {}
 
 
@@ -50,19 +46,20 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
     return _MANIFESTS[key]
 
 
-def load_rater(kind: str, path: Path, device: str = "auto", batch_size: int = 32) -> Rater:
-    """The rater in ``path``, loaded at most once per process (per file version)."""
-    key = (kind, str(path.resolve()), path.stat().st_mtime_ns, device)
+def load_rater(kind: str, path: Path, expected_encoder: str | None = None) -> Any:
+    """The fastText model or ``FeatureHead`` in ``path``, loaded at most once per process
+    (per file version)."""
+    key = (kind, str(path.resolve()), path.stat().st_mtime_ns, expected_encoder or "")
     with _LOCK:
         if key not in _RATERS:
             if kind == "fasttext":
                 from metamix.scorers.prrc.raters_fasttext import FastTextRater
 
                 _RATERS[key] = FastTextRater(path)
-            elif kind == "embedding":
-                from metamix.scorers.prrc.raters_embedding import EmbeddingRater
+            elif kind in HEAD_KINDS:
+                from metamix.scorers.prrc.raters_head import FeatureHead
 
-                _RATERS[key] = EmbeddingRater(path, device=device, batch_size=batch_size)
+                _RATERS[key] = FeatureHead.load(path, expected_encoder)
             else:
                 raise ValueError(f"unknown PRRC rater kind {kind!r}")
         return _RATERS[key]
@@ -70,12 +67,14 @@ def load_rater(kind: str, path: Path, device: str = "auto", batch_size: int = 32
 
 @register
 class PRRCScorer(Scorer):
-    """``prrc_<dimension>`` (float32, 0–5): expected score under the trained rater.
+    """``prrc_<dimension>`` (float32, 0–5): the trained rater's score.
 
-    Params: ``kinds`` overrides the manifest's default kind per dimension; ``model_dir``
-    points at other trained raters; ``excerpt_chars`` defaults to the length the labels
-    saw (from the manifest); ``torch_threads`` caps the embedding rater's CPU threads per
-    worker process (None = torch's default, which oversubscribes with many workers).
+    Params: ``kinds`` overrides the manifest's default kind per dimension (``fasttext``,
+    ``static`` or ``embedding``, the full MiniLM: use it with a GPU); ``model_dir`` points at
+    other trained raters; ``excerpt_chars`` defaults to the length the labels saw (from the
+    manifest); ``device``, ``batch_size`` and ``torch_threads`` apply to the MiniLM encoder
+    only (``torch_threads`` caps its CPU threads per worker process; None = torch's default,
+    which oversubscribes with many workers).
     """
 
     name = "prrc"
@@ -100,6 +99,10 @@ class PRRCScorer(Scorer):
         unknown = sorted((set(self.dimensions) | set(self.kinds)) - set(DIMENSIONS))
         if unknown:
             raise ValueError(f"unknown PRRC dimensions {unknown}; known: {list(DIMENSIONS)}")
+        bad_kinds = sorted(set(self.kinds.values()) - {"fasttext", *HEAD_KINDS})
+        if bad_kinds:
+            raise ValueError(f"unknown PRRC rater kinds {bad_kinds}; known: fasttext, "
+                             f"{', '.join(HEAD_KINDS)}")
 
     def _model_dir(self) -> Path:
         return Path(self.model_dir) if self.model_dir else DEFAULT_MODEL_DIR
@@ -123,33 +126,52 @@ class PRRCScorer(Scorer):
     def output_schema(self) -> pa.Schema:
         return pa.schema([pa.field(f"prrc_{dim}", pa.float32()) for dim in self.dimensions])
 
-    def score(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
-        if self.torch_threads:
-            import torch
+    def _static_encoder(self) -> Any:
+        from metamix.scorers.prrc.raters_static import load_static_encoder
 
-            torch.set_num_threads(self.torch_threads)
+        manifest = read_manifest(self._model_dir())
+        relative = manifest.get("encoders", {}).get("static")
+        return load_static_encoder(self._model_dir() / relative if relative else None)
+
+    def score(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         column = batch.column(batch.schema.get_field_index("text"))
         raw = column.to_pylist()
         missing = np.array([t is None for t in raw], dtype=bool)
         excerpt_chars = self.excerpt_chars or read_manifest(self._model_dir())["excerpt_chars"]
         texts = excerpts(raw, excerpt_chars)
         chosen = self.resolved()
-        vectors = lines = None
-        if texts and any(kind == "fasttext" for kind, _ in chosen.values()):
-            lines = [fasttext_text(t) for t in texts]  # shared by every fastText rater
-        if texts and any(kind == "embedding" for kind, _ in chosen.values()):
-            from metamix.scorers.prrc.raters_embedding import embed
+        kinds = {kind for kind, _ in chosen.values()}
+        # Every input is computed once per batch and shared by the raters that read it.
+        lines = stats = None
+        vectors: dict[str, np.ndarray] = {}
+        encoders: dict[str, str] = {}
+        if "fasttext" in kinds:
+            lines = [fasttext_text(t) for t in texts]
+        if kinds & set(HEAD_KINDS):
+            from metamix.scorers.prrc.raters_text_stats import text_statistics
 
-            vectors = embed(texts, self.batch_size, self.device)  # shared by every head
+            stats = text_statistics(texts)
+        if "static" in kinds:
+            encoder = self._static_encoder()
+            vectors["static"], encoders["static"] = encoder.encode(texts), encoder.fingerprint
+        if "embedding" in kinds:
+            from metamix.scorers.prrc.raters_embedding import embed, encoder_fingerprint
+
+            if self.torch_threads:
+                import torch
+
+                torch.set_num_threads(self.torch_threads)
+            vectors["embedding"] = embed(texts, self.batch_size, self.device)
+            encoders["embedding"] = encoder_fingerprint()
         out: dict[str, pa.Array] = {}
         for dim, (kind, path) in chosen.items():
-            rater = load_rater(kind, path, self.device, self.batch_size)
+            rater = load_rater(kind, path, encoders.get(kind))
             if not texts:
                 values = np.zeros(0)
-            elif kind == "embedding":
-                values = rater.head.score(vectors)
-            else:
+            elif kind == "fasttext":
                 values = rater.score_lines(lines)
+            else:
+                values = rater.predict(vectors[kind], stats)
             out[f"prrc_{dim}"] = pa.array(np.asarray(values, np.float32), pa.float32(),
                                           mask=missing)
         return out

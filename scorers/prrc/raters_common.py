@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 SCORE_VALUES = np.arange(6, dtype=np.float64)
-KINDS = ("fasttext", "embedding")
+KINDS = ("fasttext", "static", "embedding")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models"
 
 # fastText splits on whitespace only; splitting punctuation off words lets "end." and "end"

@@ -11,25 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
-
-def _average_ranks(values: np.ndarray) -> np.ndarray:
-    """1-based ranks with ties sharing their mean rank (as Spearman's rho requires)."""
-    order = np.argsort(values, kind="stable")
-    sorted_values = values[order]
-    ranks = np.empty(len(values), dtype=np.float64)
-    start = 0
-    for end in range(1, len(values) + 1):
-        if end == len(values) or sorted_values[end] != sorted_values[start]:
-            ranks[order[start:end]] = (start + end + 1) / 2.0
-            start = end
-    return ranks
+from scipy.stats import rankdata
 
 
 def spearman(predicted: Sequence[float], labels: Sequence[float]) -> float:
     """Pearson correlation of average ranks; NaN when either side is constant."""
-    x = _average_ranks(np.asarray(predicted, np.float64))
-    y = _average_ranks(np.asarray(labels, np.float64))
+    x = rankdata(np.asarray(predicted, np.float64))  # average ranks for ties
+    y = rankdata(np.asarray(labels, np.float64))
     if len(x) < 2 or x.std() == 0 or y.std() == 0:
         return float("nan")
     return float(np.corrcoef(x, y)[0, 1])
