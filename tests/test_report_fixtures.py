@@ -110,26 +110,46 @@ def _attempt(run_id: str, kind: str, status: str, weights: dict, loss: float | N
 
 
 def write_metarater(run: Path, report: dict | None = None) -> None:
+    """Ten Dirichlet runs (one failed attempt first), two random draws, equal, two singles
+    and the learned run, with the summary the Meta-rater step writes."""
     rows = [_attempt("dirichlet-003", "dirichlet", "error", {}, None)]  # failed, then retried
     rows += [_attempt(f"dirichlet-{i:03d}", "dirichlet", "ok", {"s1": w, "s2": -(1 - w)},
                       loss, tokens=1000 + 100 * i) for i, (w, loss) in enumerate(DIRICHLET)]
-    rows += [_attempt("random", "random", "ok", {}, 4.8, tokens=500),
+    rows += [_attempt("random-0", "random", "ok", {}, 4.8, tokens=500),
+             _attempt("random-1", "random", "ok", {}, 4.82, tokens=500),
+             _attempt("equal", "equal", "ok", {"s1": 0.5, "s2": -0.5}, 5.0),
+             _attempt("single-s1", "single", "ok", {"s1": 1.0}, 5.1),
+             _attempt("single-s2", "single", "ok", {"s2": -1.0}, 5.2),
              _attempt("learned-x", "learned", "ok", {"s1": 0.7, "s2": -0.3}, 4.9, tokens=2000)]
     (run / "metarater").mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(rows), run / "metarater" / "runs.parquet")
     weights = {"s1": 0.7, "s2": -0.3}
+    runs = {r["run_id"]: {"kind": r["kind"], "report": r["mean_loss"],
+                          "fit": r["mean_loss"] - 0.01, "rank": None}
+            for r in rows if r["status"] == "ok"}
+    dirichlet = [f"dirichlet-{i:03d}" for i in range(10)]
     summary = {
-        "target": "mean", "scores": ["s1", "s2"], "k": 10, "n_runs": 12,
-        "config": {"folds": 5, "seed": None, "regressor_params": {}},
-        "cv": {"lightgbm": {"spearman": 0.5}, "ridge": {"spearman": 1.0}},
-        "learned": {"run_id": "learned-x", "loss": 4.9, "predicted_loss": 4.95, "rank": 2,
-                    "of": 13, "weights": weights, "importance": {"s1": 0.6, "s2": 0.4}},
-        "baselines": {"random": 4.8, "equal": 5.0, "single-s1": 5.1, "single-s2": 5.2},
+        "targets": {"manuals": {"kind": "text", "weight": 1.0, "learned": 4.9,
+                                "random_mean": 4.81, "random_std": 0.0141, "gap_std": 6.4}},
+        "scores": ["s1", "s2"], "k": 10,
+        "report": report or {"learned": 4.9, "random_mean": 4.81, "random_std": 0.0141,
+                             "noise_std": 0.02, "gap_std": 4.5, "rank": 2, "n_runs": 15,
+                             "cv_spearman": {"lightgbm": 0.4, "ridge": 0.9}},
+        "cv": {reg: {"spearman": rho, "report_spearman": rho - 0.1, "oof": {
+            "run_id": dirichlet, "fit": [runs[r]["fit"] for r in dirichlet],
+            "report": [runs[r]["report"] for r in dirichlet],
+            "predicted": [runs[r]["fit"] + 0.001 * i for i, r in enumerate(dirichlet)]}}
+            for reg, rho in (("lightgbm", 0.5), ("ridge", 1.0))},
+        "learned": {"run_id": "learned-x", "predicted_fit": 4.95, "fit": 4.89,
+                    "weights": weights, "importance": {"s1": 0.6, "s2": 0.4},
+                    "regressor": "ridge"},
+        "runs": runs,
         "dirichlet": {"best": 4.85, "median": 5.0, "worst": 5.3, "std": 0.1},
-        "seed_noise": {"pooled_std": 0.02},
-        "verdicts": ["learned is within 2 seed-noise std of: equal"]}
-    if report is not None:
-        summary["report"] = report
+        "seed_noise": {"pooled_std": None},
+        "document_lengths": {"per_domain": {"a": {
+            "learned_docs": 4, "learned_median_tokens": 500.0, "random_docs": 10.0,
+            "random_median_tokens": 200.0}}, "collapsed_domains": []},
+        "verdicts": ["the learned weights beat random selection by 4.5 noise std"]}
     _json(run / "metarater" / "summary.json", summary)
     _json(run / "metarater" / "weights.json", {"weights": weights,
                                                "importance": {"s1": 0.6, "s2": 0.4}})

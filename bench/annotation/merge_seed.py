@@ -163,17 +163,17 @@ def merge_v2(v1_seeds: list[Path], v1_labels: list[Path], v2_batches: list[Path]
     test = set().union(*(test_ids(ids) for ids in by_kind.values()))
     rows = [{"id": r["id"], "kind": r["domain"], "source": r["id"].split(":", 1)[0],
              "excerpt_sha256": r["excerpt_sha256"], **{d: r[d] for d in DIMENSIONS},
-             "split": r["split"]} for r in v1]
+             "rubric_version": RUBRIC_VERSION, "split": r["split"]} for r in v1]
+    # v2 excerpts were labelled with the v1 rubrics plus the calibration notes that the v2
+    # rubrics (scorers/prrc/rubrics/*.v2.md) write down
     rows += [{"id": i, "kind": inputs[i]["kind"], "source": inputs[i]["source"],
               "excerpt_sha256": inputs[i]["excerpt_sha256"],
-              **{d: labels[i][d] for d in DIMENSIONS},
+              **{d: labels[i][d] for d in DIMENSIONS}, "rubric_version": 2,
               "split": "test" if i in test else "train"} for i in inputs if i in labels]
     schema = pa.schema([("id", pa.string()), ("kind", pa.string()), ("source", pa.string()),
                         ("excerpt_sha256", pa.string()),
                         *[(d, pa.int8()) for d in DIMENSIONS],
                         ("rubric_version", pa.int16()), ("split", pa.string())])
-    for row in rows:
-        row["rubric_version"] = RUBRIC_VERSION
     coverage = {kind: (sum(i in labels for i in ids), len(ids))
                 for kind, ids in sorted(by_kind.items())}
     return pa.Table.from_pylist(rows, schema=schema), coverage

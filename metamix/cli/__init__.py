@@ -113,14 +113,14 @@ def cmd_scorers(args: argparse.Namespace, console: Console) -> None:
     print_scorers(Console(highlight=False))  # a listing: stdout, so it pipes and greps
 
 
-# --- metamix report: one page of figures over a run's outputs (metamix.report) ---
 def cmd_report(args: argparse.Namespace, console: Console) -> None:
+    """One page of figures over a run's outputs (``metamix.report``)."""
     from metamix.config import load_config
     from metamix.report import cli as report_cli
 
     cfg = load_config(args.config, dict(parse_override(s) for s in args.set))
-    report_cli.run(cfg, args, console)
-# --- end metamix report ---
+    with _owning(cfg):
+        report_cli.run(cfg, args, console)
 
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, Console], None], str]] = {

@@ -1,24 +1,16 @@
 """Everything the report reads from ``out/<run>/metarater/`` — one module, so a change of
 the Meta-rater outputs is adapted here alone.
 
-Read today: ``summary.json`` (``target``, ``scores``, ``cv.<regressor>.spearman``,
-``learned``, ``baselines``, ``dirichlet``, ``seed_noise.pooled_std``, ``config``),
-``weights.json`` (``weights``, ``importance``) and ``runs.parquet`` (one row per attempt:
-``run_id``, ``kind``, ``status``, ``weights`` JSON, ``selection_docs``,
-``selection_tokens``, ``mean_loss``, ``losses`` JSON).
-
-Read when present (the reworked Meta-rater): ``summary["report"]`` =
-{learned, random_mean, random_std, gap_std, rank, n_runs, cv_spearman: {regressor: rho}},
-shown as headline numbers; ``summary["cv"][regressor]["oof"]`` = {"run_id": [...],
-"actual": [...], "predicted": [...]} (K-fold out-of-fold predictions; without it they are
-recomputed from runs.parquet with the run's folds, seed and regressor settings); and
-``summary["doc_length"]`` (or ``summary["report"]["doc_length"]``), any JSON object,
-flattened into a table.
+Read: ``summary.json`` (``report`` = the verdict on the report half of the targets,
+``targets``, ``learned``, ``cv.<regressor>`` with ``oof`` = {run_id, fit, report,
+predicted} out-of-fold predictions, ``runs`` = {run_id: {kind, report, fit, rank}},
+``dirichlet``, ``document_lengths``, ``scores``, ``k``, ``verdicts``), ``weights.json``
+(``weights``, ``importance``) and ``runs.parquet`` (``selection_docs``,
+``selection_tokens`` of each attempt).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +20,8 @@ import pandas as pd
 
 from metamix.report.runfiles import read_json, read_table
 
-REGRESSORS = ("lightgbm", "ridge")
+#: singles shown next to the learned weights (the best ones; all are in summary.json)
+TOP_SINGLES = 8
 
 
 @dataclass
@@ -39,7 +32,8 @@ class MetaraterRun:
 
     @property
     def target(self) -> str:
-        return str(self.summary.get("target", "mean"))
+        names = list(self.summary.get("targets") or {})
+        return ", ".join(names) or "?"
 
     @property
     def report(self) -> dict[str, Any]:
@@ -61,82 +55,32 @@ def load(run_dir: Path) -> MetaraterRun | None:
     return MetaraterRun(summary, read_json(folder / "weights.json"), runs)
 
 
-def _target_loss(row: pd.Series, target: str) -> float:
-    if target == "mean":
-        return float(row["mean_loss"])
-    return float(json.loads(row["losses"])[target])
-
-
 def headline(run: MetaraterRun) -> pd.DataFrame:
-    """name, value: the numbers a reader checks first (``report`` when present)."""
-    s, rows = run.summary, []
-    if run.report:
-        for key, value in sorted(_flatten(run.report).items()):
-            if not key.startswith("doc_length"):
-                rows.append((key, value))
-        return pd.DataFrame(rows, columns=["name", "value"])
-    learned = s.get("learned", {})
-    rows += [("learned loss", learned.get("loss")),
-             ("learned predicted loss", learned.get("predicted_loss")),
-             ("learned rank", f"{learned.get('rank')} of {learned.get('of')}"),
-             ("random baseline loss", s.get("baselines", {}).get("random")),
-             ("pooled seed-noise std", s.get("seed_noise", {}).get("pooled_std")),
-             ("proxy runs", s.get("n_runs"))]
-    rows += [(f"K-fold Spearman ({k})", v.get("spearman")) for k, v in s.get("cv", {}).items()
-             if isinstance(v, dict)]
-    return pd.DataFrame([r for r in rows if r[1] is not None], columns=["name", "value"])
+    """name, value: the verdict first, then each target's learned vs random."""
+    rows = [(key, value) for key, value in _flatten(run.report).items()]
+    for name, t in (run.summary.get("targets") or {}).items():
+        rows += [(f"target {name} ({t.get('kind')}, weight {t.get('weight')}): {key}", t[key])
+                 for key in ("learned", "random_mean", "random_std", "gap_std")
+                 if t.get(key) is not None]
+    return pd.DataFrame(rows, columns=["name", "value"])
 
 
-def _saved_oof(run: MetaraterRun) -> pd.DataFrame | None:
+def oof_predictions(run: MetaraterRun, seed: int = 0) -> pd.DataFrame:
+    """regressor, run_id, actual, predicted: K-fold out-of-fold predictions of the fit-half
+    objective (what the regressor learns), as the Meta-rater step saved them."""
     frames = []
     for reg, cv in (run.summary.get("cv") or {}).items():
         oof = cv.get("oof") if isinstance(cv, dict) else None
-        if isinstance(oof, dict) and {"actual", "predicted"} <= set(oof):
+        if isinstance(oof, dict) and {"fit", "predicted"} <= set(oof):
             frames.append(pd.DataFrame({"regressor": reg, "run_id": oof.get("run_id"),
-                                        "actual": oof["actual"],
-                                        "predicted": oof["predicted"]}))
-    return pd.concat(frames, ignore_index=True) if frames else None
-
-
-def oof_predictions(run: MetaraterRun, seed: int) -> pd.DataFrame:
-    """regressor, run_id, actual, predicted: K-fold out-of-fold predictions of the loss.
-    Saved ones when summary.json has them, else refitted exactly as the Meta-rater step
-    does (Dirichlet runs in plan order, its KFold seed and settings): two small models on
-    K rows, well under a second."""
-    saved = _saved_oof(run)
-    if saved is not None:
-        return saved
-    names = run.summary.get("scores")
-    if run.runs is None or not names:
+                                        "actual": oof["fit"], "predicted": oof["predicted"]}))
+    if not frames:
         return pd.DataFrame(columns=["regressor", "run_id", "actual", "predicted"])
-    from sklearn.model_selection import KFold
-
-    from metamix.mixtures.metarater.fit import make_regressor
-
-    fit = run.runs[run.runs["kind"] == "dirichlet"]
-    config = run.summary.get("config", {})
-    folds = max(2, min(int(config.get("folds", 5)), len(fit)))
-    if len(fit) < folds or len(fit) < 4:
-        return pd.DataFrame(columns=["regressor", "run_id", "actual", "predicted"])
-    seed = int(config["seed"]) if config.get("seed") is not None else seed
-    weights = [json.loads(w) for w in fit["weights"]]
-    x = np.array([[abs(w.get(n, 0.0)) for n in names] for w in weights])
-    x /= x.sum(axis=1, keepdims=True)
-    y = np.array([_target_loss(r, run.target) for _, r in fit.iterrows()])
-    frames = []
-    for reg in REGRESSORS:
-        params = config.get("regressor_params") if reg == "lightgbm" else None
-        oof = np.empty(len(y))
-        for train, test in KFold(folds, shuffle=True, random_state=seed).split(x):
-            oof[test] = make_regressor(reg, seed, params).fit(x[train], y[train]).predict(
-                x[test])
-        frames.append(pd.DataFrame({"regressor": reg, "run_id": fit["run_id"].to_numpy(),
-                                    "actual": y, "predicted": oof}))
     return pd.concat(frames, ignore_index=True)
 
 
 def learned_weights(run: MetaraterRun) -> pd.DataFrame:
-    """score, weight (signed: negative = lower is better), importance (LightGBM gain share)."""
+    """score, weight (signed: negative = lower is better), importance (regressor's share)."""
     source = run.weights_file or run.summary.get("learned") or {}
     weights = source.get("weights") or {}
     importance = source.get("importance") or {}
@@ -147,22 +91,21 @@ def learned_weights(run: MetaraterRun) -> pd.DataFrame:
 
 
 def baselines(run: MetaraterRun) -> pd.DataFrame:
-    """label, kind, loss, lo, hi: the learned weights and every baseline by actual proxy
-    loss, each with ± 2 seed-noise std (how far one run's loss moves with the seed alone)."""
-    s = run.summary
-    noise = s.get("seed_noise", {}).get("pooled_std")
+    """label, kind, loss, lo, hi: the report-half objective of the learned weights and the
+    baselines, each with ± 2 noise std (the larger of random-draw and seed spread)."""
+    s, rep = run.summary, run.report
+    noise = float(rep.get("noise_std") or 0.0)
+    runs = s.get("runs") or {}
     rows = []
-    learned = s.get("learned", {})
-    if learned.get("loss") is not None:
-        rows.append(("learned", "learned", float(learned["loss"]), noise))
-    random_std = run.report.get("random_std", noise)
-    for name, loss in sorted((s.get("baselines") or {}).items()):
-        if loss is None:
-            continue
-        kind = name.split("-")[0]
-        if name == "random" and run.report.get("random_mean") is not None:
-            loss = run.report["random_mean"]
-        rows.append((name, kind, float(loss), random_std if name == "random" else noise))
+    if rep.get("learned") is not None:
+        rows.append(("learned", "learned", float(rep["learned"]), noise))
+    if rep.get("random_mean") is not None:
+        rows.append(("random (mean of draws)", "random", float(rep["random_mean"]), noise))
+    if (runs.get("equal") or {}).get("report") is not None:
+        rows.append(("equal", "equal", float(runs["equal"]["report"]), noise))
+    singles = sorted((v["report"], k) for k, v in runs.items()
+                     if v.get("kind") == "single" and v.get("report") is not None)
+    rows += [(k, "single", float(v), noise) for v, k in singles[:TOP_SINGLES]]
     for key in ("best", "median", "worst"):
         if key in (s.get("dirichlet") or {}):
             rows.append((f"Dirichlet {key}", "dirichlet", float(s["dirichlet"][key]), noise))
@@ -175,26 +118,28 @@ def baselines(run: MetaraterRun) -> pd.DataFrame:
 
 def doc_lengths(run: MetaraterRun) -> pd.DataFrame:
     """run_id, kind, docs, tokens, tokens_per_doc, loss for every successful run: whether the
-    loss follows mere document length (a selection of long documents has fewer, longer
-    documents under the same budget)."""
+    objective follows mere document length (every run holds the same tokens per domain, so a
+    selection of long documents has fewer of them)."""
     cols = ["run_id", "kind", "docs", "tokens", "tokens_per_doc", "loss"]
+    runs = run.summary.get("runs") or {}
     if run.runs is None or not {"selection_docs", "selection_tokens"} <= set(run.runs.columns):
         return pd.DataFrame(columns=cols)
-    df = run.runs[run.runs["selection_docs"] > 0]
+    df = run.runs[(run.runs["selection_docs"] > 0)
+                  & run.runs["run_id"].map(lambda r: (runs.get(r) or {}).get("report")
+                                           is not None)]
     out = pd.DataFrame({
         "run_id": df["run_id"], "kind": df["kind"].str.replace("-repeat", "", regex=False),
         "docs": df["selection_docs"].astype(int), "tokens": df["selection_tokens"].astype(int),
         "tokens_per_doc": df["selection_tokens"] / df["selection_docs"],
-        "loss": [_target_loss(r, run.target) for _, r in df.iterrows()]})
+        "loss": [float(runs[r]["report"]) for r in df["run_id"]]})
     return out.reset_index(drop=True)
 
 
 def doc_length_diagnostics(run: MetaraterRun) -> pd.DataFrame:
-    """name, value: the Meta-rater's own document-length diagnostics, whatever their shape."""
-    value = run.summary.get("doc_length", run.report.get("doc_length"))
-    if not isinstance(value, dict):
-        return pd.DataFrame(columns=["name", "value"])
-    return pd.DataFrame(sorted(_flatten(value).items()), columns=["name", "value"])
+    """domain, learned docs and median tokens vs the random selections' (same tokens)."""
+    per_domain = (run.summary.get("document_lengths") or {}).get("per_domain") or {}
+    rows = [{"domain": d, **e} for d, e in sorted(per_domain.items())]
+    return pd.DataFrame(rows)
 
 
 def _flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:

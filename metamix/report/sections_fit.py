@@ -17,19 +17,18 @@ def metarater_section(ctx: RunContext) -> Section | None:
     s = run.summary
     section = Section("metarater", "Meta-rater: learned score weights", intro=(
         f"{s.get('k', '?')} Dirichlet weight vectors over {len(s.get('scores') or [])} scores, "
-        f"one proxy run each (target: {run.target} validation loss), plus baselines and seed "
-        "repeats."))
+        f"one proxy run each on the same tokens per domain, judged on the report half of the "
+        f"targets ({run.target}), plus random selections and single-score baselines."))
     section.notes += [f"Verdict: {v}" for v in s.get("verdicts") or []]
     head = metarater_data.headline(run)
     if not head.empty:
         section.add(Table("metarater-headline", "Headline numbers", head))
     oof = metarater_data.oof_predictions(run, ctx.options.seed)
     section.add(Figure(
-        "metarater-oof", "Regressors: predicted vs actual proxy loss (K-fold)",
+        "metarater-oof", "Regressors: predicted vs actual objective (K-fold, fit half)",
         "Out-of-fold predictions for the Dirichlet runs; dashed: y = x.",
         charts.predicted_vs_actual(oof, ["regressor"])) if not oof.empty else None,
-        "Regressor K-fold scatter: no out-of-fold predictions in summary.json and no "
-        "Dirichlet runs in runs.parquet to refit them.")
+        "Regressor K-fold scatter: no out-of-fold predictions in summary.json.")
     weights = metarater_data.learned_weights(run)
     section.add(Figure(
         "metarater-weights", "Learned score weights and importances",
@@ -41,7 +40,7 @@ def metarater_section(ctx: RunContext) -> Section | None:
     dirichlet = lengths[lengths["run_id"].str.fullmatch(r"dirichlet-\d+")]
     section.add(Figure(
         "metarater-baselines", "Learned weights against the baselines",
-        "Actual proxy loss; bars: ± 2 seed-noise std; grey band: 10–90% of the Dirichlet "
+        "Report-half objective; bars: ± 2 noise std; grey band: 10–90% of the Dirichlet "
         "runs.", charts.baselines(base, dirichlet)) if not base.empty else None,
         "Baselines: summary.json has no learned or baseline losses.")
     section.add(Figure(

@@ -50,8 +50,7 @@ class CVScore:
     def as_dict(self) -> dict[str, Any]:
         return {"spearman": self.spearman, "mse": self.mse,
                 "fold_spearman": list(self.fold_spearman),
-                "report_spearman": self.report_spearman,
-                "oof_predicted": [float(v) for v in self.oof]}
+                "report_spearman": self.report_spearman}
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:

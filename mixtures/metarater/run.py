@@ -269,7 +269,11 @@ def _sweep_and_fit(ctx: Context, names: list[str], directions: dict[str, Any],
     summary = build_summary(
         planned=[*planned, learned_run], rows=rows, targets=mcfg.targets,
         learned_id=learned_run.run_id, regressor=regressor,
-        cv={k: v.as_dict() for k, v in cv.items()}, predicted=found.predicted_loss,
+        cv={kind: {**score.as_dict(), "oof": {
+            "run_id": [p.run_id for p in fit_runs], "fit": y_fit.tolist(),
+            "report": y_report.tolist(), "predicted": score.oof.tolist()}}
+            for kind, score in cv.items()},
+        predicted=found.predicted_loss,
         importance=shares, budgets=ctx.budgets or {}, names=names, directions=directions,
         selection_stats=stats, config=mcfg.model_dump(mode="json"))
     rep = summary["report"]
