@@ -3,6 +3,12 @@
 ``n_tokens`` and the proxy trainers of later stages must agree on what a token is, so
 both load the file this module returns. Training reads a deterministic sample (the
 documents whose id hashes lowest), so the same corpus gives the same tokenizer.
+
+The score stage encodes each document once (``metamix.base.bpe``) and keeps the ids next
+to the shard it wrote, in ``<run>/tokens/<stage>/<shard>.parquet``, so the proxy trainers'
+token cache reads them instead of encoding the corpus again. Such a file names the
+tokenizer (sha256) and the data shard (content hash) it belongs to; a reader that finds
+another tokenizer or a changed shard ignores it.
 """
 
 from __future__ import annotations
@@ -12,12 +18,14 @@ from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from metamix.base.atomic import atomic_path
 from metamix.base.errors import UserError
-from metamix.base.hashing import id_hash_key, json_hash
+from metamix.base.hashing import file_hash, id_hash_key, json_hash
 from metamix.pipeline.config import TokenizerConfig
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|pad|>"]
@@ -94,3 +102,48 @@ def load_tokenizer(path: str) -> Tokenizer:
         return Tokenizer.from_file(path)
     except Exception as exc:  # tokenizers raises a plain Exception for bad files
         raise UserError(f"{path}: not a tokenizers JSON file: {exc}") from None
+
+
+TOKEN_FILES_DIR = "tokens"
+_META_TOKENIZER = b"tokenizer_sha256"
+_META_DATA = b"data_file_hash"
+
+
+def token_ids_path(data_path: str | Path) -> Path:
+    """Where the ids of ``<run>/<stage>/<shard>.parquet`` live: ``<run>/tokens/<stage>/``."""
+    data = Path(data_path)
+    return data.parent.parent / TOKEN_FILES_DIR / data.parent.name / data.name
+
+
+def write_token_ids(data_path: Path, chunks: list[pa.Array], tokenizer_sha256: str,
+                    data_hash: str) -> Path:
+    """Store one row of ids per row of the data shard (zstd Parquet, ``token_ids`` column)."""
+    path = token_ids_path(data_path)
+    column = pa.chunked_array(chunks, type=chunks[0].type) if chunks else pa.chunked_array(
+        [], type=pa.large_list(pa.uint16()))
+    table = pa.table({"token_ids": column}).replace_schema_metadata(
+        {_META_TOKENIZER: tokenizer_sha256, _META_DATA: data_hash})
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd", compression_level=3)
+    return path
+
+
+def read_token_ids(data_path: str | Path, tokenizer_sha256: str
+                   ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(ids, offsets) stored for ``data_path`` by the score stage, or None when there are
+    none for this tokenizer and these exact shard contents."""
+    path = token_ids_path(data_path)
+    if not path.is_file():
+        return None
+    try:
+        meta = pq.read_schema(path).metadata or {}
+        if (meta.get(_META_TOKENIZER, b"").decode() != tokenizer_sha256
+                or meta.get(_META_DATA, b"").decode() != file_hash(data_path)):
+            return None
+        column = pq.read_table(path, columns=["token_ids"]).column("token_ids").combine_chunks()
+    except (OSError, pa.ArrowException):
+        return None
+    if column.null_count:
+        return None
+    offsets = column.offsets.to_numpy().astype(np.int64)
+    return column.flatten().to_numpy(), offsets - offsets[0]
