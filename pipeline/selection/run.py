@@ -125,10 +125,13 @@ def _select(
                 "FROM outcomes o JOIN raw_scores s USING (id)")
     stats_before = score_stats(con, "outcome_scores", "TRUE", score_columns)
     stats_after = score_stats(con, "outcome_scores", "outcome IS NULL", score_columns)
-    con.register("kept", selection.kept)
+    # The kept rows straight from ``outcomes`` (registering the Arrow table would make
+    # DuckDB import pandas: half a second of a small selection).
     output_sql = (
         f"SELECT s.*, k.combined_score, k.selection_rank FROM {source_sql(scored_paths)} AS s "
-        "JOIN kept AS k ON s.id = k.id ORDER BY k.domain, k.combined_score DESC, s.id"
+        "JOIN (SELECT id, domain, combined_score, domain_rank AS selection_rank FROM outcomes "
+        "WHERE outcome IS NULL) AS k ON s.id = k.id "
+        "ORDER BY k.domain, k.combined_score DESC, s.id"
     )
     written = write_selected(con, output_sql, out_dir / "selected", files,
                              total_rows=selection.kept.num_rows, progress=progress)
