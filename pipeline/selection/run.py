@@ -123,8 +123,8 @@ def _select(
     con.execute("CREATE OR REPLACE TEMP VIEW outcome_scores AS SELECT o.*"
                 f"{''.join(f', s.raw_{i}' for i in range(len(weights)))} "
                 "FROM outcomes o JOIN raw_scores s USING (id)")
-    stats_before = score_stats(con, "outcome_scores", "TRUE", score_columns)
-    stats_after = score_stats(con, "outcome_scores", "outcome IS NULL", score_columns)
+    stats_before, stats_after = score_stats(con, "outcome_scores", "outcome IS NULL",
+                                            score_columns)
     # The kept rows straight from ``outcomes`` (registering the Arrow table would make
     # DuckDB import pandas: half a second of a small selection).
     output_sql = (
