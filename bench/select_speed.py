@@ -1,5 +1,6 @@
 """CPU of ``metamix select`` against the same selection written as plain DuckDB SQL (goal:
-metamix <= 1.5x the SQL).
+metamix <= 1.5x the SQL), and the start-up cost of ``metamix --help`` (goal: <= 1 s CPU,
+<= 150 MB RSS).
 
 Both sides run as fresh processes on the same scored shards, interleaved (metamix, SQL,
 metamix, SQL, ...), and each process is charged its user + sys CPU, DuckDB's threads
@@ -121,6 +122,29 @@ def timed(cmd: list[str]) -> tuple[float, float]:
     return (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime), wall
 
 
+HELP_PROBE = """
+import os, sys
+pid = os.posix_spawn(sys.executable, [sys.executable, "-m", "metamix", "--help"], os.environ,
+                     file_actions=[(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
+_, status, usage = os.wait4(pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
+"""
+
+
+def help_cost(repeats: int) -> tuple[list[float], list[float]]:
+    """(CPU seconds, peak RSS in MB) of ``metamix --help``, one fresh process each, started
+    by a small launcher: a child's peak RSS starts at its parent's, and this process is big."""
+    cpu, rss = [], []
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-c", HELP_PROBE], cwd=REPO, check=True,
+                             capture_output=True, text=True).stdout.split()
+        if int(out[0]):
+            raise SystemExit("metamix --help failed")
+        cpu.append(float(out[1]))
+        rss.append(int(out[2]) / 1024)
+    return cpu, rss
+
+
 def selected_rows(con: object, pattern: str, hive: bool) -> list[tuple]:
     return con.sql(  # type: ignore[attr-defined]
         f"SELECT domain, id, selection_rank, combined_score, n_tokens, md5(text) FROM "
@@ -203,6 +227,9 @@ def main() -> None:
     ratios = sorted(o[0] / t[0] for o, t in zip(ours, theirs, strict=True))
     print(f"\nmetamix / SQL cpu: {ours_med / sql_med:.2f}x (per-pair ratios "
           f"{ratios[0]:.2f}-{ratios[-1]:.2f}; goal <= 1.5x)")
+    cpu, rss = help_cost(args.repeats)
+    print(f"metamix --help: {statistics.median(cpu):.2f} s CPU (max {max(cpu):.2f}), "
+          f"{max(rss):.0f} MB peak RSS (goal <= 1 s, <= 150 MB)")
 
 
 if __name__ == "__main__":
