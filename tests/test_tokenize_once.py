@@ -158,3 +158,16 @@ def test_ngram_scorer_encodes_itself_when_the_run_tokenizer_differs(tmp_path: Pa
     for name, column in expected.items():
         np.testing.assert_array_equal(got[name].to_numpy(zero_copy_only=False),
                                       column.to_numpy(zero_copy_only=False), err_msg=name)
+
+
+def test_ngram_lookups_of_distinct_windows_equal_every_window_looked_up() -> None:
+    from metamix.scorers.model_based.ngram_perplexity import _window_logprobs
+
+    model, _, _ = NgramPerplexityScorer()._loaded()
+    rng = np.random.default_rng(3)
+    win = rng.integers(0, model.vocab_size, size=(4000, model.order))
+    win[2000:] = win[:2000]  # every window twice
+    win[::7, 0] = int(model.meta["pad_id"])
+    expected = model.logprob(win)
+    assert np.array_equal(_window_logprobs(model, win), expected)
+    assert np.array_equal(_window_logprobs(model, win[:0]), expected[:0])

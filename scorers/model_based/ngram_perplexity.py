@@ -47,7 +47,13 @@ from metamix.scorers.model_based._common import (
     resolve_model_path,
     text_column,
 )
-from metamix.scorers.model_based.kneser_ney import BackoffNgramModel, fit_kneser_ney, windows
+from metamix.scorers.model_based.kneser_ney import (
+    BackoffNgramModel,
+    encode,
+    exact_keys,
+    fit_kneser_ney,
+    windows,
+)
 from metamix.scorers.registry import register
 
 DEFAULT_MODEL = "ngram_books_reference_technical.npz"
@@ -166,8 +172,20 @@ class NgramPerplexityScorer(LazyModel, Scorer):
 
 def _mean_logprobs(model: BackoffNgramModel, docs: list[np.ndarray]) -> np.ndarray:
     lengths = np.array([len(d) for d in docs], dtype=np.int64)
-    lp = model.logprob(windows(docs, model.order, int(model.meta["pad_id"])))
+    lp = _window_logprobs(model, windows(docs, model.order, int(model.meta["pad_id"])))
     rows = np.repeat(np.arange(len(docs)), lengths)
     sums = np.bincount(rows, weights=lp, minlength=len(docs))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(lengths > 0, sums / np.maximum(lengths, 1), np.nan)
+
+
+def _window_logprobs(model: BackoffNgramModel, win: np.ndarray) -> np.ndarray:
+    """``model.logprob`` of every window, each distinct window looked up once and in key
+    order: a batch repeats ~30% of its n-grams, and sorted queries walk the model's sorted
+    key arrays front to back (about 2x faster than random binary searches). The values are
+    the same lookups, so the result is identical."""
+    if len(win) == 0 or not exact_keys(model.vocab_size, model.order):
+        return model.logprob(win)  # hashed keys could collide: look every window up
+    _, first, inverse = np.unique(encode(win, model.vocab_size), return_index=True,
+                                  return_inverse=True)
+    return model.logprob(win[first])[inverse.reshape(-1)]
