@@ -17,7 +17,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from metamix.base.atomic import atomic_path
-from metamix.base.bpe import TOKEN_IDS_COLUMN, TOKENIZER_SHA256_KEY
 from metamix.base.hashing import file_hash
 from metamix.pipeline.config import InputConfig
 from metamix.pipeline.executor import report_progress, worker_cache
@@ -31,7 +30,7 @@ from metamix.pipeline.stages import (
     reuse_warm,
     run_stages,
 )
-from metamix.pipeline.tokenizer import write_token_ids
+from metamix.pipeline.tokenizer import TokenIdsFile
 
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 3,
                                    "write_statistics": True}
@@ -163,45 +162,24 @@ def transform_shard(task: ShardTask) -> ShardRecord:
     stats = ShardStats()
     quarantined: list[dict[str, Any]] = []
     row_offset = 0
-    token_ids = _TokenIds()
-    with atomic_path(outputs.data) as tmp, pq.ParquetWriter(tmp, schema,
-                                                            **PARQUET_OPTIONS) as writer:
-        for batch in _byte_bounded(reader.iter_batches(batch_size=task.batch_size),
-                                   task.max_batch_bytes):
-            res = run_stages(stages, batch)
-            token_ids.add(res.batch)
-            stats.read += batch.num_rows
-            stats.written += res.batch.num_rows
-            stats.dropped.update(res.dropped)
-            stats.quarantined.update(Counter(r["reason"] for r in res.quarantined))
-            for r in res.quarantined:
-                quarantined.append({**r, "row": r["row"] + row_offset})
-            if res.batch.num_rows:
-                writer.write_batch(res.batch.select(schema.names))
-            nbytes = _byte_size(batch)
-            stats.bytes_in += nbytes
-            report_progress(batch.num_rows, nbytes)
-            row_offset += batch.num_rows
-    return _finish(task, outputs, quarantined, stats, token_ids.write(outputs.data))
-
-
-class _TokenIds:
-    """The token ids a stage computed for the rows it wrote, kept for the token cache."""
-
-    def __init__(self) -> None:
-        self.chunks: list[pa.Array] = []
-        self.tokenizer_sha256: str | None = None
-
-    def add(self, batch: pa.RecordBatch) -> None:
-        index = batch.schema.get_field_index(TOKEN_IDS_COLUMN)
-        if index < 0:
-            return
-        field_meta = batch.schema.field(index).metadata or {}
-        self.tokenizer_sha256 = field_meta[TOKENIZER_SHA256_KEY].decode()
-        self.chunks.append(batch.column(index))
-
-    def write(self, data_path: Path) -> tuple[Path, ...]:
-        if self.tokenizer_sha256 is None:
-            return ()
-        return (write_token_ids(data_path, self.chunks, self.tokenizer_sha256,
-                                file_hash(data_path)),)
+    with TokenIdsFile(outputs.data) as token_ids:
+        with atomic_path(outputs.data) as tmp, pq.ParquetWriter(tmp, schema,
+                                                                **PARQUET_OPTIONS) as writer:
+            for batch in _byte_bounded(reader.iter_batches(batch_size=task.batch_size),
+                                       task.max_batch_bytes):
+                res = run_stages(stages, batch)
+                stats.read += batch.num_rows
+                stats.written += res.batch.num_rows
+                stats.dropped.update(res.dropped)
+                stats.quarantined.update(Counter(r["reason"] for r in res.quarantined))
+                for r in res.quarantined:
+                    quarantined.append({**r, "row": r["row"] + row_offset})
+                if res.batch.num_rows:
+                    writer.write_batch(res.batch.select(schema.names))
+                    token_ids.add(res.batch)
+                nbytes = _byte_size(batch)
+                stats.bytes_in += nbytes
+                report_progress(batch.num_rows, nbytes)
+                row_offset += batch.num_rows
+        extra_outputs = token_ids.finish()
+    return _finish(task, outputs, quarantined, stats, extra_outputs)

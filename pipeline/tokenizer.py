@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +26,7 @@ import pyarrow.parquet as pq
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from metamix.base.atomic import atomic_path
+from metamix.base.bpe import TOKEN_IDS_COLUMN, TOKENIZER_SHA256_KEY
 from metamix.base.errors import UserError
 from metamix.base.hashing import file_hash, id_hash_key, json_hash
 from metamix.pipeline.config import TokenizerConfig
@@ -115,17 +118,52 @@ def token_ids_path(data_path: str | Path) -> Path:
     return data.parent.parent / TOKEN_FILES_DIR / data.parent.name / data.name
 
 
-def write_token_ids(data_path: Path, chunks: list[pa.Array], tokenizer_sha256: str,
-                    data_hash: str) -> Path:
-    """Store one row of ids per row of the data shard (zstd Parquet, ``token_ids`` column)."""
-    path = token_ids_path(data_path)
-    column = pa.chunked_array(chunks, type=chunks[0].type) if chunks else pa.chunked_array(
-        [], type=pa.large_list(pa.uint16()))
-    table = pa.table({"token_ids": column}).replace_schema_metadata(
-        {_META_TOKENIZER: tokenizer_sha256, _META_DATA: data_hash})
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd", compression_level=3)
-    return path
+class TokenIdsFile:
+    """Streams the ids of the rows a stage writes (its batches' ``TOKEN_IDS_COLUMN``) to
+    ``token_ids_path(data_path)``, one row group per batch, so a big shard's ids never sit
+    in memory. ``finish`` runs after the data file is complete: the footer names the
+    tokenizer and the data file's content hash, then the file is renamed into place."""
+
+    def __init__(self, data_path: Path) -> None:
+        self.data_path = Path(data_path)
+        self._stack = ExitStack()
+        self._writer: pq.ParquetWriter | None = None
+        self._tokenizer_sha256 = ""
+
+    def __enter__(self) -> TokenIdsFile:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._writer is not None:  # not finished: an error, the temporary file goes
+            self._writer.close()
+            self._writer = None
+            self._stack.__exit__(*exc)
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        index = batch.schema.get_field_index(TOKEN_IDS_COLUMN)
+        if index < 0:
+            return
+        column = batch.column(index)
+        if self._writer is None:
+            tmp = self._stack.enter_context(atomic_path(token_ids_path(self.data_path)))
+            self._writer = pq.ParquetWriter(tmp, pa.schema([("token_ids", column.type)]),
+                                            compression="zstd", compression_level=3)
+            field_meta = batch.schema.field(index).metadata or {}
+            self._tokenizer_sha256 = field_meta[TOKENIZER_SHA256_KEY].decode()
+        self._writer.write_table(pa.table({"token_ids": column}))
+
+    def finish(self) -> tuple[Path, ...]:
+        """Close and commit the file; the paths written (none if no batch carried ids, and
+        then no file from an earlier run is left either)."""
+        if self._writer is None:
+            token_ids_path(self.data_path).unlink(missing_ok=True)
+            return ()
+        self._writer.add_key_value_metadata({_META_TOKENIZER: self._tokenizer_sha256,
+                                             _META_DATA: file_hash(self.data_path)})
+        self._writer.close()
+        self._writer = None
+        self._stack.close()  # fsync and rename
+        return (token_ids_path(self.data_path),)
 
 
 def read_token_ids(data_path: str | Path, tokenizer_sha256: str
@@ -136,7 +174,7 @@ def read_token_ids(data_path: str | Path, tokenizer_sha256: str
     if not path.is_file():
         return None
     try:
-        meta = pq.read_schema(path).metadata or {}
+        meta = pq.read_metadata(path).metadata or {}
         if (meta.get(_META_TOKENIZER, b"").decode() != tokenizer_sha256
                 or meta.get(_META_DATA, b"").decode() != file_hash(data_path)):
             return None

@@ -171,3 +171,28 @@ def test_ngram_lookups_of_distinct_windows_equal_every_window_looked_up() -> Non
     expected = model.logprob(win)
     assert np.array_equal(_window_logprobs(model, win), expected)
     assert np.array_equal(_window_logprobs(model, win[:0]), expected[:0])
+
+
+def test_token_ids_file_commits_only_when_finished(tmp_path: Path) -> None:
+    from metamix.pipeline.tokenizer import TokenIdsFile
+
+    data = tmp_path / "run" / "scored" / "part-00000.parquet"
+    data.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"text": ["a b", "c"]}), data)
+    batch = CountTokens(str(DEMO_TOKENIZER), keep_ids=True)(_batch(["a b", "c"])).batch
+    with pytest.raises(RuntimeError), TokenIdsFile(data) as sink:
+        sink.add(batch)
+        raise RuntimeError("worker died mid-shard")
+    assert not any(token_ids_path(data).parent.iterdir())  # no file, no temporary
+    with TokenIdsFile(data) as sink:
+        sink.add(batch.slice(0, 1))
+        sink.add(batch.slice(1))
+        assert sink.finish() == (token_ids_path(data),)
+    from metamix.base.hashing import file_sha256
+
+    ids, offsets = read_token_ids(data, file_sha256(DEMO_TOKENIZER))
+    assert offsets.tolist() == [0, *np.cumsum(batch.column("n_tokens").to_numpy()).tolist()]
+    with TokenIdsFile(data) as sink:  # a rerun whose batches carry no ids leaves none
+        sink.add(_batch(["a b"]))
+        assert sink.finish() == ()
+    assert not token_ids_path(data).exists()
