@@ -80,7 +80,7 @@ def _remove_stale(stage_dir: Path, shards: set[str]) -> None:
     for path in (stage_dir / "_manifest").glob("*.json"):
         if path.stem not in shards:
             path.unlink()
-    for path in token_dir.glob("*.parquet"):
+    for path in token_dir.glob("*.arrow"):
         if path.stem not in shards:
             path.unlink()
     quarantine_dir = stage_dir.parent / "quarantine"

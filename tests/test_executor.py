@@ -108,6 +108,7 @@ def test_score_with_two_workers_matches_one_worker(tmp_path: Path) -> None:
             score={"batch_size": 25, "scorers": [{"name": "gopher_repetition"}]}))
         run_score(cfg, QUIET)
         outputs.append({p.relative_to(cfg.run_dir).as_posix(): p.read_bytes()
-                        for p in sorted(cfg.run_dir.rglob("*.parquet"))})
+                        for p in sorted(cfg.run_dir.rglob("*.*")) if p.suffix in (
+                            ".parquet", ".arrow")})
     assert outputs[0] == outputs[1]
     assert any(k.startswith("tokens/scored/") for k in outputs[0])

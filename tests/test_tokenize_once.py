@@ -3,6 +3,7 @@ scorer (when its tokenizer is the run's) and the proxy trainers' token cache."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def test_score_stage_stores_each_rows_ids(scored_run: Path, stage: str) -> None:
         assert [ids[offsets[i]:offsets[i + 1]].tolist() for i in range(len(texts))] == expected
         assert np.diff(offsets).tolist() == table.column("n_tokens").to_pylist()
         record = (scored_run / stage / "_manifest" / f"{shard.stem}.json").read_text()
-        assert f"tokens/{stage}/{shard.name}" in record  # checked on resume like the data
+        assert f"tokens/{stage}/{shard.stem}.arrow" in record  # checked on resume too
 
 
 def bpe_sha(run_dir: Path) -> str:
@@ -77,10 +78,13 @@ def test_stored_ids_are_ignored_for_another_tokenizer_or_changed_data(
     shard = _shards(scored_run, "scored")[0]
     assert read_token_ids(shard, "0" * 64) is None
     copy = tmp_path / "run" / "scored" / shard.name
-    copy.parent.mkdir(parents=True)
+    (copy.parent / "_manifest").mkdir(parents=True)
     shutil.copyfile(shard, copy)
     token_ids_path(copy).parent.mkdir(parents=True)
     shutil.copyfile(token_ids_path(shard), token_ids_path(copy))
+    assert read_token_ids(copy, bpe_sha(scored_run)) is None  # no record vouches for them
+    record = f"_manifest/{shard.stem}.json"
+    shutil.copyfile(scored_run / "scored" / record, copy.parent / record)
     assert read_token_ids(copy, bpe_sha(scored_run)) is not None
     pq.write_table(pq.read_table(shard).slice(1), copy)  # the shard changed, the ids did not
     assert read_token_ids(copy, bpe_sha(scored_run)) is None
@@ -188,8 +192,12 @@ def test_token_ids_file_commits_only_when_finished(tmp_path: Path) -> None:
         sink.add(batch.slice(0, 1))
         sink.add(batch.slice(1))
         assert sink.finish() == (token_ids_path(data),)
-    from metamix.base.hashing import file_sha256
+    from metamix.base.hashing import file_hash, file_sha256
 
+    (data.parent / "_manifest").mkdir()
+    (data.parent / "_manifest" / "part-00000.json").write_text(json.dumps({"outputs": {
+        "scored/part-00000.parquet": file_hash(data),
+        "tokens/scored/part-00000.arrow": file_hash(token_ids_path(data))}}))
     ids, offsets = read_token_ids(data, file_sha256(DEMO_TOKENIZER))
     assert offsets.tolist() == [0, *np.cumsum(batch.column("n_tokens").to_numpy()).tolist()]
     with TokenIdsFile(data) as sink:  # a rerun whose batches carry no ids leaves none
