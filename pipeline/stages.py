@@ -153,13 +153,16 @@ class CountTokens:
 
     def __call__(self, batch: pa.RecordBatch) -> StageResult:
         encoder = self._load()
-        texts = pc.fill_null(batch.column("text"), "").to_pylist()
+        column = batch.column("text")
+        texts = column.to_pylist()
+        if column.null_count:
+            texts = [t or "" for t in texts]
         ids, offsets = encoder.encode(texts)
-        batch = batch.append_column("n_tokens", pa.array(np.diff(offsets), pa.int64()))
+        batch = batch.append_column("n_tokens", pa.array(np.diff(offsets)))
         if self.keep_ids:
             assert self._ids_field is not None
-            batch = batch.append_column(self._ids_field,
-                                        pa.LargeListArray.from_arrays(offsets, ids))
+            batch = batch.append_column(self._ids_field, pa.LargeListArray.from_arrays(
+                pa.array(offsets), pa.array(ids)))
         return StageResult(batch)
 
     def __getstate__(self) -> dict[str, Any]:
