@@ -17,6 +17,9 @@ REPO = BENCH.parent
 # (script, arguments): the demo run's outputs (out/demo) are made first by `metamix score`.
 BENCHMARKS: list[tuple[str, list[str]]] = [
     ("heuristics_speed.py", []),
+    ("score_speed.py", []),
+    ("score_speed.py", ["--encoders-only"]),
+    ("select_speed.py", []),
     ("heuristics_agreement.py", []),
     ("score_memory.py", []),
     ("raters_speed.py", []),

@@ -3,13 +3,19 @@
 Tasks are plain picklable objects and workers only touch their own output files, so the
 same task list could be handed to another executor. Workers report (docs, bytes) per
 batch through a queue; the parent owns the display.
+
+One ``WorkerPool`` serves a whole command: starting a spawned worker (interpreter, imports,
+models) costs 1–3 s of CPU, so the score job's four stages share the same workers, and a
+worker keeps the stage objects it has warmed up (loaded models, encoders) for the next shard
+of the same stage (``worker_cache``). Each worker gets ``cores // workers`` threads for the
+native libraries that start their own (torch, OpenMP, BLAS, Rayon), so workers × threads
+never oversubscribe the machine.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import queue
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -23,6 +29,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _progress_queue: Any = None
+_worker_cache: dict[str, Any] | None = None
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                   "RAYON_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 def report_progress(docs: int, nbytes: int) -> None:
@@ -31,10 +40,63 @@ def report_progress(docs: int, nbytes: int) -> None:
         _progress_queue.put((docs, nbytes))
 
 
-def _init_worker(q: Any) -> None:
-    global _progress_queue
+def worker_cache() -> dict[str, Any] | None:
+    """A dict living as long as this pool worker (one command), or None outside a worker."""
+    return _worker_cache
+
+
+def threads_per_worker(workers: int, cores: int | None = None) -> int:
+    return max(1, (cores or os.cpu_count() or 1) // max(1, workers))
+
+
+def _init_worker(q: Any, threads: int) -> None:
+    global _progress_queue, _worker_cache
     _progress_queue = q
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    _worker_cache = {}
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    for var in THREAD_ENV_VARS:  # read by the libraries when they load, after this
+        os.environ[var] = str(threads)
+    import sys
+
+    if "torch" in sys.modules:  # already imported (not with spawn): set it directly
+        sys.modules["torch"].set_num_threads(threads)
+
+
+class WorkerPool:
+    """A spawn-context process pool started on first use and shared by several
+    ``run_tasks`` calls; ``workers <= 1`` runs every task in this process instead."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, workers)
+        self._executor: ProcessPoolExecutor | None = None
+        self._queue: Any = None
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def started(self) -> bool:
+        return self._executor is not None
+
+    def executor(self) -> tuple[ProcessPoolExecutor, Any]:
+        if self._executor is None:
+            ctx = mp.get_context("spawn")
+            # SimpleQueue writes to the pipe inside put(): a task's progress items are in
+            # the pipe before its result is, so a stage's last drain finds all of them.
+            self._queue = ctx.SimpleQueue()
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=ctx, initializer=_init_worker,
+                initargs=(self._queue, threads_per_worker(self.workers)))
+        return self._executor, self._queue
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+            self._queue = None
 
 
 class _LocalQueue:
@@ -54,8 +116,16 @@ def run_tasks(
     total_docs: int | None,
     console: Console,
     show_progress: bool,
+    pool: WorkerPool | None = None,
 ) -> list[R]:
-    """Run ``fn`` over ``tasks``; results come back in task order whatever the finish order."""
+    """Run ``fn`` over ``tasks``; results come back in task order whatever the finish order.
+
+    With ``pool`` the tasks run on its workers (started if needed, left running for the
+    next call); without, on a pool of ``workers`` started and stopped for this call."""
+    if pool is None:
+        with WorkerPool(workers) as own:
+            return run_tasks(fn, tasks, workers=workers, label=label, total_docs=total_docs,
+                             console=console, show_progress=show_progress, pool=own)
     results: list[R | None] = [None] * len(tasks)
     start = time.monotonic()
     with make_progress(console, show_progress) as progress:
@@ -72,7 +142,9 @@ def run_tasks(
             progress.update(bar, completed=done_docs, mb=done_bytes / 1e6,
                             rate=done_docs / elapsed)
 
-        if workers <= 1 or len(tasks) <= 1:
+        # A lone task runs here rather than paying for a worker's start, unless the
+        # workers are already up (and warm).
+        if pool.workers <= 1 or (len(tasks) <= 1 and not pool.started):
             global _progress_queue
             local = _LocalQueue()
             previous, _progress_queue = _progress_queue, local
@@ -84,18 +156,19 @@ def run_tasks(
             finally:
                 _progress_queue = previous
         else:
-            ctx = mp.get_context("spawn")
-            q = ctx.Queue()
-            with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
-                                     initializer=_init_worker, initargs=(q,)) as pool:
-                pending: dict[Future[R], int] = {pool.submit(fn, t): i
-                                                 for i, t in enumerate(tasks)}
+            executor, q = pool.executor()
+            pending: dict[Future[R], int] = {executor.submit(fn, t): i
+                                             for i, t in enumerate(tasks)}
+            try:
                 while pending:
                     finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
                     advance(_drain(q))
                     for fut in finished:
                         results[pending.pop(fut)] = fut.result()
-                advance(_drain(q))
+            finally:
+                for fut in pending:
+                    fut.cancel()
+            advance(_drain(q))
         if total_docs is None:
             progress.update(bar, total=done_docs)
     return [r for r in results if r is not None]
@@ -103,8 +176,6 @@ def run_tasks(
 
 def _drain(q: Any) -> list[tuple[int, int]]:
     items = []
-    while True:
-        try:
-            items.append(q.get_nowait())
-        except queue.Empty:
-            return items
+    while not q.empty():
+        items.append(q.get())
+    return items

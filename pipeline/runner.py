@@ -19,14 +19,14 @@ from metamix.base.atomic import atomic_path
 from metamix.base.errors import UserError
 from metamix.base.hashing import file_hash, json_hash
 from metamix.pipeline.config import InputConfig, PipelineConfig
-from metamix.pipeline.executor import run_tasks
+from metamix.pipeline.executor import WorkerPool, run_tasks
 from metamix.pipeline.manifest import ShardRecord, StageManifest, input_fingerprint
 from metamix.pipeline.readers import plan_shards
 from metamix.pipeline.report import StageReport
 from metamix.pipeline.scorer_specs import build_scorers
 from metamix.pipeline.shard_tasks import ShardTask, ingest_shard, transform_shard
 from metamix.pipeline.stages import ApplyScorer, BatchStage, CountTokens, QuarantineIds
-from metamix.pipeline.tokenizer import ensure_tokenizer
+from metamix.pipeline.tokenizer import TOKEN_FILES_DIR, ensure_tokenizer
 
 CODE_VERSION = "1"
 
@@ -38,7 +38,7 @@ class StageRun:
 
 
 def _run_stage(cfg: PipelineConfig, console: Console, stage: str, tasks: list[ShardTask],
-               fn: Any, total_docs: int | None) -> StageRun:
+               fn: Any, total_docs: int | None, pool: WorkerPool) -> StageRun:
     """Skip shards already done, run the rest, drop stale outputs, write the manifest."""
     stage_dir = cfg.run_dir / stage
     manifest = StageManifest(stage_dir)
@@ -54,7 +54,7 @@ def _run_stage(cfg: PipelineConfig, console: Console, stage: str, tasks: list[Sh
     skipped_docs = sum(r.stats.read for r in done.values())
     remaining = None if total_docs is None else max(total_docs - skipped_docs, 0)
     for rec in run_tasks(fn, todo, workers=cfg.n_workers, label=stage, total_docs=remaining,
-                         console=console, show_progress=cfg.progress and bool(todo)):
+                         console=console, show_progress=cfg.progress and bool(todo), pool=pool):
         done[rec.shard] = rec
     records = [done[t.shard] for t in tasks]
     _remove_stale(stage_dir, {t.shard for t in tasks})
@@ -70,12 +70,17 @@ def _run_stage(cfg: PipelineConfig, console: Console, stage: str, tasks: list[Sh
 def _remove_stale(stage_dir: Path, shards: set[str]) -> None:
     """Outputs of shards no longer in the plan (an input was removed) must not linger, nor
     temporary files of a killed run."""
-    for path in [*stage_dir.glob(".*.tmp-*"), *stage_dir.glob("_manifest/.*.tmp-*")]:
+    token_dir = stage_dir.parent / TOKEN_FILES_DIR / stage_dir.name
+    for path in [*stage_dir.glob(".*.tmp-*"), *stage_dir.glob("_manifest/.*.tmp-*"),
+                 *token_dir.glob(".*.tmp-*")]:
         path.unlink()
     for path in stage_dir.glob("*.parquet"):
         if path.stem not in shards:
             path.unlink()
     for path in (stage_dir / "_manifest").glob("*.json"):
+        if path.stem not in shards:
+            path.unlink()
+    for path in token_dir.glob("*.arrow"):
         if path.stem not in shards:
             path.unlink()
     quarantine_dir = stage_dir.parent / "quarantine"
@@ -84,7 +89,8 @@ def _remove_stale(stage_dir: Path, shards: set[str]) -> None:
             path.unlink()
 
 
-def _ingest(cfg: PipelineConfig, console: Console, stage: str, inp: InputConfig) -> StageRun:
+def _ingest(cfg: PipelineConfig, console: Console, stage: str, inp: InputConfig,
+            pool: WorkerPool) -> StageRun:
     shards = plan_shards(cfg, inp)
     config_hash = json_hash([CODE_VERSION, inp.model_dump(mode="json")])
     # labels as the config names the inputs: relative paths stay relative
@@ -96,7 +102,7 @@ def _ingest(cfg: PipelineConfig, console: Console, stage: str, inp: InputConfig)
                   config_hash=config_hash, source=s, batch_size=cfg.score.batch_size)
         for i, s in enumerate(shards)
     ]
-    return _run_stage(cfg, console, stage, tasks, _IngestFn(inp), None)
+    return _run_stage(cfg, console, stage, tasks, _IngestFn(inp), None, pool)
 
 
 class _IngestFn:
@@ -138,7 +144,8 @@ def find_cross_shard_duplicates(shard_paths: list[Path]) -> dict[str, set[str]]:
 
 
 def _transform(cfg: PipelineConfig, console: Console, stage: str, inputs: list[ShardRecord],
-               input_stage: str, stages_for: Any, config_parts: list[Any]) -> StageRun:
+               input_stage: str, stages_for: Any, config_parts: list[Any],
+               pool: WorkerPool) -> StageRun:
     stage_dir = cfg.run_dir / stage
     tasks = []
     for rec in inputs:
@@ -153,16 +160,25 @@ def _transform(cfg: PipelineConfig, console: Console, stage: str, inputs: list[S
             input_path=str(in_path), stages=stages, batch_size=cfg.score.batch_size,
             max_batch_bytes=int(cfg.score.max_batch_mb * 1e6)))
     total = sum(r.stats.written for r in inputs)
-    return _run_stage(cfg, console, stage, tasks, transform_shard, total)
+    return _run_stage(cfg, console, stage, tasks, transform_shard, total, pool)
 
 
 def run_score(cfg: PipelineConfig, console: Console) -> list[StageReport]:
-    """Ingest and score the configured input; tokenize the validation split if any."""
+    """Ingest and score the configured input; tokenize the validation split if any.
+
+    The four stages share one worker pool (started only if a stage has work)."""
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    with WorkerPool(cfg.n_workers) as pool:
+        return _score_stages(cfg, console, pool)
+
+
+def _score_stages(cfg: PipelineConfig, console: Console, pool: WorkerPool
+                  ) -> list[StageReport]:
     reports = []
-    train = _ingest(cfg, console, "ingest", cfg.input)
+    train = _ingest(cfg, console, "ingest", cfg.input, pool)
     reports.append(train.report)
-    valid = _ingest(cfg, console, "ingest_validation", cfg.validation) if cfg.validation else None
+    valid = (_ingest(cfg, console, "ingest_validation", cfg.validation, pool)
+             if cfg.validation else None)
     if valid:
         reports.append(valid.report)
     train_paths = [cfg.run_dir / "ingest" / f"{r.shard}.parquet" for r in train.records]
@@ -184,18 +200,20 @@ def run_score(cfg: PipelineConfig, console: Console) -> list[StageReport]:
     def score_stages(path: Path) -> list[BatchStage]:
         return [QuarantineIds(dups.get(str(path), set()), "duplicate_id",
                               "id seen in an earlier shard or in the validation split"),
-                CountTokens(str(run_tok)), *[ApplyScorer(s) for s in scorers]]
+                CountTokens(str(run_tok), keep_ids=True), *[ApplyScorer(s) for s in scorers]]
 
     def validation_stages(path: Path) -> list[BatchStage]:
         return [QuarantineIds(dups.get(str(path), set()), "duplicate_id",
-                              "id seen in an earlier validation shard"), CountTokens(str(run_tok))]
+                              "id seen in an earlier validation shard"),
+                CountTokens(str(run_tok), keep_ids=True)]
 
     scorer_params = [(s.name, s.params()) for s in scorers]
     reports.append(_transform(cfg, console, "scored", train.records, "ingest", score_stages,
-                              [tok_hash, scorer_params]).report)
+                              [tok_hash, scorer_params], pool).report)
     if valid:
         reports.append(_transform(cfg, console, "validation", valid.records,
-                                  "ingest_validation", validation_stages, [tok_hash]).report)
+                                  "ingest_validation", validation_stages, [tok_hash],
+                                  pool).report)
     return reports
 
 

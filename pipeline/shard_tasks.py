@@ -19,11 +19,18 @@ import pyarrow.parquet as pq
 from metamix.base.atomic import atomic_path
 from metamix.base.hashing import file_hash
 from metamix.pipeline.config import InputConfig
-from metamix.pipeline.executor import report_progress
+from metamix.pipeline.executor import report_progress, worker_cache
 from metamix.pipeline.ingest import CANONICAL_SCHEMA, Canonicalizer
 from metamix.pipeline.manifest import ShardRecord, ShardStats, StageManifest
 from metamix.pipeline.readers import InputShard, read_records
-from metamix.pipeline.stages import QUARANTINE_SCHEMA, BatchStage, output_schema, run_stages
+from metamix.pipeline.stages import (
+    QUARANTINE_SCHEMA,
+    BatchStage,
+    output_schema,
+    reuse_warm,
+    run_stages,
+)
+from metamix.pipeline.tokenizer import TokenIdsFile
 
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 3,
                                    "write_statistics": True}
@@ -74,11 +81,13 @@ def _quarantine_table(task: ShardTask, rows: list[dict[str, Any]]) -> pa.Table:
 
 
 def _finish(task: ShardTask, outputs: _Outputs, quarantined: list[dict[str, Any]],
-            stats: ShardStats) -> ShardRecord:
+            stats: ShardStats, extra_outputs: tuple[Path, ...] = ()) -> ShardRecord:
     """Write quarantine (if any), then the record: the record is the commit point."""
     stats.check(f"{task.stage} shard {task.input_label}")
     stage_dir = Path(task.stage_dir)
     written = {f"{stage_dir.name}/{outputs.data.name}": file_hash(outputs.data)}
+    for path in extra_outputs:
+        written[path.relative_to(stage_dir.parent).as_posix()] = file_hash(path)
     if quarantined:
         with atomic_path(outputs.quarantine) as tmp:
             pq.write_table(_quarantine_table(task, quarantined), tmp, **PARQUET_OPTIONS)
@@ -148,25 +157,29 @@ def transform_shard(task: ShardTask) -> ShardRecord:
     assert task.input_path is not None
     outputs = _paths(task)
     reader = pq.ParquetFile(task.input_path)
-    schema = output_schema(task.stages, reader.schema_arrow)
+    stages = reuse_warm(task.stages, worker_cache())
+    schema = output_schema(stages, reader.schema_arrow)
     stats = ShardStats()
     quarantined: list[dict[str, Any]] = []
     row_offset = 0
-    with atomic_path(outputs.data) as tmp, pq.ParquetWriter(tmp, schema,
-                                                            **PARQUET_OPTIONS) as writer:
-        for batch in _byte_bounded(reader.iter_batches(batch_size=task.batch_size),
-                                   task.max_batch_bytes):
-            res = run_stages(task.stages, batch)
-            stats.read += batch.num_rows
-            stats.written += res.batch.num_rows
-            stats.dropped.update(res.dropped)
-            stats.quarantined.update(Counter(r["reason"] for r in res.quarantined))
-            for r in res.quarantined:
-                quarantined.append({**r, "row": r["row"] + row_offset})
-            if res.batch.num_rows:
-                writer.write_batch(res.batch.select(schema.names))
-            nbytes = _byte_size(batch)
-            stats.bytes_in += nbytes
-            report_progress(batch.num_rows, nbytes)
-            row_offset += batch.num_rows
-    return _finish(task, outputs, quarantined, stats)
+    with TokenIdsFile(outputs.data) as token_ids:
+        with atomic_path(outputs.data) as tmp, pq.ParquetWriter(tmp, schema,
+                                                                **PARQUET_OPTIONS) as writer:
+            for batch in _byte_bounded(reader.iter_batches(batch_size=task.batch_size),
+                                       task.max_batch_bytes):
+                res = run_stages(stages, batch)
+                stats.read += batch.num_rows
+                stats.written += res.batch.num_rows
+                stats.dropped.update(res.dropped)
+                stats.quarantined.update(Counter(r["reason"] for r in res.quarantined))
+                for r in res.quarantined:
+                    quarantined.append({**r, "row": r["row"] + row_offset})
+                if res.batch.num_rows:
+                    writer.write_batch(res.batch.select(schema.names))
+                    token_ids.add(res.batch)
+                nbytes = _byte_size(batch)
+                stats.bytes_in += nbytes
+                report_progress(batch.num_rows, nbytes)
+                row_offset += batch.num_rows
+        extra_outputs = token_ids.finish()
+    return _finish(task, outputs, quarantined, stats, extra_outputs)

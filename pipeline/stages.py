@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from metamix.base.hashing import json_hash
 from metamix.scorers.base import Scorer
 
 QUARANTINE_SCHEMA = pa.schema(
@@ -35,6 +36,20 @@ class StageResult:
     batch: pa.RecordBatch
     dropped: Counter[str] = field(default_factory=Counter)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
+
+
+def reuse_warm(stages: list[BatchStage], cache: dict[str, Any] | None) -> list[BatchStage]:
+    """Swap each stage that has a ``reuse_key`` for the equal instance already in ``cache``
+    (one that has loaded its models), adding the new ones; ``cache=None`` changes nothing.
+
+    Tasks arrive pickled, so without this every shard would reload every model."""
+    if cache is None:
+        return stages
+    out = []
+    for stage in stages:
+        key = getattr(stage, "reuse_key", None)
+        out.append(stage if key is None else cache.setdefault(f"stage:{key()}", stage))
+    return out
 
 
 class BatchStage(Protocol):
@@ -103,36 +118,59 @@ class QuarantineIds:
 
 
 class CountTokens:
-    """Adds ``n_tokens`` from the run's byte-level BPE (loaded lazily inside the worker)."""
+    """Adds ``n_tokens`` from the run's byte-level BPE, the one encoding pass of a document.
+
+    With ``keep_ids`` the ids themselves ride along in the internal ``TOKEN_IDS_COLUMN``
+    (tagged with the tokenizer's sha256), so later stages reuse them instead of encoding
+    again: the n-gram scorer when its model uses the same tokenizer, and the shard writer,
+    which stores them for the proxy trainers' token cache. The encoder loads lazily inside
+    the worker.
+    """
 
     name = "count_tokens"
     input_columns = ("text",)
 
-    def __init__(self, tokenizer_path: str) -> None:
+    def __init__(self, tokenizer_path: str, keep_ids: bool = False) -> None:
         self.tokenizer_path = tokenizer_path
-        self._tokenizer: Any = None
+        self.keep_ids = keep_ids
+        self._encoder: Any = None
+        self._ids_field: pa.Field | None = None
 
     def output_fields(self) -> list[pa.Field]:
         return [pa.field("n_tokens", pa.int64())]
 
-    def __call__(self, batch: pa.RecordBatch) -> StageResult:
-        if self._tokenizer is None:
-            from metamix.pipeline.tokenizer import load_tokenizer
+    def _load(self) -> Any:
+        if self._encoder is None:
+            from metamix.base.bpe import TOKEN_IDS_COLUMN, TOKENIZER_SHA256_KEY, load_encoder
+            from metamix.base.hashing import file_sha256
 
-            self._tokenizer = load_tokenizer(self.tokenizer_path)
-        texts = batch.column("text").to_pylist()
-        counts_list: list[int] = []
-        # Encodings carry offsets and strings per token (~40 bytes each): encode in small
-        # groups so their memory stays a few MB whatever the batch size.
-        for start in range(0, len(texts), 64):
-            group = self._tokenizer.encode_batch_fast(texts[start : start + 64],
-                                                      add_special_tokens=False)
-            counts_list.extend(len(e.ids) for e in group)
-        counts = pa.array(counts_list, pa.int64())
-        return StageResult(batch.append_column("n_tokens", counts))
+            self._encoder = load_encoder(self.tokenizer_path)
+            value_type = pa.from_numpy_dtype(self._encoder.dtype)
+            self._ids_field = pa.field(
+                TOKEN_IDS_COLUMN, pa.large_list(value_type),
+                metadata={TOKENIZER_SHA256_KEY: file_sha256(self.tokenizer_path)})
+        return self._encoder
+
+    def __call__(self, batch: pa.RecordBatch) -> StageResult:
+        encoder = self._load()
+        column = batch.column("text")
+        texts = column.to_pylist()
+        if column.null_count:
+            texts = [t or "" for t in texts]
+        ids, offsets = encoder.encode(texts)
+        batch = batch.append_column("n_tokens", pa.array(np.diff(offsets)))
+        if self.keep_ids:
+            assert self._ids_field is not None
+            batch = batch.append_column(self._ids_field, pa.LargeListArray.from_arrays(
+                pa.array(offsets), pa.array(ids)))
+        return StageResult(batch)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"tokenizer_path": self.tokenizer_path, "_tokenizer": None}
+        return {"tokenizer_path": self.tokenizer_path, "keep_ids": self.keep_ids,
+                "_encoder": None, "_ids_field": None}
+
+    def reuse_key(self) -> str:
+        return json_hash([self.name, self.tokenizer_path, self.keep_ids])
 
 
 class ApplyScorer:
@@ -145,6 +183,11 @@ class ApplyScorer:
 
     def output_fields(self) -> list[pa.Field]:
         return list(self.scorer.output_schema())
+
+    def reuse_key(self) -> str:
+        """Equal for equal scorers: a pool worker keeps one warm instance per key."""
+        cls = type(self.scorer)
+        return json_hash([self.name, cls.__module__, cls.__qualname__, self.scorer.params()])
 
     def __call__(self, batch: pa.RecordBatch) -> StageResult:
         columns = self.scorer.score(batch)

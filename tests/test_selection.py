@@ -480,3 +480,43 @@ def test_printed_table_shows_domains_invariant_and_warnings(tmp_path: Path) -> N
     assert "web" in text and "not_selected: 1" in text
     assert "rows read 5 = written 4 + dropped 1" in text
     assert "warning: domain 'code': budget 50 tokens" in text
+
+
+def test_summary_statistics_equal_duckdbs_aggregates() -> None:
+    """The summary computes its distributions in NumPy; they must be DuckDB's quantile_cont,
+    min, max, count (exactly) and avg (to the 6 digits the summary keeps)."""
+    import duckdb
+    import numpy as np
+
+    from metamix.pipeline.selection.summary import QUANTILES, _interpolate, score_stats
+
+    rng = np.random.default_rng(7)
+    con = duckdb.connect()
+    n = 3000
+    values = rng.normal(size=n) * 10.0 ** rng.integers(-3, 4, size=n)
+    values[rng.random(n) < 0.1] = np.nan
+    con.execute("CREATE TABLE t AS SELECT * FROM (SELECT unnest(?::VARCHAR[]) AS domain, "
+                "unnest(?::DOUBLE[]) AS v, unnest(?::BOOLEAN[]) AS keep)",
+                [rng.choice(["a", "b", "c"], n).tolist(), values.tolist(),
+                 (rng.random(n) < 0.3).tolist()])
+    con.execute("UPDATE t SET v = NULL WHERE isnan(v)")
+    con.execute("UPDATE t SET keep = false WHERE domain = 'c'")  # no kept rows in c
+    before, after = score_stats(con, "t", "keep", {"score": "v"})
+    for where, stats in (("TRUE", before), ("keep", after)):
+        rows = con.sql(
+            f"SELECT domain, count(v), count(*) - count(v), min(v), quantile_cont(v, "
+            f"{list(QUANTILES)}), max(v), avg(v) FROM t WHERE {where} GROUP BY GROUPING SETS "
+            "((domain), ())").fetchall()
+        assert {r[0] for r in rows} == set(stats)
+        for domain, count, missing, lo, qs, hi, mean in rows:
+            got = stats[domain]["score"]
+            assert (got["count"], got["missing"]) == (count, missing)
+            assert [got["min"], got["p10"], got["p50"], got["p90"], got["max"]] == [
+                float(f"{x:.6g}") for x in (lo, *qs, hi)]
+            assert got["mean"] == float(f"{mean:.6g}")
+    assert "c" in before and "c" not in after
+    ordered = np.sort(rng.normal(size=1001))
+    con.execute("CREATE TABLE s AS SELECT unnest(?::DOUBLE[]) AS v", [ordered.tolist()])
+    for q in (0.1, 0.25, 0.5, 0.9, 0.999):
+        [(expected,)] = con.sql(f"SELECT quantile_cont(v, {q}) FROM s").fetchall()
+        assert _interpolate(ordered, q) == expected  # bit-identical, before any rounding

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -43,13 +44,17 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), yaml.safe_load(value)
 
 
-def load_run_config(args: argparse.Namespace) -> Any:
-    """The run config with ``--set`` overrides, scorer parameters checked before any data."""
+def load_run_config(args: argparse.Namespace, check_scorers: bool = True) -> Any:
+    """The run config with ``--set`` overrides, scorer parameters checked before any data
+    (not for ``select``, which reads scored shards only: importing every scorer costs it
+    more than the selection itself)."""
     from metamix.config import load_config
-    from metamix.pipeline.scorer_specs import build_scorers
 
     cfg = load_config(args.config, dict(parse_override(s) for s in args.set))
-    build_scorers(cfg.score.scorers)  # fail on bad scorer params before reading data
+    if check_scorers:
+        from metamix.pipeline.scorer_specs import build_scorers
+
+        build_scorers(cfg.score.scorers)  # fail on bad scorer params before reading data
     return cfg
 
 
@@ -83,7 +88,7 @@ def _run_steps(steps: Sequence[str], cfg: Any, console: Console, config_path: st
 
 def _step(name: str) -> Callable[[argparse.Namespace, Console], None]:
     def run(args: argparse.Namespace, console: Console) -> None:
-        cfg = load_run_config(args)
+        cfg = load_run_config(args, check_scorers=name != "select")
         if name in _UNLOCKED:
             _run_steps([name], cfg, console, args.config)
             return
@@ -151,10 +156,11 @@ def _example(key: str) -> str:
     return f"example:\n  {EXAMPLES[key]}"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser; given the command line ``argv``, only what that command needs."""
     from metamix import __version__
     from metamix.cli.chain import STEPS
-    from metamix.mixtures.mix.cli import add_mix_parser
+    from metamix.cli.mix_entry import add_mix_commands
 
     parser = argparse.ArgumentParser(
         prog="metamix", description="Data curation for LLM pretraining: quality scores, "
@@ -175,13 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
             from metamix.report.cli import add_arguments
 
             add_arguments(p)
-    mix_sub = add_mix_parser(sub)  # `metamix mix fit|suggest|optimize` work on any runs table
-    for name, p in mix_sub.choices.items():
-        p.epilog, p.formatter_class = _example(f"mix {name}"), fmt
-    run = mix_sub.add_parser("run", help="proxy runs, surrogates and search on the scored "
-                             "corpus; writes out/<run>/mixture/weights.json",
-                             epilog=_example("mix run"), formatter_class=fmt)
-    _add_config_args(run)
+    add_mix_commands(sub, argv, _example, _add_config_args)  # torch only for `mix`
     return parser
 
 
@@ -204,7 +204,8 @@ def _os_error_message(exc: OSError) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     console = Console(stderr=True, highlight=False)
     if not console.is_terminal:
         console.width = 132  # logs and CI: don't squeeze the summary tables into 80 columns

@@ -10,8 +10,10 @@ chain skips it. ``score`` has no stamp: its per-shard manifests already make a r
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from metamix.config import RunConfig
+if TYPE_CHECKING:  # the parser imports STEPS; reading a config happens only when a step runs
+    from metamix.config import RunConfig
 
 #: Every step in the order a full run takes them.
 STEPS: tuple[str, ...] = ("score", "metarater", "mix", "select")

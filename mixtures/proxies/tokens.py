@@ -6,6 +6,10 @@ hashes of the input Parquet files and of the tokenizer file, so a changed shard 
 gets a fresh cache and a stale one is never read. Documents keep the row order of the input
 files (sorted paths, then row order), so row ``i`` here is row ``i`` of the score matrix.
 
+Ids come from the score stage's single encoding pass when it stored them for these exact
+files and this tokenizer (``metamix.pipeline.tokenizer.read_token_ids``); other files are
+encoded here with the same fast encoder, so either way the ids are identical.
+
 Layout of ``<cache_root>/<key>/``: ``tokens.npy`` (all ids concatenated, uint16 when the vocab
 fits, else uint32), ``offsets.npy`` (int64, n_docs + 1), ``docs.parquet`` (id, domain), and
 ``meta.json`` written last (its presence means the cache is complete).
@@ -25,8 +29,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from metamix.base.atomic import atomic_path, write_json_atomic
+from metamix.base.bpe import BpeEncoder, load_encoder
 from metamix.base.hashing import file_sha256
-from metamix.pipeline.tokenizer import load_tokenizer
+from metamix.pipeline.tokenizer import read_token_ids
 
 CACHE_VERSION = "1"
 EOS_TOKEN = "<|endoftext|>"
@@ -69,29 +74,40 @@ def build_token_cache(paths: list[str | os.PathLike[str]], tokenizer_path: str |
     out = Path(cache_root) / cache_key(files, tok_path)
     if (out / "meta.json").is_file():
         return out
-    tok = load_tokenizer(tok_path)
-    eos_id = tok.token_to_id(EOS_TOKEN)
-    vocab = tok.get_vocab_size()
+    encoder = load_encoder(tok_path)
+    eos_id = encoder.token_to_id(EOS_TOKEN)
+    vocab = encoder.vocab_size
     if eos_id is None:
         raise ValueError(f"{tok_path}: tokenizer has no {EOS_TOKEN} token")
     dtype = np.uint16 if vocab <= np.iinfo(np.uint16).max + 1 else np.uint32
+    tok_sha = file_sha256(tok_path)
     chunks: list[np.ndarray] = []
-    lengths: list[int] = []
+    lengths: list[np.ndarray] = []
     ids: list[str] = []
     domains: list[str] = []
     for path in files:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH_ROWS,
-                                                       columns=["id", "text", "domain"]):
-            texts = batch.column("text").to_pylist()
-            for enc in tok.encode_batch([t or "" for t in texts], add_special_tokens=False):
-                arr = np.asarray(enc.ids, dtype=dtype)
-                chunks.append(arr)
-                lengths.append(len(arr))
+        stored = read_token_ids(path, tok_sha)
+        n_rows = 0
+        columns = ["id", "domain"] if stored is not None else ["id", "text", "domain"]
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH_ROWS, columns=columns):
+            if stored is None:
+                flat, offsets = _encode(encoder, batch)
+                chunks.append(flat.astype(dtype, copy=False))
+                lengths.append(np.diff(offsets))
             ids.extend(batch.column("id").to_pylist())
             domains.extend(batch.column("domain").to_pylist())
+            n_rows += batch.num_rows
+        if stored is not None:
+            flat, offsets = stored
+            if len(offsets) != n_rows + 1:
+                raise ValueError(f"{path}: stored token ids have {len(offsets) - 1} rows, the "
+                                 f"file has {n_rows}")
+            chunks.append(flat.astype(dtype, copy=False))
+            lengths.append(np.diff(offsets))
     out.mkdir(parents=True, exist_ok=True)
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
+    doc_lengths = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+    offsets = np.zeros(len(doc_lengths) + 1, dtype=np.int64)
+    np.cumsum(doc_lengths, out=offsets[1:])
     tokens = np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
     for name, arr in (("tokens.npy", tokens), ("offsets.npy", offsets)):
         with atomic_path(out / name) as tmp, open(tmp, "wb") as fh:
@@ -101,8 +117,14 @@ def build_token_cache(paths: list[str | os.PathLike[str]], tokenizer_path: str |
                                  "domain": pa.array(domains, pa.string())}), tmp)
     write_json_atomic(out / "meta.json", {"files": files, "tokenizer": tok_path,
                                           "vocab_size": vocab, "eos_id": eos_id,
-                                          "n_docs": len(lengths), "n_tokens": int(offsets[-1])})
+                                          "n_docs": len(doc_lengths),
+                                          "n_tokens": int(offsets[-1])})
     return out
+
+
+def _encode(encoder: BpeEncoder, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
+    texts = [t or "" for t in batch.column("text").to_pylist()]
+    return encoder.encode(texts)
 
 
 @lru_cache(maxsize=4)

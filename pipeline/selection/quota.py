@@ -12,12 +12,11 @@ tokens per domain, whatever the length of the documents its weights prefer.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
 import duckdb
 import numpy as np
-import pyarrow as pa
-from numba import njit
 
 from metamix.pipeline.selection.config import Cut
 from metamix.pipeline.selection.files import SelectionError, load_mixture_file
@@ -64,10 +63,12 @@ def domain_budgets(cut: Cut, available: dict[str, int], warnings: list[str]) -> 
     return budgets
 
 
-@njit(cache=True)
-def first_fit(group: np.ndarray, sizes: np.ndarray, budgets: np.ndarray) -> np.ndarray:
-    """Keep mask for items in rank order within each group: an item is kept when it still
-    fits its group's remaining budget."""
+#: Above this many candidates the first-fit scan runs compiled (numba); below, loading the
+#: compiled kernel (~1.5 s with numba's import) costs more than the Python loop.
+COMPILED_FIRST_FIT_ROWS = 500_000
+
+
+def _first_fit_loop(group: np.ndarray, sizes: np.ndarray, budgets: np.ndarray) -> np.ndarray:
     remaining = budgets.copy()
     kept = np.zeros(len(sizes), dtype=np.bool_)
     for i in range(len(sizes)):
@@ -78,16 +79,41 @@ def first_fit(group: np.ndarray, sizes: np.ndarray, budgets: np.ndarray) -> np.n
     return kept
 
 
-def _budget_ranks(con: duckdb.DuckDBPyConnection, budgets: dict[str, int]) -> pa.Table:
-    """(domain, domain_rank) of the candidates a first-fit fill of ``budgets`` keeps."""
+@lru_cache(maxsize=1)
+def _compiled_first_fit() -> Any:
+    from numba import njit
+
+    return njit(cache=True)(_first_fit_loop)
+
+
+def first_fit(group: np.ndarray, sizes: np.ndarray, budgets: np.ndarray) -> np.ndarray:
+    """Keep mask for items in rank order within each group: an item is kept when it still
+    fits its group's remaining budget."""
+    if len(sizes) >= COMPILED_FIRST_FIT_ROWS:
+        return _compiled_first_fit()(group, sizes, budgets)
+    remaining = budgets.tolist()
+    kept = []
+    for g, size in zip(group.tolist(), sizes.tolist(), strict=True):
+        fits = size <= remaining[g]
+        kept.append(fits)
+        if fits:
+            remaining[g] -= size
+    return np.array(kept, dtype=np.bool_)
+
+
+def _budget_ranks(con: duckdb.DuckDBPyConnection, budgets: dict[str, int]) -> None:
+    """Create ``kept_ranks`` (domain, domain_rank): the candidates a first-fit fill of
+    ``budgets`` keeps."""
     rows = con.sql("SELECT domain, domain_rank, n_tokens FROM ranked WHERE domain_rank IS NOT "
                    "NULL ORDER BY domain, domain_rank").fetchnumpy()
     domains = sorted(budgets)
     codes = np.searchsorted(np.asarray(domains, dtype=object), rows["domain"])
     kept = first_fit(codes.astype(np.int64), np.asarray(rows["n_tokens"], dtype=np.int64),
                      np.asarray([budgets[d] for d in domains], dtype=np.int64))
-    return pa.table({"domain": pa.array(rows["domain"][kept], pa.string()),
-                     "domain_rank": pa.array(rows["domain_rank"][kept], pa.int64())})
+    # Lists as query parameters: registering an Arrow table would make DuckDB import pandas.
+    con.execute("CREATE OR REPLACE TEMP TABLE kept_ranks AS SELECT unnest(?::VARCHAR[]) AS "
+                "domain, unnest(?::BIGINT[]) AS domain_rank",
+                [rows["domain"][kept].tolist(), rows["domain_rank"][kept].tolist()])
 
 
 def define_outcomes(con: duckdb.DuckDBPyConnection, cut: Cut, warnings: list[str]
@@ -105,13 +131,13 @@ def define_outcomes(con: duckdb.DuckDBPyConnection, cut: Cut, warnings: list[str
     if cut.mode == "token_budget":
         budgets = domain_budgets(cut, candidates, warnings)
         quotas = {"budget_tokens": budgets, "available_tokens": candidates}
-        con.register("kept_ranks", _budget_ranks(con, budgets))
+        _budget_ranks(con, budgets)
         con.execute(
             "CREATE OR REPLACE TEMP TABLE outcomes AS SELECT r.*, CASE WHEN r.drop_reason IS "
             "NOT NULL THEN r.drop_reason WHEN k.domain_rank IS NOT NULL THEN NULL ELSE "
             "'not_selected' END AS outcome FROM ranked r LEFT JOIN kept_ranks k "
             "ON r.domain = k.domain AND r.domain_rank = k.domain_rank")
-        con.unregister("kept_ranks")
+        con.execute("DROP TABLE kept_ranks")
         return quotas
     if cut.per_domain:
         per_domain_quota = {d: _quota_for(cut.fraction, n) for d, n in counts.items()}

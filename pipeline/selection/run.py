@@ -123,12 +123,15 @@ def _select(
     con.execute("CREATE OR REPLACE TEMP VIEW outcome_scores AS SELECT o.*"
                 f"{''.join(f', s.raw_{i}' for i in range(len(weights)))} "
                 "FROM outcomes o JOIN raw_scores s USING (id)")
-    stats_before = score_stats(con, "outcome_scores", "TRUE", score_columns)
-    stats_after = score_stats(con, "outcome_scores", "outcome IS NULL", score_columns)
-    con.register("kept", selection.kept)
+    stats_before, stats_after = score_stats(con, "outcome_scores", "outcome IS NULL",
+                                            score_columns)
+    # The kept rows straight from ``outcomes`` (registering the Arrow table would make
+    # DuckDB import pandas: half a second of a small selection).
     output_sql = (
         f"SELECT s.*, k.combined_score, k.selection_rank FROM {source_sql(scored_paths)} AS s "
-        "JOIN kept AS k ON s.id = k.id ORDER BY k.domain, k.combined_score DESC, s.id"
+        "JOIN (SELECT id, domain, combined_score, domain_rank AS selection_rank FROM outcomes "
+        "WHERE outcome IS NULL) AS k ON s.id = k.id "
+        "ORDER BY k.domain, k.combined_score DESC, s.id"
     )
     written = write_selected(con, output_sql, out_dir / "selected", files,
                              total_rows=selection.kept.num_rows, progress=progress)

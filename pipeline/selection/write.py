@@ -14,7 +14,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -77,7 +76,9 @@ def _domain_runs(
             continue
         domains = batch.column(domain_column)
         changed = pc.not_equal(domains.slice(1), domains.slice(0, n - 1))
-        cuts = (np.flatnonzero(changed.to_numpy(zero_copy_only=False)) + 1).tolist()
+        # indices_nonzero (nulls count as false) and to_pylist: to_numpy or fill_null would
+        # make pyarrow import pandas, half a second of a small selection
+        cuts = [i + 1 for i in pc.indices_nonzero(changed).to_pylist()]
         for start, stop in itertools.pairwise([0, *cuts, n]):
             yield domains[start].as_py(), batch.slice(start, stop - start)
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import rankdata
 
 
 def spearman(predicted: Sequence[float], labels: Sequence[float]) -> float:
     """Pearson correlation of average ranks; NaN when either side is constant."""
+    from scipy.stats import rankdata  # SciPy loads only when raters are evaluated
+
     x = rankdata(np.asarray(predicted, np.float64))  # average ranks for ties
     y = rankdata(np.asarray(labels, np.float64))
     if len(x) < 2 or x.std() == 0 or y.std() == 0:

@@ -1,0 +1,114 @@
+"""One worker pool per command: stages share workers, workers keep warm stages, and each
+worker's native thread pools are sized so workers x threads <= cores."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from metamix.pipeline import executor
+from metamix.pipeline.executor import WorkerPool, run_tasks, threads_per_worker, worker_cache
+from metamix.pipeline.stages import reuse_warm
+
+QUIET = Console(quiet=True)
+
+
+def worker_facts(task: int) -> tuple[int, int, str | None, bool]:
+    """(task, pid, OMP_NUM_THREADS, whether this process has a worker cache)."""
+    executor.report_progress(10, 100)
+    return task, os.getpid(), os.environ.get("OMP_NUM_THREADS"), worker_cache() is not None
+
+
+def fail_on_three(task: int) -> int:
+    if task == 3:
+        raise ValueError("task 3 failed")
+    return task
+
+
+def _run(fn, tasks, pool, label="stage"):  # noqa: ANN001, ANN202
+    return run_tasks(fn, tasks, workers=pool.workers, label=label, total_docs=None,
+                     console=QUIET, show_progress=False, pool=pool)
+
+
+def test_stages_share_one_pool_of_workers() -> None:
+    with WorkerPool(2) as pool:
+        first = _run(worker_facts, list(range(6)), pool)
+        second = _run(worker_facts, list(range(6, 12)), pool)
+        lone = _run(worker_facts, [12], pool)  # the pool is up: even a lone task uses it
+    assert [r[0] for r in first + second + lone] == list(range(13))  # in task order
+    pids = {r[1] for r in first}
+    assert len(pids) <= 2 and os.getpid() not in pids
+    assert {r[1] for r in second + lone} <= pids  # no new processes for later stages
+    expected_threads = str(threads_per_worker(2))
+    assert all(r[2] == expected_threads and r[3] for r in first + second + lone)
+
+
+def test_threads_per_worker_never_oversubscribes() -> None:
+    assert threads_per_worker(2, cores=2) == 1
+    assert threads_per_worker(2, cores=8) == 4
+    assert threads_per_worker(3, cores=8) == 2
+    assert threads_per_worker(16, cores=4) == 1
+
+
+def test_one_worker_or_a_lone_task_runs_in_this_process() -> None:
+    with WorkerPool(1) as pool:
+        results = _run(worker_facts, [0, 1], pool)
+    assert {r[1] for r in results} == {os.getpid()}
+    with WorkerPool(4) as pool:
+        (result,) = _run(worker_facts, [0], pool)
+        assert not pool.started
+    assert result[1] == os.getpid() and not result[3]  # no worker cache outside workers
+
+
+def test_a_failing_task_raises_and_the_pool_still_closes() -> None:
+    pool = WorkerPool(2)
+    with pytest.raises(ValueError, match="task 3 failed"):
+        _run(fail_on_three, list(range(6)), pool)
+    pool.close()
+    assert not pool.started
+
+
+class _Stage:
+    name = "s"
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def reuse_key(self) -> str:
+        return self.key
+
+
+def test_reuse_warm_keeps_the_first_instance_per_key() -> None:
+    a1, a2, b = _Stage("a"), _Stage("a"), _Stage("b")
+    cache: dict[str, object] = {}
+    assert reuse_warm([a1, b], cache) == [a1, b]  # type: ignore[list-item]
+    assert reuse_warm([a2], cache)[0] is a1  # type: ignore[list-item]
+    assert reuse_warm([a2], None)[0] is a2  # type: ignore[list-item]
+
+
+def test_score_with_two_workers_matches_one_worker(tmp_path: Path) -> None:
+    from metamix.config import load_config
+    from metamix.pipeline.runner import run_score
+    from tests.conftest import PROSE, write_config, write_jsonl
+
+    (tmp_path / "data").mkdir()
+    for s in range(4):
+        write_jsonl(tmp_path / "data" / f"{s}.jsonl", [
+            {"id": f"{s}-{i}", "text": f"{PROSE} {i} {s}. " * (1 + i % 3), "domain": "web"}
+            for i in range(60)])
+    outputs = []
+    for workers in (1, 2):
+        cfg = load_config(write_config(
+            tmp_path / f"w{workers}.yaml", run=f"w{workers}",
+            out_dir=str(tmp_path / f"out{workers}"), workers=workers,
+            input={"paths": [str(tmp_path / "data" / "*.jsonl")]},
+            score={"batch_size": 25, "scorers": [{"name": "gopher_repetition"}]}))
+        run_score(cfg, QUIET)
+        outputs.append({p.relative_to(cfg.run_dir).as_posix(): p.read_bytes()
+                        for p in sorted(cfg.run_dir.rglob("*.*")) if p.suffix in (
+                            ".parquet", ".arrow")})
+    assert outputs[0] == outputs[1]
+    assert any(k.startswith("tokens/scored/") for k in outputs[0])
