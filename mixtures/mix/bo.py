@@ -1,0 +1,64 @@
+"""Single-fidelity BO as ``mix suggest`` runs it: surrogate chosen by K-fold, then qLogEI.
+
+Shared by the CLI, by multi-fidelity search (which falls back to exactly this while no
+cheap level is trusted) and by the benchmarks, so what is measured is what users run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from metamix.mixtures.mix.choice import SurrogateChoice, choose_surrogate, constant_warning
+from metamix.mixtures.mix.search import bo_suggest, bo_suggest_pool
+from metamix.mixtures.mix.surrogates import make_surrogate
+
+#: Surrogates ``suggest`` chooses from (a GP supplies the uncertainty for the others).
+SUGGEST_SURROGATES = ("gp", "loglinear", "ensemble")
+#: Fewest runs BO can start from.
+MIN_RUNS = 3
+
+
+@dataclass
+class Suggestion:
+    """``weights``: proposed mixtures; ``index``: their rows in the candidate pool."""
+
+    weights: np.ndarray
+    index: np.ndarray | None
+    choice: SurrogateChoice
+    warnings: list[str] = field(default_factory=list)
+
+
+def _choice(weights: np.ndarray, losses: np.ndarray, surrogate: str, seed: int,
+            folds: int) -> SurrogateChoice:
+    if surrogate != "auto":
+        return SurrogateChoice(surrogate, "chosen with --surrogate")
+    return choose_surrogate(weights, losses, SUGGEST_SURROGATES, "gp", weights.shape[1],
+                            folds, seed)
+
+
+def suggest(weights: np.ndarray, losses: np.ndarray, n: int = 1,
+            pool: np.ndarray | None = None, caps: np.ndarray | None = None, seed: int = 0,
+            surrogate: str = "auto", folds: int = 5) -> Suggestion:
+    """``n`` mixtures to run next from the pool (rows) or the capped simplex."""
+    if len(losses) < MIN_RUNS:
+        raise ValueError(f"BO needs at least {MIN_RUNS} runs, got {len(losses)}")
+    if np.ptp(losses) == 0:
+        raise ValueError(f"all {len(losses)} runs have the same loss ({losses[0]:.6g}): "
+                         "they say nothing about which mixture is better")
+    choice = _choice(weights, losses, surrogate, seed, folds)
+    model = None
+    if choice.name != "gp":
+        model = make_surrogate(choice.name, weights.shape[1]).fit(weights, losses)
+    warnings = list(choice.warnings)
+    if pool is not None:
+        index = bo_suggest_pool(weights, losses, pool, n=min(n, len(pool)), seed=seed,
+                                surrogate=model)
+        chosen = pool[index]
+        if model is not None:
+            warn = constant_warning(choice.name, model.predict(pool))
+            warnings += [warn] if warn else []
+        return Suggestion(chosen, index, choice, warnings)
+    chosen = bo_suggest(weights, losses, n=n, caps=caps, seed=seed, surrogate=model)
+    return Suggestion(chosen, None, choice, warnings)
