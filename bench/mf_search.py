@@ -10,9 +10,11 @@ Methods (all start from the same 4 random target runs per seed):
   random     target runs in random order (median over 2,000 orders per seed)
   screen     every pool mixture at the cheapest fidelity, then the target in that order
   sf-bo      ``bo_suggest_pool`` (GP + qLogEI) on target runs only: ``mix suggest --pool``
-  mf-bo      ``multifidelity.plan_pool``: probes and trust per cheap level, MTGP + MF-MES
-             per cost once a level is trusted; each step buys the leading cheap picks of
-             a batch of 8 and at most one target run (``mix suggest --pool`` with fidelities)
+  mf-bo      ``mfplan.plan``: probes and trust per cheap level, MTGP + MF-MES per cost
+             once a level is trusted; each step buys the leading cheap picks of a batch of
+             8 and at most one target run (``mix suggest --pool`` with fidelities)
+  free-cheap (reference, --methods) sf-bo whose GP also gets every mixture's cheap loss
+             as an input for free: roughly what the cheap fidelity could do at best
 
     .venv/bin/python bench/mf_search.py [--seeds 20] [--problems regmix60m,rho0.9,...]
 
@@ -27,7 +29,7 @@ import os
 import sys
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mf_problems import PROBLEMS, Problem, regmix_available  # noqa: E402
 
 N_START = 4
+#: Both BO loops warm-start every GP fit from the previous step's hyper-parameters with at
+#: most this many L-BFGS iterations (the ``warm=`` API; the CLI fits from scratch).
+MAXITER = 50
 BUDGETS = (5, 10, 20)
-METHODS = ("random", "screen", "sf-bo", "mf-bo")
+METHODS = ("random", "screen", "sf-bo", "mf-bo", "free-cheap")
+DEFAULT_METHODS = METHODS[:4]
 
 Trace = list[tuple[float, int, int]]   # (cumulative cost, pool index, level)
 
@@ -65,11 +71,13 @@ def run_sf(p: Problem, seed: int, budget: float, surrogate: str) -> Trace:
     trace: Trace = []
     for i in _start(p, seed):
         _buy(trace, p, i, target)
+    warm = None
     while not _found(trace, p) and trace[-1][0] < budget:
         seen = [i for _, i, _ in trace]
         rest = np.setdiff1d(np.arange(len(p.target)), seen)
         sug = suggest(p.weights[seen], p.target[seen], n=1, pool=p.weights[rest], seed=seed,
-                      surrogate=surrogate)
+                      surrogate=surrogate, warm=warm, maxiter=MAXITER)
+        warm = sug.warm
         _buy(trace, p, int(rest[sug.index[0]]), target)
     return trace
 
@@ -94,7 +102,7 @@ def run_mf(p: Problem, seed: int, budget: float, surrogate: str, batch: int = 8,
         result = plan(p.weights[idx], lvl, p.losses[idx, lvl], levels, n=batch, seed=seed,
                       candidates=(p.weights[[i for i, _ in cand]],
                                   np.array([v for _, v in cand])),
-                      surrogate=surrogate, warm=warm, maxiter=50)
+                      surrogate=surrogate, warm=warm, maxiter=MAXITER)
         warm = result.warm
         if log is not None:
             log.append(f"{result.mode[0]}{int((result.levels < target).sum())}")
@@ -102,6 +110,26 @@ def run_mf(p: Problem, seed: int, budget: float, surrogate: str, batch: int = 8,
             _buy(trace, p, cand[c][0], int(v))
             if v == target:
                 break
+    return trace
+
+
+def run_free_cheap(p: Problem, seed: int, budget: float) -> Trace:
+    """Reference, not a method: single-fidelity BO whose GP gets every pool mixture's
+    cheapest-level loss as an extra input for free (what cheap runs could tell at most
+    about the target's ranking, at no cost)."""
+    from metamix.mixtures.mix.search import bo_suggest_pool
+
+    target = len(p.fidelities) - 1
+    cheap = p.losses[:, :target]
+    trace: Trace = []
+    for i in _start(p, seed):
+        _buy(trace, p, i, target)
+    while not _found(trace, p) and trace[-1][0] < budget:
+        seen = [i for _, i, _ in trace]
+        rest = np.setdiff1d(np.arange(len(p.target)), seen)
+        pick = bo_suggest_pool(p.weights[seen], p.target[seen], p.weights[rest], n=1,
+                               extra=cheap[seen], pool_extra=cheap[rest], seed=seed)
+        _buy(trace, p, int(rest[pick[0]]), target)
     return trace
 
 
@@ -162,7 +190,8 @@ def one(key: str, seed: int, budget: float, methods: tuple[str, ...], surrogate:
         else:
             trace = {"screen": lambda: run_screen(p),
                      "sf-bo": lambda: run_sf(p, seed, budget, surrogate),
-                     "mf-bo": lambda: run_mf(p, seed, budget, surrogate, log=out["log"])}[m]()
+                     "mf-bo": lambda: run_mf(p, seed, budget, surrogate, log=out["log"]),
+                     "free-cheap": lambda: run_free_cheap(p, seed, budget)}[m]()
             counts = np.bincount([lvl for spent, _, lvl in trace if spent <= budget + 1e-9],
                                  minlength=len(p.fidelities))
             out[m] = {"cost": cost_to_best(trace, p, budget),
@@ -202,7 +231,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--problems", default=",".join(PROBLEMS))
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                        help=f"comma-separated, of {', '.join(METHODS)} (free-cheap: a "
+                        "reference that gets every cheap loss for free)")
     parser.add_argument("--budget", type=float, default=40.0)
     parser.add_argument("--surrogate", default="auto",
                         help="single-fidelity model, as `mix suggest --surrogate`")
@@ -217,6 +248,11 @@ def main() -> None:
             started = time.perf_counter()
             jobs = [pool.submit(one, key, s, args.budget, methods, args.surrogate)
                     for s in range(args.seeds)]
+            for done in as_completed(jobs):
+                r = done.result()
+                print(f"  [{key} seed {jobs.index(done)} done: "
+                      + " ".join(f"{m}={r[m]['cost']:.3g}" for m in methods) + "]",
+                      file=sys.stderr, flush=True)
             results = [j.result() for j in jobs]
             if args.verbose:
                 for s, r in enumerate(results):

@@ -164,9 +164,11 @@ def test_tables_stay_readable_with_many_domains(tmp_path: Path) -> None:
     w = np.random.default_rng(2).dirichlet(np.ones(20), size=12)
     loss = -(np.log(w + 1e-3) * np.linspace(0.01, 0.1, 20)).sum(axis=1)
     runs = write_runs_table(tmp_path / "runs.csv", domains, w, losses={"loss": loss})
+    pool = write_runs_table(tmp_path / "pool.csv", domains,
+                            np.random.default_rng(3).dirichlet(np.ones(20), size=30))
     console = Console(record=True, width=100)
-    chosen = cmd_mix(_parse("suggest", "--runs", str(runs), "--n", "2", "--surrogate", "gp"),
-                     console)
+    chosen = cmd_mix(_parse("suggest", "--runs", str(runs), "--pool", str(pool), "--n", "2",
+                            "--surrogate", "gp"), console)
     text = console.export_text()
     assert "…" not in text
     rows = {line.split("│")[1].strip(): line for line in text.splitlines()

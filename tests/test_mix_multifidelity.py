@@ -194,3 +194,19 @@ def test_fit_is_per_fidelity_level(tmp_path: Path) -> None:
     # each level is its own fit; pooled, the offset between levels would dominate
     assert set(out) == {"loglinear@1", "loglinear@0.3"}
     assert out["loglinear@1"]["spearman"] > 0.9 and out["loglinear@0.3"]["spearman"] > 0.9
+
+
+def test_continuous_multi_fidelity_probes_a_new_level(tmp_path: Path) -> None:
+    w = np.random.default_rng(8).dirichlet(np.ones(3), size=6)
+    runs = write_runs_table(tmp_path / "runs.csv", DOMAINS, w,
+                            losses={"loss": target_loss(w)})          # target runs only
+    out = tmp_path / "next.csv"
+    chosen = cmd_mix(_parse("suggest", "--runs", str(runs), "--fidelities", "0.2,1",
+                            "--n", "3", "--surrogate", "gp", "--out", str(out)))
+    got = load_runs_table(out, require_losses=False)
+    np.testing.assert_allclose(chosen.sum(axis=1), 1.0, atol=1e-6)
+    # 7% of 6 target runs buys two 0.2 probes at mixtures already run at the target
+    # (first runs first), then one target run from single-fidelity BO
+    np.testing.assert_allclose(got.fidelity, [0.2, 0.2, 1.0])
+    np.testing.assert_allclose(got.weights[:2], w[:2], atol=1e-9)
+    np.testing.assert_allclose(got.cost, [0.2, 0.2, 1.0])

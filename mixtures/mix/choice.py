@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from metamix.mixtures.mix.surrogates import kfold_evaluate, make_surrogate
+from metamix.mixtures.mix.surrogates import (
+    GPSurrogate,
+    Surrogate,
+    kfold_predictions,
+    make_surrogate,
+    spearman,
+)
 
 #: Runs below which K-fold cannot rank surrogates (folds of one or two runs).
 MIN_RUNS_TO_CHOOSE = 8
@@ -30,21 +36,47 @@ class SurrogateChoice:
     reason: str
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    fitted: dict[str, Surrogate] = field(default_factory=dict)  # all-runs fits, reusable
+
+
+def _make(name: str, n_weights: int, gp_init: dict | None, gp_maxiter: int | None):
+    def make() -> Surrogate:
+        model = make_surrogate(name, n_weights)
+        for gp in [model, *getattr(model, "members", [])]:
+            if isinstance(gp, GPSurrogate):
+                gp.init, gp.maxiter = gp_init, gp_maxiter
+        return model
+    return make
 
 
 def choose_surrogate(X: np.ndarray, y: np.ndarray, candidates: tuple[str, ...],
                      default: str, n_weights: int, folds: int = 5, seed: int = 0,
+                     gp_init: dict | None = None, gp_maxiter: int | None = None,
                      ) -> SurrogateChoice:
     """K-fold Spearman of every candidate on (X, y); the best, or ``default`` when the
-    runs are too few or no candidate ranks them (constant predictions)."""
+    runs are too few or no candidate ranks them (constant predictions).
+
+    ``ensemble`` is scored from the gp and loglinear out-of-fold predictions when both
+    are candidates (it is their mean, fitted the same way). ``gp_init``/``gp_maxiter``
+    warm-start the all-runs GP fit (a BO loop passes the previous step's)."""
     n = len(y)
     if n < MIN_RUNS_TO_CHOOSE:
         return SurrogateChoice(default, f"{n} runs are too few to compare surrogates "
                                f"(K-fold needs {MIN_RUNS_TO_CHOOSE}); using {default}")
     k = min(folds, n)
-    scores = {name: kfold_evaluate(lambda name=name: make_surrogate(name, n_weights), X, y,
-                                   k, seed) for name in candidates}
-    choice = SurrogateChoice(default, "", scores)
+    preds: dict[str, np.ndarray] = {}
+    fitted: dict[str, Surrogate] = {}
+    derive = "ensemble" in candidates and {"gp", "loglinear"} <= set(candidates)
+    for name in candidates:
+        if name == "ensemble" and derive:
+            continue
+        preds[name], fitted[name] = kfold_predictions(
+            _make(name, n_weights, gp_init, gp_maxiter), X, y, k, seed)
+    if derive:
+        preds["ensemble"] = (preds["gp"] + preds["loglinear"]) / 2
+    scores = {name: {"spearman": spearman(preds[name], y),
+                     "mse": float(np.mean((preds[name] - y) ** 2))} for name in candidates}
+    choice = SurrogateChoice(default, "", scores, fitted=fitted)
     usable = {m: s for m, s in scores.items() if math.isfinite(s["spearman"])}
     for name in sorted(set(scores) - set(usable)):
         choice.warnings.append(f"{name} predicts one value for every held-out run "

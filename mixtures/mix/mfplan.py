@@ -36,8 +36,9 @@ from metamix.mixtures.mix.pool import same_weights
 from metamix.mixtures.mix.sampling import dirichlet_candidates
 
 #: Share of the target spend that probes of untrusted cheap levels may cost: the most
-#: multi-fidelity search can lose to single-fidelity when no cheap level ever helps.
-PROBE_FRACTION = 0.1
+#: multi-fidelity search can lose to single-fidelity when no cheap level ever helps
+#: (kept under the 10% the search may lose; more would earn trust a step or two sooner).
+PROBE_FRACTION = 0.07
 #: An untrusted level is no longer probed once it has this many pairs, or half as many
 #: with a rank correlation below ``GIVE_UP_CORR``: the evidence says it will not help.
 MAX_PROBE_PAIRS = 12
@@ -58,7 +59,8 @@ class MFPlan:
     mode: str
     choice: SurrogateChoice | None = None
     notes: list[str] = field(default_factory=list)
-    warm: dict | None = None   # MTGP hyper-parameters, to warm-start the next call
+    warm: dict | None = None   # {"sf": GP, "mf": multi-task GP} hyper-parameters, for the
+    #                            next call's ``warm`` (a BO loop's shortcut)
 
 
 def plan(weights: np.ndarray, level: np.ndarray, losses: np.ndarray, levels: FidelityLevels,
@@ -68,11 +70,14 @@ def plan(weights: np.ndarray, level: np.ndarray, losses: np.ndarray, levels: Fid
          warm: dict | None = None, maxiter: int | None = None) -> MFPlan:
     """The next ``n`` runs. ``weights``/``level``/``losses``: the runs so far (``level``
     indexes ``levels``); ``candidates``: (weights, level) of the pool pairs not yet run,
-    or None for continuous search on the (capped) simplex."""
+    or None for continuous search on the (capped) simplex. ``warm``/``maxiter``: start
+    the GP fits from the previous call's ``MFPlan.warm`` with capped iterations."""
+    warm = dict(warm or {})
     target = levels.target
     cost = np.asarray(levels.costs)[level] if run_cost is None else np.asarray(run_cost)
     models: dict = {}
-    trust = assess_levels(weights, level, losses, levels, seed, models, warm, maxiter)
+    trust = assess_levels(weights, level, losses, levels, seed, models, warm.get("mf"),
+                          maxiter)
     is_target = level == target
     if is_target.sum() < 3:
         return _bootstrap(weights, level, losses, candidates, target, trust, n, seed)
@@ -100,8 +105,10 @@ def plan(weights: np.ndarray, level: np.ndarray, losses: np.ndarray, levels: Fid
         if options is None or len(options):
             sug = sf_suggest(weights[is_target], losses[is_target], n=rest, seed=seed,
                              pool=None if options is None else candidates[0][options],
-                             caps=caps, surrogate=surrogate, folds=folds)
+                             caps=caps, surrogate=surrogate, folds=folds,
+                             warm=warm.get("sf"), maxiter=maxiter)
             result.choice = sug.choice
+            result.warm = {**warm, "sf": sug.warm}
             result.notes += sug.warnings
             for k, w in enumerate(sug.weights):
                 pick_w.append(w)
@@ -110,9 +117,10 @@ def plan(weights: np.ndarray, level: np.ndarray, losses: np.ndarray, levels: Fid
     elif rest > 0:
         mode.append("multi-fidelity")
         reuse = models.get(trusted[0]) if len(trusted) == 1 else None
-        w, lv, i, result.warm = _mf_picks(weights, level, losses, levels, trust, trusted,
-                                          candidates, caps, rest, seed, warm, maxiter,
-                                          exclude=pick_i, model=reuse)
+        w, lv, i, mf_warm = _mf_picks(weights, level, losses, levels, trust, trusted,
+                                      candidates, caps, rest, seed, warm.get("mf"), maxiter,
+                                      exclude=pick_i, model=reuse)
+        result.warm = {**warm, "mf": mf_warm}
         pick_w += list(w)
         pick_l += list(lv)
         pick_i += list(i)
@@ -208,8 +216,9 @@ def _mf_picks(weights, level, losses, levels: FidelityLevels, trust: list[LevelT
     values = mf_acquisition(model, cw[options], to_compact(cl[options]), costs, max_set,
                             compact[target]) if len(options) else np.zeros(0)
     best_target = values[is_t].max() if is_t.any() else -np.inf
-    cheap = options[~is_t][np.argsort(-values[~is_t], kind="stable")]
-    cheap = cheap[values[~is_t][np.argsort(-values[~is_t], kind="stable")] > best_target][:n]
+    ranked = np.argsort(-values[~is_t], kind="stable")
+    cheap = options[~is_t][ranked][values[~is_t][ranked] > best_target]
+    cheap = _spread(cw, cl, cheap, n)
     if len(cheap) or not is_t.any():
         index = cheap if candidates is not None else np.full(len(cheap), -1)
         return cw[cheap], cl[cheap].astype(int), index, hyperparameters(model)
@@ -222,6 +231,23 @@ def _mf_picks(weights, level, losses, levels: FidelityLevels, trust: list[LevelT
     top = t_opts[[_row_index(choices, row) for row in picked]]
     index = top if candidates is not None else np.full(len(top), -1)
     return cw[top], cl[top].astype(int), index, hyperparameters(model)
+
+
+#: Picks of one batch at one level keep at least this L1 distance (one acquisition pass
+#: without fantasies would otherwise return near-copies of its best point).
+MIN_BATCH_L1 = 0.05
+
+
+def _spread(cw: np.ndarray, cl: np.ndarray, ranked: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` of ``ranked`` (candidate indices, best first) that are not within
+    ``MIN_BATCH_L1`` of an earlier pick at the same level."""
+    picks: list[int] = []
+    for i in ranked:
+        if len(picks) == n:
+            break
+        if all(cl[j] != cl[i] or np.abs(cw[j] - cw[i]).sum() >= MIN_BATCH_L1 for j in picks):
+            picks.append(int(i))
+    return np.array(picks, int)
 
 
 def _bootstrap(weights: np.ndarray, level: np.ndarray, losses: np.ndarray,

@@ -7,13 +7,14 @@ keeps buying cheap runs that rank mixtures poorly, and loses to single-fidelity 
 cheap level has to *earn* trust from the data:
 
 * **Probing.** A cheap level is first run at mixtures that already have a target run
-  (pairs), within a small allowance: cheap probes cost at most ``probe_fraction`` of the
-  target runs bought so far. Until a level is trusted, target runs are chosen exactly as
-  single-fidelity BO chooses them, so the worst case is single-fidelity plus the allowance.
+  (pairs), within a small allowance (``mfplan.PROBE_FRACTION`` of the target spend).
+  Until a level is trusted, target runs are chosen exactly as single-fidelity BO chooses
+  them, so the worst case is single-fidelity plus the allowance.
 * **Trust.** A level is trusted when the rank correlation of its losses with the target's
-  over the paired mixtures is at least ``min_rank_corr`` on at least ``min_pairs`` pairs,
-  and the multi-task GP's fitted correlation with the target (``level_correlations``)
-  agrees. Trust is re-assessed on every call, so a level that stops predicting loses it.
+  over the paired mixtures reaches ``rank_corr_needed(pairs)`` and the multi-task GP's
+  fitted correlation with the target (``level_correlations``) is at least
+  ``MIN_MODEL_CORR``. Trust is re-assessed on every call, so a level that stops
+  predicting loses it.
 * **Search.** With trusted levels, a multi-task GP (BoTorch ``MultiTaskGP``: ICM kernel on
   sqrt-weights x level, per-level standardization) over the target and trusted levels, and
   multi-fidelity max-value entropy with an inverse-cost utility (``qMultiFidelityMaxValue

@@ -91,16 +91,21 @@ class SurrogateMeanGP(Model):
 
 
 def _acq_model(weights: np.ndarray, losses: np.ndarray, extra: np.ndarray | None,
-               surrogate: Surrogate | None, seed: int):
-    torch.manual_seed(seed)
-    gp = fit_gp(weights, losses, extra)
+               surrogate: Surrogate | None, seed: int, gp: Model | None = None,
+               init: dict | None = None, maxiter: int | None = None):
+    """The acquisition's model: ``gp`` if given (already fitted on these runs), else a
+    fresh GP fit (``init``/``maxiter``: warm start); wrapped when a surrogate leads."""
+    if gp is None:
+        torch.manual_seed(seed)
+        gp = fit_gp(weights, losses, extra, init=init, maxiter=maxiter)
     return gp if surrogate is None else SurrogateMeanGP(gp, surrogate)
 
 
 def bo_suggest(weights: np.ndarray, losses: np.ndarray, n: int = 1,
                caps: np.ndarray | None = None, seed: int = 0,
                num_restarts: int = 8, raw_samples: int = 256,
-               surrogate: Surrogate | None = None, n_candidates: int = 20_000) -> np.ndarray:
+               surrogate: Surrogate | None = None, n_candidates: int = 20_000,
+               gp: Model | None = None) -> np.ndarray:
     """Next ``n`` mixtures to run (continuous): argmax of qLogEI on the capped simplex.
 
     With a non-GP ``surrogate`` (fitted on the same runs) the acquisition is maximized over
@@ -112,7 +117,7 @@ def bo_suggest(weights: np.ndarray, losses: np.ndarray, n: int = 1,
     caps = np.ones(d) if caps is None else np.asarray(caps, dtype=np.float64)
     if caps.sum() < 1.0 - 1e-9:
         raise ValueError(f"caps sum to {caps.sum():.4g} < 1: no mixture can satisfy them")
-    model = _acq_model(weights, losses, None, surrogate, seed)
+    model = _acq_model(weights, losses, None, surrogate, seed, gp)
     acq = _log_ei(model, float(np.min(losses)))
     if surrogate is not None:
         cands = torch.as_tensor(dirichlet_candidates(weights.mean(axis=0), n_candidates,
@@ -131,15 +136,18 @@ def bo_suggest(weights: np.ndarray, losses: np.ndarray, n: int = 1,
 
 def bo_suggest_pool(weights: np.ndarray, losses: np.ndarray, pool: np.ndarray, n: int = 1,
                     extra: np.ndarray | None = None, pool_extra: np.ndarray | None = None,
-                    seed: int = 0, surrogate: Surrogate | None = None) -> np.ndarray:
+                    seed: int = 0, surrogate: Surrogate | None = None,
+                    gp: Model | None = None, init: dict | None = None,
+                    maxiter: int | None = None) -> np.ndarray:
     """Indices into ``pool`` of the next ``n`` mixtures (greedy sequential qLogEI).
 
     ``extra``/``pool_extra``: optional per-run features (MDE, or a cheap fidelity's
-    prediction) appended to the GP inputs.
+    prediction) appended to the GP inputs. ``gp``: a GP already fitted on these runs;
+    ``init``/``maxiter``: warm start of a fresh fit (BO loops pass the last step's).
     """
     from botorch.optim import optimize_acqf_discrete
 
-    model = _acq_model(weights, losses, extra, surrogate, seed)
+    model = _acq_model(weights, losses, extra, surrogate, seed, gp, init, maxiter)
     choices = np.hstack([pool, pool_extra]) if pool_extra is not None else pool
     choices_t = torch.as_tensor(choices, dtype=torch.float64)
     picked, _ = optimize_acqf_discrete(_log_ei(model, float(np.min(losses))),
