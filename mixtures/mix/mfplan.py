@@ -117,9 +117,11 @@ def plan(weights: np.ndarray, level: np.ndarray, losses: np.ndarray, levels: Fid
     elif rest > 0:
         mode.append("multi-fidelity")
         reuse = models.get(trusted[0]) if len(trusted) == 1 else None
+        spent = {lvl: float(cost[level == lvl].sum()) for lvl in trusted}
         w, lv, i, mf_warm = _mf_picks(weights, level, losses, levels, trust, trusted,
                                       candidates, caps, rest, seed, warm.get("mf"), maxiter,
-                                      exclude=pick_i, model=reuse)
+                                      exclude=pick_i, model=reuse, spent=spent,
+                                      target_spent=float(cost[is_target].sum()))
         result.warm = {**warm, "mf": mf_warm}
         pick_w += list(w)
         pick_l += list(lv)
@@ -178,13 +180,19 @@ def _probes(probe_level: np.ndarray, trust: list[LevelTrust], allowance: float,
 
 def _mf_picks(weights, level, losses, levels: FidelityLevels, trust: list[LevelTrust],
               trusted: list[int], candidates, caps, n: int, seed: int, warm, maxiter,
-              exclude: list[int], model=None):
+              exclude: list[int], model=None, spent: dict[int, float] | None = None,
+              target_spent: float = 0.0):
     """Multi-task GP over the target and trusted levels. MF-MES per unit cost decides
     whether cheap runs are worth more than a target run now (and which); target runs are
     chosen by qLogEI on the GP's target posterior, which finds the best target mixture
     more directly than information about the best value does. Updates each trusted
     level's fitted GP correlation. ``model``: the trust test's GP when it covers exactly
-    the target and the one trusted level (no refit)."""
+    the target and the one trusted level (no refit).
+
+    A trusted level's spend stays within corr^2 x the target spend (corr: its fitted GP
+    correlation, corr^2 the share of the target's variation it explains): max-value
+    entropy per cost otherwise keeps buying cheap runs long after they stop helping find
+    the best target mixture, which only a target run can confirm."""
     from botorch.optim import optimize_acqf_discrete
 
     from metamix.mixtures.mix.search import _log_ei, _row_index
@@ -218,7 +226,9 @@ def _mf_picks(weights, level, losses, levels: FidelityLevels, trust: list[LevelT
     best_target = values[is_t].max() if is_t.any() else -np.inf
     ranked = np.argsort(-values[~is_t], kind="stable")
     cheap = options[~is_t][ranked][values[~is_t][ranked] > best_target]
-    cheap = _spread(cw, cl, cheap, n)
+    room = {lvl: corr[compact[lvl]] ** 2 * target_spent - (spent or {}).get(lvl, 0.0)
+            for lvl in trusted}
+    cheap = _spread(cw, cl, cheap, n, room, levels.costs)
     if len(cheap) or not is_t.any():
         index = cheap if candidates is not None else np.full(len(cheap), -1)
         return cw[cheap], cl[cheap].astype(int), index, hyperparameters(model)
@@ -238,15 +248,22 @@ def _mf_picks(weights, level, losses, levels: FidelityLevels, trust: list[LevelT
 MIN_BATCH_L1 = 0.05
 
 
-def _spread(cw: np.ndarray, cl: np.ndarray, ranked: np.ndarray, n: int) -> np.ndarray:
+def _spread(cw: np.ndarray, cl: np.ndarray, ranked: np.ndarray, n: int,
+            room: dict[int, float], costs: tuple[float, ...]) -> np.ndarray:
     """The first ``n`` of ``ranked`` (candidate indices, best first) that are not within
-    ``MIN_BATCH_L1`` of an earlier pick at the same level."""
+    ``MIN_BATCH_L1`` of an earlier pick at the same level and whose level has ``room``
+    (spend left) for them."""
+    room = dict(room)
     picks: list[int] = []
     for i in ranked:
         if len(picks) == n:
             break
-        if all(cl[j] != cl[i] or np.abs(cw[j] - cw[i]).sum() >= MIN_BATCH_L1 for j in picks):
+        lvl = int(cl[i])
+        if room.get(lvl, 0.0) < costs[lvl] - 1e-12:
+            continue
+        if all(cl[j] != lvl or np.abs(cw[j] - cw[i]).sum() >= MIN_BATCH_L1 for j in picks):
             picks.append(int(i))
+            room[lvl] -= costs[lvl]
     return np.array(picks, int)
 
 

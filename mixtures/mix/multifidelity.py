@@ -19,7 +19,9 @@ cheap level has to *earn* trust from the data:
   sqrt-weights x level, per-level standardization) over the target and trusted levels, and
   multi-fidelity max-value entropy with an inverse-cost utility (``qMultiFidelityMaxValue
   Entropy`` + ``InverseCostWeightedUtility``, ADMIRE-BayesOpt style) rank every
-  (mixture, level) pair by information about the best target loss per unit cost.
+  (mixture, level) pair by information about the best target loss per unit cost; cheap
+  picks win only over the best target pair and within corr^2 x the target spend, and
+  target runs are chosen by qLogEI on the GP's target posterior (``mfplan``).
 
 Levels are indices into ``FidelityLevels.values`` (ascending); the last is the target.
 This module holds the model, the trust test and the acquisition; ``mfplan`` decides.
