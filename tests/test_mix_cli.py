@@ -40,9 +40,7 @@ def test_fit_prints_cv_for_requested_surrogates(runs: Path) -> None:
 
 
 def cmd_mix_ret(args: argparse.Namespace):
-    from metamix.mixtures.mix.cli import MIX_COMMANDS
-
-    return MIX_COMMANDS[args.mix_command](args, None)
+    return cmd_mix(args, None)
 
 
 def test_fit_multi_target_weighted(runs: Path) -> None:
@@ -104,3 +102,76 @@ def test_suggest_multi_fidelity_pool(tmp_path: Path) -> None:
                    "--out", str(out)))
     table = load_runs_table(out, require_losses=False)
     assert table.n_runs == 2 and set(table.fidelity) <= {0.1, 1.0}
+
+
+# --- regressions (issue 11 item 11, issue 16) -------------------------------------------
+
+
+def test_target_may_name_a_column_with_colons(tmp_path: Path) -> None:
+    w = np.random.default_rng(0).dirichlet(np.ones(3), size=12)
+    ce = -(OPT * np.log(w + 1e-3)).sum(axis=1)
+    runs = write_runs_table(tmp_path / "runs.csv", ["web", "code", "books"], w,
+                            losses={"neg_minerva_math::tulu": ce, "other": -ce})
+    out = cmd_mix_ret(_parse("fit", "--runs", str(runs), "--target", "neg_minerva_math::tulu",
+                             "--surrogate", "loglinear", "--folds", "3"))
+    assert out["loglinear"]["spearman"] > 0.9
+    weighted = cmd_mix_ret(_parse("fit", "--runs", str(runs), "--target",
+                                  "neg_minerva_math::tulu:2", "--surrogate", "loglinear",
+                                  "--folds", "3"))
+    assert weighted["loglinear"]["spearman"] > 0.9
+    with pytest.raises(UserError, match="'x' after the last ':' is not a weight"):
+        cmd_mix(_parse("fit", "--runs", str(runs), "--target", "other:x"))
+
+
+def test_total_tokens_accepts_scientific_notation(runs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m.json"
+    cmd_mix(_parse("optimize", "--runs", str(runs), "--target", "val_web", "--surrogate",
+                   "loglinear", "--candidates", "2000", "--out", str(out),
+                   "--total-tokens", "1e9"))
+    assert load_mixture_file(out).total_tokens == 1_000_000_000
+    with pytest.raises(SystemExit):
+        _parse("optimize", "--runs", str(runs), "--total-tokens", "1.5")
+
+
+@pytest.mark.parametrize("command", ["suggest", "optimize"])
+def test_too_few_runs_or_constant_losses_are_refused(tmp_path: Path, command: str) -> None:
+    w = np.random.default_rng(1).dirichlet(np.ones(3), size=6)
+    two = write_runs_table(tmp_path / "two.csv", ["a", "b", "c"], w[:2],
+                           losses={"loss": np.array([1.0, 2.0])})
+    with pytest.raises(UserError, match="2 run.*needs at least 3"):
+        cmd_mix(_parse(command, "--runs", str(two)))
+    flat = write_runs_table(tmp_path / "flat.csv", ["a", "b", "c"], w,
+                            losses={"loss": np.full(6, 2.5)})
+    with pytest.raises(UserError, match="all 6 runs have the same loss"):
+        cmd_mix(_parse(command, "--runs", str(flat)))
+
+
+def test_non_numeric_loss_column_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "runs.csv"
+    path.write_text("w_a,w_b,loss,step\n0.5,0.5,3.1,1\n0.2,0.8,2.9x,2\n0.9,0.1,3.3,3\n")
+    with pytest.raises(UserError, match="column 'loss' row 2: '2.9x' is not a number"):
+        cmd_mix(_parse("fit", "--runs", str(path)))
+    labels = tmp_path / "labels.csv"
+    labels.write_text("w_a,w_b,model\n0.5,0.5,small\n0.2,0.8,large\n")
+    with pytest.raises(UserError, match="no loss columns.*text columns: model"):
+        cmd_mix(_parse("fit", "--runs", str(labels)))
+
+
+def test_tables_stay_readable_with_many_domains(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    domains = [f"domain_{i:02d}" for i in range(20)]
+    w = np.random.default_rng(2).dirichlet(np.ones(20), size=12)
+    loss = -(np.log(w + 1e-3) * np.linspace(0.01, 0.1, 20)).sum(axis=1)
+    runs = write_runs_table(tmp_path / "runs.csv", domains, w, losses={"loss": loss})
+    pool = write_runs_table(tmp_path / "pool.csv", domains,
+                            np.random.default_rng(3).dirichlet(np.ones(20), size=30))
+    console = Console(record=True, width=100)
+    chosen = cmd_mix(_parse("suggest", "--runs", str(runs), "--pool", str(pool), "--n", "2",
+                            "--surrogate", "gp"), console)
+    text = console.export_text()
+    assert "…" not in text
+    rows = {line.split("│")[1].strip(): line for line in text.splitlines()
+            if line.startswith("│ domain_")}
+    for d, x in zip(domains, chosen[0], strict=True):
+        assert f"{x:.4f}" in rows[d]

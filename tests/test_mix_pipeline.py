@@ -79,6 +79,13 @@ def test_emits_consistent_mixture_files(mixed: tuple[RunConfig, dict[str, Any]])
     snippet = (out / "interleave_datasets.py").read_text()
     compile(snippet, "interleave_datasets.py", "exec")
     assert str([data["weights"][d] for d in DOMAINS]) in snippet
+    assert str(cfg.run_dir) not in snippet + (out / "weights.json").read_text()  # no host paths
+    # Timings and host facts live in logs/mix.json, so the mixture files can be byte-stable.
+    assert "timings_s" not in data and data["provenance"]["runs_table"] == "mix/runs.parquet"
+    assert all(set(s) == {"spearman", "mse"} for s in data["surrogate_kfold"].values())
+    log = json.loads((cfg.run_dir / "logs" / "mix.json").read_text())
+    assert log["timings_s"]["total"] > 0 and log["host"]["cpu_count"] >= 1
+    assert set(log["surrogate_kfold_seconds"]) == set(data["surrogate_kfold"])
     runs = load_runs_table(cfg.run_dir / "mix" / "runs.parquet")
     assert runs.domains == list(DOMAINS) and runs.n_runs == 8 + 2 + 1
     assert runs.loss_columns == [f"loss_{d}" for d in DOMAINS]
@@ -164,9 +171,13 @@ def test_resume_reruns_only_missing_runs(mixed: tuple[RunConfig, dict], tmp_path
         return real(task)
 
     monkeypatch.setattr(sweep, "execute_task", counting)
+    out = cfg.run_dir / "mixture"
+    before = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
     again = run_mix(cfg, MixConfig(**SMALL), Console(quiet=True))
     assert set(executed) == dropped
     assert again["weights"] == summary["weights"]
+    # The rerun writes the same bytes (issue 11: timings used to make them differ).
+    assert {p.name: p.read_bytes() for p in sorted(out.iterdir())} == before
 
 
 def test_bad_inputs_give_clear_errors(tmp_path: Path) -> None:

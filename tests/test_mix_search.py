@@ -6,12 +6,7 @@ import numpy as np
 import torch
 
 from metamix.mixtures.mix.sampling import dirichlet_candidates
-from metamix.mixtures.mix.search import (
-    bo_suggest,
-    bo_suggest_pool,
-    mf_bo_suggest_pool,
-    regmix_search,
-)
+from metamix.mixtures.mix.search import bo_suggest, bo_suggest_pool, regmix_search
 from metamix.mixtures.mix.surrogates import make_surrogate
 
 torch.set_num_threads(1)
@@ -63,24 +58,3 @@ def test_bo_pool_finds_best_candidate_quickly() -> None:
     # the best run found within 15 evaluations is in the pool's top 2% (random: ~5%)
     best_rank = (truth < truth[seen].min()).sum()
     assert best_rank <= 6, best_rank
-
-
-def test_mf_bo_prefers_cheap_runs_first_and_returns_valid_pairs() -> None:
-    pool = dirichlet_candidates(PRIOR, 60, seed=4)
-    W, y = _runs(6, 5)
-    fid = np.r_[np.full(4, 0.1), np.full(2, 1.0)]
-    picks = mf_bo_suggest_pool(W, fid, y + fid, pool, (0.1, 1.0), (0.001, 1.0), n=3, seed=0)
-    assert len(picks) == 3 and len(set(picks)) == 3
-    assert all(0 <= i < 60 and f in (0.1, 1.0) for i, f in picks)
-    assert picks[0][1] == 0.1  # 1000x cheaper and informative: a cheap run comes first
-
-
-def test_center_per_fidelity_by_hand() -> None:
-    from metamix.mixtures.mix.bo_models import center_per_fidelity
-
-    losses = np.array([5.0, 6.0, 7.0, 3.0, 3.5])
-    fid = np.array([0.1, 0.1, 0.1, 1.0, 1.0])
-    out = center_per_fidelity(losses, fid)
-    # cheap level: mean 6, std sqrt(2/3); target level (2 runs): mean 3.25, cheap std
-    s = np.sqrt(2 / 3)
-    np.testing.assert_allclose(out, [-1 / s, 0, 1 / s, -0.25 / s, 0.25 / s])

@@ -7,6 +7,7 @@ caps are linear, which ``optimize_acqf(equality_constraints=...)`` handles.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -32,22 +33,39 @@ class SqrtWeights(InputTransform, torch.nn.Module):
         return torch.cat([w, X[..., self.n_weights:]], dim=-1)
 
 
-def _fit(model: torch.nn.Module) -> None:
+def _fit(model: torch.nn.Module, init: dict | None = None, maxiter: int | None = None) -> None:
+    """Maximize the marginal likelihood; ``init``: hyper-parameters to start from (a warm
+    start from a fit on similar data), ``maxiter``: cap on L-BFGS iterations (0: keep
+    ``init`` as it is and only condition on the data)."""
     from botorch.fit import fit_gpytorch_mll
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
+    if init is not None:
+        with contextlib.suppress(RuntimeError):  # another shape: start from the defaults
+            model.load_state_dict(init, strict=False)
+    if maxiter == 0 and init is not None:
+        model.eval()
+        return
+    kwargs = {"optimizer_kwargs": {"options": {"maxiter": maxiter}}} if maxiter else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # small-data fits warn about priors/convergence
-        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model), **kwargs)
+
+
+def hyperparameters(model: torch.nn.Module) -> dict:
+    """A fitted model's hyper-parameters: its state dict without data-dependent buffers
+    (training data, outcome standardization), for ``init=`` warm starts."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()
+            if "train" not in k and "outcome_transform" not in k}
 
 
 def fit_gp(weights: np.ndarray, losses: np.ndarray, extra: np.ndarray | None = None,
-           kernel: str = "matern"):
+           kernel: str = "matern", init: dict | None = None, maxiter: int | None = None):
     """SingleTaskGP on -loss (BoTorch maximizes) with sqrt-weight inputs; fitted.
 
     ``kernel``: "matern" (Matern-5/2 with one lengthscale per input: measured better on
     the RegMix runs at 32-64 runs than the default) or "rbf" (BoTorch's default RBF with
-    dimension-scaled lengthscale priors).
+    dimension-scaled lengthscale priors). ``init``/``maxiter``: see ``_fit``.
     """
     from botorch.models import SingleTaskGP
     from gpytorch.kernels import MaternKernel, ScaleKernel
@@ -66,7 +84,7 @@ def fit_gp(weights: np.ndarray, losses: np.ndarray, extra: np.ndarray | None = N
     model = SingleTaskGP(train_x, train_y, covar_module=covar,
                          input_transform=SqrtWeights(weights.shape[1]))
     try:
-        _fit(model)
+        _fit(model, init, maxiter)
     except ModelFittingError:
         if kernel == "rbf":
             raise
@@ -74,39 +92,3 @@ def fit_gp(weights: np.ndarray, losses: np.ndarray, extra: np.ndarray | None = N
         # kernel has lengthscale priors and fits where it does not.
         return fit_gp(weights, losses, extra, kernel="rbf")
     return model
-
-
-def fit_multifidelity_gp(weights: np.ndarray, fidelity: np.ndarray, losses: np.ndarray):
-    """SingleTaskMultiFidelityGP on [w, fidelity] -> -loss; fidelity is the last column.
-
-    Losses are centred per fidelity level first: a small proxy's loss sits far above the
-    target's, and that offset is a nuisance the GP should not spend its kernel on.
-    """
-    from botorch.models import SingleTaskMultiFidelityGP
-
-    d = weights.shape[1]
-    train_x = torch.as_tensor(np.hstack([weights, np.asarray(fidelity).reshape(-1, 1)]),
-                              dtype=torch.float64)
-    train_y = -torch.as_tensor(center_per_fidelity(losses, fidelity)).reshape(-1, 1)
-    model = SingleTaskMultiFidelityGP(train_x, train_y, data_fidelities=[d],
-                                      input_transform=SqrtWeights(d))
-    _fit(model)
-    return model
-
-
-def center_per_fidelity(losses: np.ndarray, fidelity: np.ndarray) -> np.ndarray:
-    """Standardize each fidelity level on its own (ranks are what transfer across scales).
-
-    A level with fewer than 3 runs has no trustworthy spread: it is centred and divided by
-    the spread of the best-populated level instead.
-    """
-    losses = np.asarray(losses, dtype=np.float64).copy()
-    fidelity = np.asarray(fidelity)
-    levels, counts = np.unique(fidelity, return_counts=True)
-    ref_std = losses[fidelity == levels[np.argmax(counts)]].std() or 1.0
-    out = losses.copy()
-    for level, count in zip(levels, counts, strict=True):
-        mask = fidelity == level
-        std = losses[mask].std() if count >= 3 else 0.0
-        out[mask] = (losses[mask] - losses[mask].mean()) / (std if std > 0 else ref_std)
-    return out

@@ -43,7 +43,9 @@ def write_mixture_file(path: str | Path, domains: list[str], weights: np.ndarray
 
 
 def write_suggestions(path: str | Path, domains: list[str], weights: np.ndarray,
-                      fidelity: np.ndarray | None = None) -> Path:
-    """Proposed runs as a runs-table (pool) file: w_<domain> (+ fidelity) columns."""
-    extra = {"fidelity": np.asarray(fidelity)} if fidelity is not None else None
-    return write_runs_table(path, domains, weights, extra=extra)
+                      fidelity: np.ndarray | None = None,
+                      extra: dict[str, np.ndarray] | None = None) -> Path:
+    """Proposed runs as a runs-table (pool) file: w_<domain> (+ fidelity, cost, id)."""
+    columns = {"fidelity": np.asarray(fidelity)} if fidelity is not None else {}
+    columns.update(extra or {})
+    return write_runs_table(path, domains, weights, extra=columns)

@@ -10,14 +10,21 @@
    MDE features is K-fold scored on all runs; the best is refitted.
 5. RegMix top-k search with that surrogate; the final mixture is the lowest predicted among
    the RegMix result, BO proposals and evaluated runs; one proxy run measures it.
-6. ``<run_dir>/mixture/``: weights.json/.yaml, megatron_data_path.txt, interleave_datasets.py.
+6. ``<run_dir>/mixture/``: weights.json/.yaml, megatron_data_path.txt, interleave_datasets.py
+   (deterministic for one config); timings and host facts in ``<run_dir>/logs/mix.json``.
+
+Torch threads: GP fitting and search run in this process while no proxy worker runs, with
+``min(workers, cores)`` threads, so workers x threads never exceeds the cores.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +41,11 @@ from metamix.mixtures.mix.experts import build_experts
 from metamix.mixtures.mix.fitting import (
     MdeFeaturizer,
     compare_surrogates,
-    fit_surrogate,
     objective_weights,
 )
 from metamix.mixtures.mix.mde import mde_features
 from metamix.mixtures.mix.proposals import Candidate, bo_batch, choose_final, regmix_candidate
-from metamix.mixtures.mix.report import emit_mixture, print_summary
+from metamix.mixtures.mix.report import emit_mixture, print_summary, write_mix_log
 from metamix.mixtures.mix.runs_table import MDE_PREFIX, WEIGHT_PREFIX
 from metamix.mixtures.mix.sampling import availability_caps, sample_mixtures
 from metamix.mixtures.proxies import ValidationSet, load_token_cache
@@ -129,8 +135,28 @@ def write_mix_runs(path: Path, runner: MixRunner, val_domains: list[str],
     return path
 
 
+@contextmanager
+def torch_threads(n: int) -> Iterator[int]:
+    """Run the block with ``n`` torch threads (restored afterwards)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, n))
+    try:
+        yield max(1, n)
+    finally:
+        torch.set_num_threads(before)
+
+
 def run_mix(cfg: PipelineConfig, mcfg: MixConfig, console: Console) -> dict[str, Any]:
     """The whole loop; writes ``<run_dir>/mix/`` and ``<run_dir>/mixture/``, returns the summary."""
+    workers = mcfg.workers or cfg.n_workers
+    with torch_threads(min(workers, os.cpu_count() or 1)) as threads:
+        return _run_mix(cfg, mcfg, console, workers, threads)
+
+
+def _run_mix(cfg: PipelineConfig, mcfg: MixConfig, console: Console, workers: int,
+             threads: int) -> dict[str, Any]:
     started = time.monotonic()
     seed = cfg.seed if mcfg.seed is None else mcfg.seed
     with console.status("tokenizing the corpus for the proxies (cached)"):
@@ -189,9 +215,8 @@ def run_mix(cfg: PipelineConfig, mcfg: MixConfig, console: Console) -> dict[str,
     mde = MdeFeaturizer(experts, mcfg.mde_tokens_per_domain, seed)
     ids, w, losses = runner.matrix(val_domains)
     with console.status("K-fold evaluating surrogates"):
-        kfold, best = compare_surrogates(list(mcfg.surrogates), w, losses, tw, mde,
-                                         mcfg.folds, seed)
-    surrogate = fit_surrogate(best, w, losses, tw, mde)
+        kfold, best, surrogate = compare_surrogates(list(mcfg.surrogates), w, losses, tw,
+                                                    mde, mcfg.folds, seed)
     timings["surrogates"] = time.monotonic() - t0
     regmix, timings["regmix_search"] = regmix_candidate(surrogate, prior, caps,
                                                         mcfg.n_candidates, mcfg.top_k, seed)
@@ -207,12 +232,15 @@ def run_mix(cfg: PipelineConfig, mcfg: MixConfig, console: Console) -> dict[str,
             actual = {v: _losses(runner.runs[done[0]][2])[v] for v in val_domains}
         timings["final_run"] = time.monotonic() - t0
         write_mix_runs(runs_path, runner, val_domains, exact_mde)
-    timings["total"] = time.monotonic() - started
     summary = emit_mixture(
         cfg.run_dir / "mixture", mcfg=mcfg, domains=index.domains, final=final, prior=prior,
         available=available, caps=caps, target=target, val_domains=val_domains,
         objective_weights=tw, predicted_each=predicted_each, actual=actual,
         surrogate=best.label, kfold=kfold, runs_used=ids, runs_path=runs_path,
-        sweep_key=key, timings=timings, cfg=cfg)
-    print_summary(summary, console)
+        sweep_key=key, cfg=cfg)
+    timings["total"] = time.monotonic() - started
+    write_mix_log(cfg.run_dir, timings, kfold, threads, workers,
+                  {"run_dir": cfg.run_dir, "runs_table": runs_path,
+                   "train_cache": train_cache, "valid_cache": valid_cache})
+    print_summary(summary, console, timings["total"])
     return summary

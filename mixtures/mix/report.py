@@ -10,10 +10,15 @@
   ``tools/preprocess_data.py --output-prefix <megatron_prefix>/<d> --json-keys text`` gives.
 * ``interleave_datasets.py``: a ``datasets.interleave_datasets(probabilities=...)`` snippet
   over the ``<run_dir>/selected/<domain>.parquet`` files ``metamix select`` writes.
+
+These files are byte-identical across clean reruns of one config: paths in them are
+relative to the run directory, and timings, K-fold seconds and host facts go to
+``<run_dir>/logs/mix.json`` instead (``write_mix_log``), the one place outside that promise.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -30,11 +35,14 @@ from metamix.mixtures.mix.proposals import Candidate
 from metamix.pipeline.config import PipelineConfig
 
 INTERLEAVE_TEMPLATE = '''"""Stream the chosen mixture with Hugging Face datasets (from metamix)."""
+from pathlib import Path
+
 from datasets import interleave_datasets, load_dataset
 
 DOMAINS = {domains!r}
 PROBABILITIES = {probs!r}
-FILES = {files!r}   # `metamix select` writes selected/<domain>.parquet
+RUN_DIR = Path(__file__).resolve().parent.parent   # out/<run>/; this file is in mixture/
+FILES = {{d: str(RUN_DIR / "selected" / f"{{d}}.parquet") for d in DOMAINS}}  # `metamix select`
 datasets = [load_dataset("parquet", data_files=FILES[d], split="train", streaming=True)
             for d in DOMAINS]
 mixed = interleave_datasets(datasets, probabilities=PROBABILITIES, seed={seed},
@@ -54,7 +62,7 @@ def emit_mixture(out: Path, *, mcfg: MixConfig, domains: list[str], final: Candi
                  val_domains: list[str], objective_weights: np.ndarray,
                  predicted_each: np.ndarray, actual: dict[str, float] | None, surrogate: str,
                  kfold: dict[str, dict[str, float]], runs_used: list[str], runs_path: Path,
-                 sweep_key: str, timings: dict[str, float], cfg: PipelineConfig) -> dict[str, Any]:
+                 sweep_key: str, cfg: PipelineConfig) -> dict[str, Any]:
     """Write every file of ``out`` and return the summary (the weights.json payload)."""
     weights = rounded_weights(domains, final.weights)
     w = np.array([weights[d] for d in domains])
@@ -73,12 +81,14 @@ def emit_mixture(out: Path, *, mcfg: MixConfig, domains: list[str], final: Candi
         "actual_proxy_loss": _objective(actual, val_domains, objective_weights),
         "provenance": {
             "config_hash": mcfg.config_hash(), "sweep_key": sweep_key, "source": final.source,
-            "surrogate": surrogate, "n_runs_used": len(runs_used), "runs_table": str(runs_path),
+            "surrogate": surrogate, "n_runs_used": len(runs_used),
+            "runs_table": runs_path.relative_to(cfg.run_dir).as_posix()
+            if runs_path.is_relative_to(cfg.run_dir) else runs_path.name,
             "runs_used": runs_used, "proxy": mcfg.proxy.model_dump(mode="json"),
             "proxy_tokens": mcfg.proxy_tokens, "max_epochs": mcfg.max_epochs,
             "megatron_prefix_convention": f"{mcfg.megatron_prefix}/<domain>_text_document"},
-        "surrogate_kfold": kfold,
-        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        "surrogate_kfold": {k: {m: v for m, v in s.items() if m != "seconds"}
+                            for k, s in kfold.items()},
     }
     extra = _plain(extra)
     out.mkdir(parents=True, exist_ok=True)
@@ -91,9 +101,8 @@ def emit_mixture(out: Path, *, mcfg: MixConfig, domains: list[str], final: Candi
     blend = " ".join(f"{weights[d]:.6f} {mcfg.megatron_prefix}/{d}_text_document"
                      for d in domains if weights[d] > 0)
     write_bytes_atomic(out / "megatron_data_path.txt", (blend + "\n").encode())
-    files = {d: str(cfg.run_dir / "selected" / f"{d}.parquet") for d in domains}
     snippet = INTERLEAVE_TEMPLATE.format(domains=domains, probs=[weights[d] for d in domains],
-                                         files=files, seed=cfg.seed)
+                                         seed=cfg.seed)
     write_bytes_atomic(out / "interleave_datasets.py", snippet.encode())
     return payload
 
@@ -115,7 +124,32 @@ def _f(v: float | None, digits: int = 4) -> str:
     return "-" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
 
 
-def print_summary(summary: dict[str, Any], console: Console) -> None:
+def write_mix_log(run_dir: Path, timings: dict[str, float],
+                  kfold: dict[str, dict[str, float]], torch_threads: int, workers: int,
+                  paths: dict[str, Path]) -> Path:
+    """``<run_dir>/logs/mix.json``: what differs between two clean runs (seconds, host)."""
+    import os
+    import platform
+
+    import torch
+
+    payload = {
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        "surrogate_kfold_seconds": {k: round(s.get("seconds", float("nan")), 3)
+                                    for k, s in kfold.items()},
+        "host": {"hostname": platform.node(), "cpu_count": os.cpu_count(),
+                 "python": platform.python_version(), "torch": torch.__version__,
+                 "torch_threads": torch_threads, "workers": workers},
+        "paths": {k: str(Path(v).resolve()) for k, v in paths.items()},
+    }
+    path = run_dir / "logs" / "mix.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, (json.dumps(_plain(payload), indent=2) + "\n").encode())
+    return path
+
+
+def print_summary(summary: dict[str, Any], console: Console,
+                  seconds: float | None = None) -> None:
     """Chosen weights vs prior, predicted vs actual loss, and the surrogate K-fold table."""
     mix = Table(title="chosen mixture vs token prior")
     for col in ("domain", "prior", "chosen", "cap", "tokens", "epochs"):
@@ -143,4 +177,4 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     console.print(kf)
     console.print("wrote " + ", ".join(f"mixture/{n}" for n in (
         "weights.json", "weights.yaml", "megatron_data_path.txt", "interleave_datasets.py"))
-        + f" in {summary['timings_s'].get('total', 0):.0f} s")
+        + (f" in {seconds:.0f} s" if seconds is not None else ""))

@@ -11,7 +11,12 @@ One row per proxy run. Columns:
   the surrogates as extra inputs.
 * ``fidelity``: optional, in (0, 1], 1 = the target scale (e.g. proxy size / target size).
 * ``cost``: optional, > 0, the compute one run cost (any unit, used by cost-aware search).
+* ``id`` (or ``run_id``): optional run / candidate identifier (any type); ``suggest``
+  matches pool rows to runs by it when both tables have one, else by weights.
 * every other numeric column is a loss column (the target(s) to minimise); NaN is an error.
+  A text column none of whose values is a number is a label and ignored (``kind``,
+  ``model``); a text column with numbers in it is a loss column with a bad cell, an error
+  naming the row.
 
 A *pool* file (candidate mixtures for ``suggest --pool``) is the same format without
 losses. Every problem raises ``UserError`` with one line naming the file, column and row.
@@ -33,6 +38,7 @@ from metamix.base.errors import UserError
 WEIGHT_PREFIX = "w_"
 MDE_PREFIX = "mde_"
 RESERVED = ("fidelity", "cost")
+ID_COLUMNS = ("id", "run_id")
 #: How far a row's weights may sum from 1 (rounding in whoever wrote the file).
 SUM_TOLERANCE = 1e-3
 
@@ -50,6 +56,8 @@ class RunsTable:
     mde: np.ndarray  # (n_runs, n_mde); n_mde may be 0
     fidelity: np.ndarray | None = None
     cost: np.ndarray | None = None
+    ids: np.ndarray | None = None  # str per row, from ``id``/``run_id``
+    label_columns: tuple[str, ...] = ()
 
     @property
     def n_runs(self) -> int:
@@ -57,6 +65,8 @@ class RunsTable:
 
     def target(self, column: str) -> np.ndarray:
         """One loss column by name; an unknown name lists the ones that exist."""
+        if column in self.label_columns:
+            raise UserError(f"{self.path}: target column {column!r} is not numeric (text)")
         if column not in self.loss_columns:
             known = ", ".join(self.loss_columns) or "none"
             raise UserError(f"{self.path}: unknown target column {column!r} "
@@ -120,12 +130,17 @@ def load_runs_table(path: str | Path, *, require_losses: bool = True,
     if not weight_cols:
         raise UserError(f"{path}: no weight columns (expected w_<domain>, e.g. w_web)")
     mde_cols = [n for n in names if n.startswith(MDE_PREFIX)]
+    id_col = next((n for n in ID_COLUMNS if n in names), None)
     other = [n for n in names if n not in weight_cols and n not in mde_cols
-             and n not in RESERVED]
+             and n not in RESERVED and n not in ID_COLUMNS]
     loss_cols = [n for n in other if _is_numeric(table, n)]
+    labels = [n for n in other if n not in loss_cols]
+    for name in labels:
+        _check_label(table, name, path)
     if require_losses and not loss_cols:
+        ignored = f"; text columns: {', '.join(labels)}" if labels else ""
         raise UserError(f"{path}: no loss columns (any numeric column besides w_*, mde_*, "
-                        "fidelity, cost)")
+                        f"fidelity, cost, id){ignored}")
     weights = np.column_stack([_column_as_float(table, c, path) for c in weight_cols])
     _check_weights(weights, weight_cols, path, renormalize)
     if renormalize:
@@ -143,9 +158,37 @@ def load_runs_table(path: str | Path, *, require_losses: bool = True,
         cost = _numeric_block(table, ["cost"], path, "cost")[:, 0]
         if (cost <= 0).any():
             raise UserError(f"{path}: column 'cost' row {_first_bad_row(cost <= 0)}: must be > 0")
+    ids = None
+    if id_col is not None:
+        ids = np.array([str(v) for v in table.column(id_col).to_pylist()], dtype=object)
+        if (table.column(id_col).null_count or 0) > 0:
+            bad = np.array([v is None for v in table.column(id_col).to_pylist()])
+            raise UserError(f"{path}: column {id_col!r} row {_first_bad_row(bad)}: id is empty")
     return RunsTable(path=str(path), domains=[c[len(WEIGHT_PREFIX):] for c in weight_cols],
                      weights=weights, loss_columns=loss_cols, losses=losses,
-                     mde_columns=mde_cols, mde=mde, fidelity=fidelity, cost=cost)
+                     mde_columns=mde_cols, mde=mde, fidelity=fidelity, cost=cost, ids=ids,
+                     label_columns=tuple(labels))
+
+
+def _check_label(table: pa.Table, name: str, path: Path) -> None:
+    """A text column is a label unless it holds numbers: then it is a loss column with a
+    cell that is not one (e.g. "3.1x"), which must not be dropped silently."""
+    values = table.column(name).to_pylist()
+    numeric = [_is_number(v) for v in values]
+    if any(numeric):
+        row = next(i for i, ok in enumerate(numeric) if not ok)
+        raise UserError(f"{path}: column {name!r} row {row + 1}: {values[row]!r} is not a "
+                        "number (a loss column must be numeric throughout)")
+
+
+def _is_number(value: object) -> bool:
+    if value is None:
+        return False
+    try:
+        float(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def _is_numeric(table: pa.Table, name: str) -> bool:
@@ -186,13 +229,15 @@ def _check_weights(weights: np.ndarray, cols: list[str], path: Path, renormalize
 def write_runs_table(path: str | Path, domains: list[str], weights: np.ndarray,
                      losses: dict[str, np.ndarray] | None = None,
                      extra: dict[str, np.ndarray] | None = None) -> Path:
-    """Write weights (+ loss / fidelity / cost / mde_ columns) as CSV or Parquet by suffix."""
+    """Write weights (+ loss / fidelity / cost / mde_ / id columns) as CSV or Parquet by
+    suffix; text columns (ids) are written as strings, the rest as float64."""
     path = Path(path)
     columns: dict[str, np.ndarray] = {f"{WEIGHT_PREFIX}{d}": np.asarray(weights)[:, i]
                                       for i, d in enumerate(domains)}
     columns.update(extra or {})
     columns.update(losses or {})
-    table = pa.table({k: pa.array(np.asarray(v, dtype=np.float64)) for k, v in columns.items()})
+    table = pa.table({k: pa.array([str(x) for x in v]) if np.asarray(v).dtype.kind in "OUS"
+                      else pa.array(np.asarray(v, dtype=np.float64)) for k, v in columns.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in (".parquet", ".pq"):
         pq.write_table(table, path)

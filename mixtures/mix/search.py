@@ -5,9 +5,10 @@
 * ``bo_suggest``: GP + qLogExpectedImprovement, optimized over the capped simplex
   (sum(w) = 1 via ``equality_constraints``, bounds = availability caps), q proposals.
 * ``bo_suggest_pool``: the same acquisition, choosing from a finite candidate pool.
-* ``mf_bo_suggest_pool``: multi-fidelity, cost-aware (ADMIRE-BayesOpt style): a
-  SingleTaskMultiFidelityGP over [w, fidelity] and multi-fidelity max-value entropy with
-  inverse-cost utility picks which (mixture, fidelity) pair of the pool to run next.
+* Both take an optional fitted non-GP ``surrogate`` (what K-fold chose, see ``choice``):
+  the acquisition then uses its predictions as the posterior mean and the GP only for the
+  uncertainty (``SurrogateMeanGP``); continuous search then scores Dirichlet candidates.
+* Multi-fidelity search lives in ``multifidelity``.
 All losses are minimized; BoTorch maximizes, so models are fitted on -loss.
 """
 
@@ -18,8 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from botorch.models.model import Model
+from botorch.posteriors.gpytorch import GPyTorchPosterior
+from gpytorch.distributions import MultivariateNormal
 
-from metamix.mixtures.mix.bo_models import fit_gp, fit_multifidelity_gp
+from metamix.mixtures.mix.bo_models import fit_gp
 from metamix.mixtures.mix.sampling import dirichlet_candidates
 from metamix.mixtures.mix.surrogates import Surrogate
 
@@ -62,21 +66,67 @@ def _log_ei(model, best_loss: float):
     return qLogExpectedImprovement(model, best_f=-best_loss, sampler=sampler)
 
 
+class SurrogateMeanGP(Model):
+    """A BoTorch model whose posterior mean is a fitted surrogate's prediction (-loss) and
+    whose covariance is a GP's: acquisition with the surrogate K-fold ranked best, and the
+    GP's knowledge of where the runs are (uncertainty shrinks near them).
+
+    The surrogate is not differentiable, so this model is for discrete candidate sets.
+    """
+
+    num_outputs = 1
+
+    def __init__(self, gp: Model, surrogate: Surrogate) -> None:
+        super().__init__()
+        self.gp = gp
+        self.surrogate = surrogate
+
+    def posterior(self, X: torch.Tensor, output_indices=None, observation_noise=False,
+                  posterior_transform=None, **kwargs) -> GPyTorchPosterior:
+        mvn = self.gp.posterior(X).distribution
+        flat = X.detach().reshape(-1, X.shape[-1]).numpy()
+        mean = -torch.as_tensor(self.surrogate.predict(flat)).reshape(mvn.mean.shape)
+        return GPyTorchPosterior(MultivariateNormal(mean.to(mvn.mean),
+                                                    mvn.lazy_covariance_matrix))
+
+
+def _acq_model(weights: np.ndarray, losses: np.ndarray, extra: np.ndarray | None,
+               surrogate: Surrogate | None, seed: int, gp: Model | None = None,
+               init: dict | None = None, maxiter: int | None = None):
+    """The acquisition's model: ``gp`` if given (already fitted on these runs), else a
+    fresh GP fit (``init``/``maxiter``: warm start); wrapped when a surrogate leads."""
+    if gp is None:
+        torch.manual_seed(seed)
+        gp = fit_gp(weights, losses, extra, init=init, maxiter=maxiter)
+    return gp if surrogate is None else SurrogateMeanGP(gp, surrogate)
+
+
 def bo_suggest(weights: np.ndarray, losses: np.ndarray, n: int = 1,
                caps: np.ndarray | None = None, seed: int = 0,
-               num_restarts: int = 8, raw_samples: int = 256) -> np.ndarray:
-    """Next ``n`` mixtures to run (continuous): argmax of qLogEI on the capped simplex."""
-    from botorch.optim import optimize_acqf
+               num_restarts: int = 8, raw_samples: int = 256,
+               surrogate: Surrogate | None = None, n_candidates: int = 20_000,
+               gp: Model | None = None) -> np.ndarray:
+    """Next ``n`` mixtures to run (continuous): argmax of qLogEI on the capped simplex.
+
+    With a non-GP ``surrogate`` (fitted on the same runs) the acquisition is maximized over
+    ``n_candidates`` seeded Dirichlet candidates around the runs instead of by gradients.
+    """
+    from botorch.optim import optimize_acqf, optimize_acqf_discrete
 
     d = weights.shape[1]
     caps = np.ones(d) if caps is None else np.asarray(caps, dtype=np.float64)
     if caps.sum() < 1.0 - 1e-9:
         raise ValueError(f"caps sum to {caps.sum():.4g} < 1: no mixture can satisfy them")
-    torch.manual_seed(seed)
-    model = fit_gp(weights, losses)
+    model = _acq_model(weights, losses, None, surrogate, seed, gp)
+    acq = _log_ei(model, float(np.min(losses)))
+    if surrogate is not None:
+        cands = torch.as_tensor(dirichlet_candidates(weights.mean(axis=0), n_candidates,
+                                                     seed=seed, caps=caps))
+        picked, _ = optimize_acqf_discrete(acq, q=n, choices=cands)
+        return picked.detach().numpy()
     bounds = torch.stack([torch.zeros(d, dtype=torch.float64),
                           torch.as_tensor(caps, dtype=torch.float64)])
-    cand, _ = optimize_acqf(_log_ei(model, float(np.min(losses))), bounds=bounds, q=n,
+    cand, _ = optimize_acqf(acq, bounds=bounds, q=n,
                             num_restarts=num_restarts, raw_samples=raw_samples,
                             equality_constraints=_simplex_constraint(d),
                             options={"seed": seed})
@@ -86,16 +136,18 @@ def bo_suggest(weights: np.ndarray, losses: np.ndarray, n: int = 1,
 
 def bo_suggest_pool(weights: np.ndarray, losses: np.ndarray, pool: np.ndarray, n: int = 1,
                     extra: np.ndarray | None = None, pool_extra: np.ndarray | None = None,
-                    seed: int = 0) -> np.ndarray:
+                    seed: int = 0, surrogate: Surrogate | None = None,
+                    gp: Model | None = None, init: dict | None = None,
+                    maxiter: int | None = None) -> np.ndarray:
     """Indices into ``pool`` of the next ``n`` mixtures (greedy sequential qLogEI).
 
     ``extra``/``pool_extra``: optional per-run features (MDE, or a cheap fidelity's
-    prediction) appended to the GP inputs.
+    prediction) appended to the GP inputs. ``gp``: a GP already fitted on these runs;
+    ``init``/``maxiter``: warm start of a fresh fit (BO loops pass the last step's).
     """
     from botorch.optim import optimize_acqf_discrete
 
-    torch.manual_seed(seed)
-    model = fit_gp(weights, losses, extra)
+    model = _acq_model(weights, losses, extra, surrogate, seed, gp, init, maxiter)
     choices = np.hstack([pool, pool_extra]) if pool_extra is not None else pool
     choices_t = torch.as_tensor(choices, dtype=torch.float64)
     picked, _ = optimize_acqf_discrete(_log_ei(model, float(np.min(losses))),
@@ -105,54 +157,3 @@ def bo_suggest_pool(weights: np.ndarray, losses: np.ndarray, pool: np.ndarray, n
 
 def _row_index(table: torch.Tensor, row: torch.Tensor) -> int:
     return int(torch.argmin((table - row).abs().sum(dim=-1)))
-
-
-def mf_bo_suggest_pool(weights: np.ndarray, fidelity: np.ndarray, losses: np.ndarray,
-                       pool: np.ndarray, fidelities: tuple[float, ...],
-                       costs: tuple[float, ...], n: int = 1,
-                       seed: int = 0) -> list[tuple[int, float]]:
-    """Cost-aware multi-fidelity choice: the ``n`` best (pool index, fidelity) pairs.
-
-    Acquisition: multi-fidelity max-value entropy (information about the best target-
-    fidelity loss) divided by the run's cost, from an affine cost model fitted through
-    ``(fidelities, costs)``; target fidelity is ``max(fidelities)``. Observed runs at
-    every fidelity sharpen the GP, so cheap runs are bought only while they are informative
-    enough per unit cost. ``n`` > 1 takes the top-n pairs of one acquisition pass (no
-    fantasies between them), which is cheap and fine for small batches.
-    """
-    from botorch.acquisition.cost_aware import InverseCostWeightedUtility
-    from botorch.acquisition.max_value_entropy_search import qMultiFidelityMaxValueEntropy
-    from botorch.acquisition.utils import project_to_target_fidelity
-    from botorch.models.cost import AffineFidelityCostModel
-
-    d = pool.shape[1]
-    target = max(fidelities)
-    torch.manual_seed(seed)
-    model = fit_multifidelity_gp(weights, fidelity, losses)
-    f_lo, f_hi = min(fidelities), max(fidelities)
-    c_lo, c_hi = costs[fidelities.index(f_lo)], costs[fidelities.index(f_hi)]
-    slope = (c_hi - c_lo) / (f_hi - f_lo) if f_hi > f_lo else 0.0
-    cost_model = AffineFidelityCostModel(fidelity_weights={d: slope},
-                                         fixed_cost=c_lo - slope * f_lo)
-    pool_t = torch.as_tensor(pool, dtype=torch.float64)
-    target_set = torch.cat([pool_t, torch.full((len(pool), 1), target,
-                                               dtype=torch.float64)], dim=-1)
-    acq = qMultiFidelityMaxValueEntropy(
-        model, candidate_set=target_set, num_fantasies=16,
-        cost_aware_utility=InverseCostWeightedUtility(cost_model=cost_model),
-        project=lambda X: project_to_target_fidelity(X, target_fidelities={d: target}, d=d + 1))
-    done = {(round(float(f), 9), tuple(np.round(w, 9))) for w, f in zip(weights, fidelity,
-                                                                         strict=True)}
-    rows, keys = [], []
-    for f in fidelities:
-        for i in range(len(pool)):
-            if (round(float(f), 9), tuple(np.round(pool[i], 9))) not in done:
-                rows.append(np.append(pool[i], f))
-                keys.append((i, float(f)))
-    if not rows:
-        raise ValueError("every (mixture, fidelity) pair of the pool has been run")
-    with torch.no_grad():
-        values = torch.cat([acq(torch.as_tensor(np.asarray(rows[i:i + 256]))[:, None, :])
-                            for i in range(0, len(rows), 256)])
-    order = torch.argsort(values, descending=True)[:n]
-    return [keys[int(i)] for i in order]
