@@ -78,7 +78,7 @@ def test_emits_consistent_mixture_files(mixed: tuple[RunConfig, dict[str, Any]])
                      for d, w in data["weights"].items() if w > 0}
     snippet = (out / "interleave_datasets.py").read_text()
     compile(snippet, "interleave_datasets.py", "exec")
-    assert str([data["weights"][d] for d in DOMAINS]) in snippet
+    assert f"TOKEN_SHARES = {data['weights']!r}" in snippet
     assert str(cfg.run_dir) not in snippet + (out / "weights.json").read_text()  # no host paths
     # Timings and host facts live in logs/mix.json, so the mixture files can be byte-stable.
     assert "timings_s" not in data and data["provenance"]["runs_table"] == "mix/runs.parquet"

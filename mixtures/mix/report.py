@@ -8,8 +8,10 @@
 * ``megatron_data_path.txt``: Megatron-LM ``--data-path`` blend ``w1 prefix1 w2 prefix2 ...``;
   domain d's prefix is ``<mix.megatron_prefix>/<d>_text_document``, the name
   ``tools/preprocess_data.py --output-prefix <megatron_prefix>/<d> --json-keys text`` gives.
-* ``interleave_datasets.py``: a ``datasets.interleave_datasets(probabilities=...)`` snippet
-  over the ``<run_dir>/selected/<domain>.parquet`` files ``metamix select`` writes.
+* ``interleave_datasets.py``: a ``datasets.interleave_datasets`` snippet over the
+  ``<run_dir>/selected/<domain>.parquet`` files ``metamix select`` writes, sized to the
+  mixture: it streams each selected document once, so the stream's token shares are the
+  mixture's and its total is the selection's.
 
 These files are byte-identical across clean reruns of one config: paths in them are
 relative to the run directory, and timings, K-fold seconds and host facts go to
@@ -34,20 +36,55 @@ from metamix.mixtures.mix.emit import rounded_weights, write_mixture_file
 from metamix.mixtures.mix.proposals import Candidate
 from metamix.pipeline.config import PipelineConfig
 
-INTERLEAVE_TEMPLATE = '''"""Stream the chosen mixture with Hugging Face datasets (from metamix)."""
+INTERLEAVE_TEMPLATE = '''"""Stream the selection at the chosen mixture with datasets (from metamix).
+
+`metamix select` (mode token_budget, mixture_file: this mixture) sizes each
+selected/<domain>.parquet to the domain's token share, so the stream reads every selected
+document exactly once: at each step it draws a domain with probability proportional to the
+domain's document count (token weights would over-draw short-document domains), and
+`all_exhausted_without_replacement` neither repeats a finished domain nor stops early.
+"""
+import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 from datasets import interleave_datasets, load_dataset
 
-DOMAINS = {domains!r}
-PROBABILITIES = {probs!r}
+TOKEN_SHARES = {weights!r}   # the mixture: domain -> share of tokens
+SEED = {seed!r}
 RUN_DIR = Path(__file__).resolve().parent.parent   # out/<run>/; this file is in mixture/
-FILES = {{d: str(RUN_DIR / "selected" / f"{{d}}.parquet") for d in DOMAINS}}  # `metamix select`
-datasets = [load_dataset("parquet", data_files=FILES[d], split="train", streaming=True)
-            for d in DOMAINS]
-mixed = interleave_datasets(datasets, probabilities=PROBABILITIES, seed={seed},
-                            stopping_strategy="all_exhausted")
+FILES = {{d: RUN_DIR / "selected" / name for d, name in {files!r}.items()}}
+
+DOMAINS = [d for d, w in TOKEN_SHARES.items() if w > 0]
+for d in DOMAINS:
+    if not FILES[d].is_file():
+        sys.exit(f"{{FILES[d]}} is missing: run `metamix select` with this mixture first")
+DOCS = {{d: pq.read_metadata(FILES[d]).num_rows for d in DOMAINS}}
+TOKENS = {{d: sum(pq.read_table(FILES[d], columns=["n_tokens"]).column(0).to_pylist())
+          for d in DOMAINS}}
+_total = sum(TOKENS.values())
+for d in DOMAINS:   # a selection not sized to this mixture would need repeating or dropping
+    if _total == 0 or abs(TOKENS[d] / _total - TOKEN_SHARES[d]) > 0.01:
+        sys.exit(f"selected/ holds {{TOKENS[d]:,}} of {{_total:,}} tokens in {{d}}, not the "
+                 f"mixture's share {{TOKEN_SHARES[d]:.3f}}: select with select.mode: "
+                 f"token_budget and select.mixture_file: mixture/weights.json")
+DOMAINS = [d for d in DOMAINS if DOCS[d] > 0]
+PROBABILITIES = [DOCS[d] / sum(DOCS.values()) for d in DOMAINS]
+datasets = [load_dataset("parquet", data_files=str(FILES[d]), split="train", streaming=True)
+            .shuffle(seed=SEED, buffer_size=10_000) for d in DOMAINS]
+mixed = interleave_datasets(datasets, probabilities=PROBABILITIES, seed=SEED,
+                            stopping_strategy="all_exhausted_without_replacement")
 '''
+
+
+def write_interleave_snippet(path: Path, weights: dict[str, float], seed: int) -> Path:
+    """``interleave_datasets.py`` over ``selected/``, which streams the mixture's token shares."""
+    from metamix.pipeline.selection.write import domain_file_name  # imports DuckDB
+
+    files = {d: domain_file_name(d) for d in weights}
+    snippet = INTERLEAVE_TEMPLATE.format(weights=dict(weights), seed=seed, files=files)
+    write_bytes_atomic(path, snippet.encode())
+    return path
 
 
 def _objective(losses: dict[str, float] | None, val_domains: list[str],
@@ -101,9 +138,7 @@ def emit_mixture(out: Path, *, mcfg: MixConfig, domains: list[str], final: Candi
     blend = " ".join(f"{weights[d]:.6f} {mcfg.megatron_prefix}/{d}_text_document"
                      for d in domains if weights[d] > 0)
     write_bytes_atomic(out / "megatron_data_path.txt", (blend + "\n").encode())
-    snippet = INTERLEAVE_TEMPLATE.format(domains=domains, probs=[weights[d] for d in domains],
-                                         seed=cfg.seed)
-    write_bytes_atomic(out / "interleave_datasets.py", snippet.encode())
+    write_interleave_snippet(out / "interleave_datasets.py", weights, cfg.seed)
     return payload
 
 
