@@ -3,12 +3,17 @@
 A shard counts as done only when its record exists, names the same input fingerprint and
 stage config hash, and its output files still hash to what the record says. Records hold
 no timestamps, so a resumed run and a clean run leave identical manifests.
+
+Manifests live beside the data folders, in ``<run>/_manifests/`` (``<stage>.json`` and
+``<stage>/<shard>.json``), never inside them: ``load_dataset("parquet", data_dir=...)``
+reads every file of a data folder and fails on a JSON file there.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,6 +21,19 @@ from typing import Any
 
 from metamix.base.atomic import write_json_atomic
 from metamix.base.hashing import file_hash
+
+#: The run folder's manifest folder (a name no stage uses, outside every data folder).
+MANIFESTS_DIR = "_manifests"
+
+
+def stage_summary_path(run_dir: Path, stage: str) -> Path:
+    """``<run>/_manifests/<stage>.json``: a stage's totals and every shard's record."""
+    return run_dir / MANIFESTS_DIR / f"{stage}.json"
+
+
+def shard_record_path(run_dir: Path, stage: str, shard: str) -> Path:
+    """``<run>/_manifests/<stage>/<shard>.json``: the record that makes a shard resumable."""
+    return run_dir / MANIFESTS_DIR / stage / f"{shard}.json"
 
 
 def input_fingerprint(path: str | Path) -> str:
@@ -88,14 +106,31 @@ class ShardRecord:
 
 
 class StageManifest:
-    """The records of one stage's shards under ``<stage_dir>/_manifest/``."""
+    """The records of one stage's shards under ``<run>/_manifests/<stage>/``."""
 
     def __init__(self, stage_dir: Path) -> None:
         self.stage_dir = stage_dir
-        self.record_dir = stage_dir / "_manifest"
+        self.record_dir = stage_dir.parent / MANIFESTS_DIR / stage_dir.name
+        self.summary_path = stage_summary_path(stage_dir.parent, stage_dir.name)
 
     def record_path(self, shard: str) -> Path:
         return self.record_dir / f"{shard}.json"
+
+    def adopt_legacy(self) -> None:
+        """Move records an older metamix kept inside the data folder (``<stage>/_manifest/``,
+        ``<stage>/_manifest.json``) to ``_manifests/``, so its shards still resume."""
+        legacy = self.stage_dir / "_manifest"
+        if legacy.is_dir():
+            self.record_dir.mkdir(parents=True, exist_ok=True)
+            for path in legacy.iterdir():
+                if path.suffix == ".json" and not path.name.startswith("."):
+                    target = self.record_dir / path.name
+                    if not target.exists():
+                        os.replace(path, target)
+                        continue
+                path.unlink()
+            legacy.rmdir()
+        (self.stage_dir / "_manifest.json").unlink(missing_ok=True)
 
     def completed(self, shard: str, input_fp: str, config_hash: str) -> ShardRecord | None:
         path = self.record_path(shard)
@@ -122,7 +157,7 @@ class StageManifest:
             total.add(rec.stats)
         total.check(f"stage {self.stage_dir.name}")
         write_json_atomic(
-            self.stage_dir / "_manifest.json",
+            self.summary_path,
             {**extra, "totals": total.to_json(),
              "shards": [r.to_json() for r in sorted(records, key=lambda r: r.shard)]},
         )

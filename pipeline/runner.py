@@ -42,6 +42,7 @@ def _run_stage(cfg: PipelineConfig, console: Console, stage: str, tasks: list[Sh
     """Skip shards already done, run the rest, drop stale outputs, write the manifest."""
     stage_dir = cfg.run_dir / stage
     manifest = StageManifest(stage_dir)
+    manifest.adopt_legacy()
     started = time.monotonic()
     done: dict[str, ShardRecord] = {}
     todo: list[ShardTask] = []
@@ -71,13 +72,14 @@ def _remove_stale(stage_dir: Path, shards: set[str]) -> None:
     """Outputs of shards no longer in the plan (an input was removed) must not linger, nor
     temporary files of a killed run."""
     token_dir = stage_dir.parent / TOKEN_FILES_DIR / stage_dir.name
-    for path in [*stage_dir.glob(".*.tmp-*"), *stage_dir.glob("_manifest/.*.tmp-*"),
+    record_dir = StageManifest(stage_dir).record_dir
+    for path in [*stage_dir.glob(".*.tmp-*"), *record_dir.glob(".*.tmp-*"),
                  *token_dir.glob(".*.tmp-*")]:
         path.unlink()
     for path in stage_dir.glob("*.parquet"):
         if path.stem not in shards:
             path.unlink()
-    for path in (stage_dir / "_manifest").glob("*.json"):
+    for path in record_dir.glob("*.json"):
         if path.stem not in shards:
             path.unlink()
     for path in token_dir.glob("*.arrow"):

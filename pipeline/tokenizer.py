@@ -31,6 +31,7 @@ from metamix.base.bpe import TOKEN_IDS_COLUMN, TOKENIZER_SHA256_KEY
 from metamix.base.errors import UserError
 from metamix.base.hashing import file_hash, id_hash_key, json_hash
 from metamix.pipeline.config import TokenizerConfig
+from metamix.pipeline.manifest import shard_record_path
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|pad|>"]
 
@@ -171,7 +172,7 @@ def read_token_ids(data_path: str | Path, tokenizer_sha256: str
     this tokenizer's and the shard's record still vouches for both files' contents."""
     data = Path(data_path)
     path = token_ids_path(data)
-    record = data.parent / "_manifest" / f"{data.stem}.json"
+    record = shard_record_path(data.parent.parent, data.parent.name, data.stem)
     if not path.is_file() or not record.is_file():
         return None
     try:

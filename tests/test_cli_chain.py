@@ -47,7 +47,7 @@ def test_a_finished_step_is_skipped_until_its_config_inputs_or_outputs_change(
     monkeypatch.chdir(tmp_path)
     cfg = load_config(_config(tmp_path, None))
     run = cfg.run_dir
-    for rel in ("scored/_manifest.json", "validation/_manifest.json", "tokenizer.json",
+    for rel in ("_manifests/scored.json", "_manifests/validation.json", "tokenizer.json",
                 "metarater/weights.json", "metarater/summary.json"):
         (run / rel).parent.mkdir(parents=True, exist_ok=True)
         (run / rel).write_text(rel)
@@ -58,7 +58,7 @@ def test_a_finished_step_is_skipped_until_its_config_inputs_or_outputs_change(
 
     changed = load_config(_config(tmp_path, None), {"metarater.k": 16})
     assert not is_complete(changed, "metarater")
-    (run / "scored/_manifest.json").write_text("rescored")
+    (run / "_manifests/scored.json").write_text("rescored")
     assert not is_complete(cfg, "metarater")
     mark_complete(cfg, "metarater")
     assert is_complete(cfg, "metarater")

@@ -61,10 +61,10 @@ def write_corpus(run: Path) -> None:
                              "source": ["s", "s"],
                              "n_tokens": pa.array([5, 7], pa.int32())}),
                    run / "validation" / "part-00000.parquet")
-    _json(run / "ingest" / "_manifest.json", {"stage": "ingest",
+    _json(run / "_manifests" / "ingest.json", {"stage": "ingest",
                                               "totals": _stats(9, 8, {"invalid_json": 1})})
-    _json(run / "scored" / "_manifest.json", {"stage": "scored", "totals": _stats(8, 8)})
-    _json(run / "validation" / "_manifest.json", {"stage": "validation",
+    _json(run / "_manifests" / "scored.json", {"stage": "scored", "totals": _stats(8, 8)})
+    _json(run / "validation" / "_manifest.json", {"stage": "validation",   # an older layout
                                                   "totals": _stats(2, 2)})
     (run / "quarantine").mkdir()
     pq.write_table(pa.table({"stage": ["ingest"], "shard": ["x.jsonl"], "row": [3],

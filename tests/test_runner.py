@@ -70,7 +70,7 @@ def test_rerun_skips_completed_shards_and_redoes_changed_ones(tmp_path: Path) ->
 
 
 def _records(run_dir: Path, stage: str) -> int:
-    return len(list((run_dir / stage / "_manifest").glob("part-*.json")))
+    return len(list((run_dir / "_manifests" / stage).glob("part-*.json")))
 
 
 @pytest.mark.parametrize("kill_stage", ["ingest", "scored"])

@@ -63,7 +63,7 @@ def test_score_stage_stores_each_rows_ids(scored_run: Path, stage: str) -> None:
         expected = [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
         assert [ids[offsets[i]:offsets[i + 1]].tolist() for i in range(len(texts))] == expected
         assert np.diff(offsets).tolist() == table.column("n_tokens").to_pylist()
-        record = (scored_run / stage / "_manifest" / f"{shard.stem}.json").read_text()
+        record = (scored_run / "_manifests" / stage / f"{shard.stem}.json").read_text()
         assert f"tokens/{stage}/{shard.stem}.arrow" in record  # checked on resume too
 
 
@@ -78,13 +78,14 @@ def test_stored_ids_are_ignored_for_another_tokenizer_or_changed_data(
     shard = _shards(scored_run, "scored")[0]
     assert read_token_ids(shard, "0" * 64) is None
     copy = tmp_path / "run" / "scored" / shard.name
-    (copy.parent / "_manifest").mkdir(parents=True)
+    copy.parent.mkdir(parents=True)
+    (copy.parent.parent / "_manifests" / "scored").mkdir(parents=True)
     shutil.copyfile(shard, copy)
     token_ids_path(copy).parent.mkdir(parents=True)
     shutil.copyfile(token_ids_path(shard), token_ids_path(copy))
     assert read_token_ids(copy, bpe_sha(scored_run)) is None  # no record vouches for them
-    record = f"_manifest/{shard.stem}.json"
-    shutil.copyfile(scored_run / "scored" / record, copy.parent / record)
+    record = f"_manifests/scored/{shard.stem}.json"
+    shutil.copyfile(scored_run / record, copy.parent.parent / record)
     assert read_token_ids(copy, bpe_sha(scored_run)) is not None
     pq.write_table(pq.read_table(shard).slice(1), copy)  # the shard changed, the ids did not
     assert read_token_ids(copy, bpe_sha(scored_run)) is None
@@ -194,8 +195,9 @@ def test_token_ids_file_commits_only_when_finished(tmp_path: Path) -> None:
         assert sink.finish() == (token_ids_path(data),)
     from metamix.base.hashing import file_hash, file_sha256
 
-    (data.parent / "_manifest").mkdir()
-    (data.parent / "_manifest" / "part-00000.json").write_text(json.dumps({"outputs": {
+    record = data.parent.parent / "_manifests" / "scored" / "part-00000.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"outputs": {
         "scored/part-00000.parquet": file_hash(data),
         "tokens/scored/part-00000.arrow": file_hash(token_ids_path(data))}}))
     ids, offsets = read_token_ids(data, file_sha256(DEMO_TOKENIZER))

@@ -47,11 +47,11 @@ def plan(cfg: RunConfig, until: str) -> list[str]:
 
 #: What each step reads (besides its config section) and the files that show it finished.
 _STEP_FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "metarater": (("scored/_manifest.json", "validation/_manifest.json", "tokenizer.json"),
+    "metarater": (("_manifests/scored.json", "_manifests/validation.json", "tokenizer.json"),
                   ("metarater/weights.json", "metarater/summary.json")),
-    "mix": (("scored/_manifest.json", "validation/_manifest.json", "tokenizer.json"),
+    "mix": (("_manifests/scored.json", "_manifests/validation.json", "tokenizer.json"),
             ("mixture/weights.json",)),
-    "select": (("scored/_manifest.json",), ("selection_summary.json",)),
+    "select": (("_manifests/scored.json",), ("selection_summary.json",)),
 }
 _SECTIONS = {"metarater": ("metarater", "seed"), "mix": ("mix", "seed"), "select": ("select",)}
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from metamix.pipeline.manifest import MANIFESTS_DIR
 from metamix.report.binning import histogram
 from metamix.report.runfiles import read_json, read_table, shard_paths, shards_view
 
@@ -16,8 +17,10 @@ STAGE_ORDER = ("ingest", "ingest_validation", "scored", "validation")
 
 
 def stage_manifests(run_dir: Path) -> dict[str, dict[str, Any]]:
-    """``{stage: _manifest.json}`` for every stage folder that has one, in pipeline order."""
+    """``{stage: _manifests/<stage>.json}`` for every stage that has one, in pipeline order
+    (a run an older metamix wrote keeps them in ``<stage>/_manifest.json``)."""
     found = {p.parent.name: p for p in run_dir.glob("*/_manifest.json")}
+    found.update({p.stem: p for p in (run_dir / MANIFESTS_DIR).glob("*.json")})
     order = [s for s in STAGE_ORDER if s in found] + sorted(set(found) - set(STAGE_ORDER))
     out = {}
     for stage in order:
