@@ -88,6 +88,19 @@ class ScoreConfig(Strict):
                     "long documents get smaller batches and peak RSS stays bounded")
 
 
+class DedupConfig(Strict):
+    """Exact and near duplicates across all scored shards (``dups/``, read by ``select``)."""
+
+    exact: bool = Field(default=True, description="normalized content hash (NFKC, "
+                        "case-folded, whitespace collapsed)")
+    near: bool = Field(default=True, description="MinHash LSH over word n-grams")
+    threshold: float = Field(default=0.8, gt=0, lt=1,
+                             description="Jaccard similarity of n-gram sets the LSH "
+                                         "bands are tuned to")
+    ngram: int = Field(default=5, ge=1, le=32, description="words per shingle")
+    num_perm: int = Field(default=128, ge=8, le=1024, description="MinHash permutations")
+
+
 class PipelineConfig(Strict):
     """The run-wide keys and the sections the pipeline reads; later layers take this."""
 
@@ -101,6 +114,7 @@ class PipelineConfig(Strict):
     validation: InputConfig | None = None
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
     score: ScoreConfig = Field(default_factory=ScoreConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
     select: SelectConfig | None = None
 
     # Set by load_config so relative paths resolve against the config's directory.

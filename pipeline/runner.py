@@ -19,6 +19,7 @@ from metamix.base.atomic import atomic_path
 from metamix.base.errors import UserError
 from metamix.base.hashing import file_hash, json_hash
 from metamix.pipeline.config import InputConfig, PipelineConfig
+from metamix.pipeline.dedup import run_dedup
 from metamix.pipeline.executor import WorkerPool, run_tasks
 from metamix.pipeline.manifest import ShardRecord, StageManifest, input_fingerprint
 from metamix.pipeline.readers import plan_shards
@@ -210,8 +211,12 @@ def _score_stages(cfg: PipelineConfig, console: Console, pool: WorkerPool
                 CountTokens(str(run_tok), keep_ids=True)]
 
     scorer_params = [(s.name, s.params()) for s in scorers]
-    reports.append(_transform(cfg, console, "scored", train.records, "ingest", score_stages,
-                              [tok_hash, scorer_params], pool).report)
+    scored = _transform(cfg, console, "scored", train.records, "ingest", score_stages,
+                        [tok_hash, scorer_params], pool)
+    reports.append(scored.report)
+    dedup = run_dedup(cfg, console, scored.records)
+    if dedup is not None:
+        reports.append(dedup)
     if valid:
         reports.append(_transform(cfg, console, "validation", valid.records,
                                   "ingest_validation", validation_stages, [tok_hash],

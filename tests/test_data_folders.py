@@ -33,7 +33,8 @@ def selected_run(tmp_path: Path) -> tuple[Path, int]:
             {"id": f"{s}-{i}", "text": f"{PROSE} Note {i} of file {s}.\n" * (1 + i % 4),
              "domain": domain} for i in range(40)])
     cfg = load_config(write_config(tmp_path / "c.yaml", input={"paths": [str(data)]},
-                                   score={"scorers": [{"name": "redpajama"}]}))
+                                   score={"scorers": [{"name": "redpajama"}]},
+                                   dedup={"exact": False, "near": False}))
     run_score(cfg, QUIET)
     run_selection(SelectConfig(weights={"rps_doc_word_count": 1.0}, fraction=0.5),
                   sorted((cfg.run_dir / "scored").glob("*.parquet")), cfg.run_dir,

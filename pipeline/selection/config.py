@@ -38,6 +38,8 @@ class SelectConfig(BaseModel):
     per_domain: bool = False
     token_budget: PositiveInt | None = None
     mixture_file: Path | None = None
+    #: drop documents the run's dedup pass did not keep (dups/: dup_exact_keep, dup_near_keep)
+    drop_duplicates: bool = True
     duckdb_memory_limit: str = Field("2GB", pattern=r"(?i)^\d+(\.\d+)?\s*(K|M|G|T)?i?B$")
     #: None = all cores, capped at 8 (window sorts stop scaling and memory per thread grows).
     duckdb_threads: PositiveInt | None = None

@@ -25,6 +25,8 @@ from metamix.pipeline.selection.quota import define_outcomes
 
 REQUIRED_COLUMNS = ("id", "domain", "n_tokens")
 OUTPUT_COLUMNS = ("combined_score", "selection_rank")
+#: written by the run's dedup pass (``dups/``); ``select`` joins them by id
+DUP_COLUMNS = ("dup_exact_cluster", "dup_exact_keep", "dup_near_cluster", "dup_near_keep")
 _NUMERIC_TYPE = re.compile(
     r"^(U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)|FLOAT|DOUBLE|DECIMAL\(.*\)|BOOLEAN)$"
 )
@@ -92,7 +94,8 @@ class SelectionEngine:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, scored_paths: Sequence[Path],
                  columns: Sequence[str], *, normalization: Normalization,
-                 hard_filters: Sequence[str] = ()) -> None:
+                 hard_filters: Sequence[str] = (), duplicate_paths: Sequence[Path] = (),
+                 drop_duplicates: bool = False) -> None:
         if not scored_paths:
             raise SelectionError("no scored Parquet shards given to select from")
         missing = [p for p in scored_paths if not Path(p).is_file()]
@@ -100,6 +103,12 @@ class SelectionEngine:
             raise SelectionError(f"scored shard not found: {missing[0]}")
         self.con = con
         self.source = source_sql([Path(p) for p in scored_paths])
+        if duplicate_paths:   # the dedup pass's columns, joined by id
+            self.source = (f"(SELECT s.*, {', '.join(f'd.{c}' for c in DUP_COLUMNS)} FROM "
+                           f"{self.source} AS s LEFT JOIN "
+                           f"{source_sql([Path(p) for p in duplicate_paths])} AS d "
+                           "ON s.id = d.id)")
+        self.drop_duplicates = drop_duplicates
         self.columns = list(columns)
         self.normalization = normalization
         self.hard_filters = list(hard_filters)
@@ -126,13 +135,21 @@ class SelectionEngine:
                     f"hard_filters: '{name}' has no column '{name}_drop_reason' in the scored "
                     "input")
 
+    def _has_duplicate_columns(self) -> bool:
+        names = {row[0] for row in self.con.sql(f"DESCRIBE SELECT * FROM {self.source}")
+                 .fetchall()}
+        return {"dup_exact_keep", "dup_near_keep"} <= names
+
     def _load(self) -> None:
         """``base``: ids, domains, tokens, the first hard-filter reason, raw and normalized
         scores. Small (no text), so it spills cheaply on big corpora."""
         reason_cases = " ".join(
             f"WHEN {ident(f + '_drop_reason')} IS NOT NULL "
             f"THEN {literal(f + ':')} || {ident(f + '_drop_reason')}" for f in self.hard_filters)
-        drop_reason = (f"CASE {reason_cases} END" if self.hard_filters
+        if self.drop_duplicates and self._has_duplicate_columns():
+            reason_cases = ("WHEN dup_exact_keep = false THEN 'duplicate_exact' "
+                            "WHEN dup_near_keep = false THEN 'duplicate_near' " + reason_cases)
+        drop_reason = (f"CASE {reason_cases} END" if reason_cases
                        else "CAST(NULL AS VARCHAR)")
         raw = "".join(
             f", CASE WHEN isfinite(CAST({ident(c)} AS DOUBLE)) THEN CAST({ident(c)} AS DOUBLE)"

@@ -18,8 +18,11 @@ Scoring
 Selection
     Rows with a non-NULL ``<filter>_drop_reason`` for any filter in ``hard_filters`` are
     dropped first; a row failing several filters is counted once, under the first filter in
-    ``hard_filters`` order. Survivors are ranked by combined_score descending, ties broken by
-    ``id`` ascending, then:
+    ``hard_filters`` order. Before them, documents the run's dedup pass did not keep
+    (``dups/`` beside ``scored/``: ``dup_exact_keep`` / ``dup_near_keep`` false) are dropped
+    as ``duplicate_exact`` / ``duplicate_near`` unless ``drop_duplicates`` is false; the
+    ``dup_*`` columns are joined by id either way. Survivors are ranked by combined_score
+    descending, ties broken by ``id`` ascending, then:
 
     * ``top_fraction``: keep the best ceil(fraction * n) survivors, n counted globally or,
       with ``per_domain``, within each domain (so a non-empty group keeps at least one doc).
@@ -48,7 +51,8 @@ Files
 
 Outputs
     ``out_dir/selected/<domain>.parquet`` (domain percent-encoded if not filename-safe; one
-    file per input domain, empty if nothing was kept): all input columns plus
+    file per input domain, empty if nothing was kept): all input columns (and the
+    ``dup_*`` columns when the run has ``dups/``) plus
     ``combined_score`` (float64) and ``selection_rank`` (int64, 1 = best in domain), ordered
     by combined_score desc, id asc, zstd, fixed ``ROW_GROUP_ROWS`` row groups, so reruns are
     byte-identical. ``out_dir/selection_summary.json`` is written last; it is deleted when a
@@ -67,12 +71,18 @@ from rich.console import Console
 
 from metamix.base.atomic import write_json_atomic
 from metamix.pipeline.selection.config import SelectConfig, resolve_weights
-from metamix.pipeline.selection.engine import SelectionEngine, connect, source_sql
+from metamix.pipeline.selection.engine import SelectionEngine, connect
 from metamix.pipeline.selection.files import Normalization, SelectionError
 from metamix.pipeline.selection.summary import build_summary, print_summary, score_stats
 from metamix.pipeline.selection.write import domain_file_name, write_selected
 
 SUMMARY_NAME = "selection_summary.json"
+
+
+def duplicate_paths(scored_paths: list[Path]) -> list[Path]:
+    """The run's ``dups/`` files beside ``scored/`` (the dedup pass), when all exist."""
+    paths = [Path(p).parent.parent / "dups" / Path(p).name for p in scored_paths]
+    return paths if paths and all(p.is_file() for p in paths) else []
 
 
 def run_selection(
@@ -111,7 +121,9 @@ def _select(
     console: Console | None,
 ) -> dict[str, Any]:
     engine = SelectionEngine(con, scored_paths, list(weights), normalization=normalization,
-                             hard_filters=cfg.hard_filters)
+                             hard_filters=cfg.hard_filters,
+                             duplicate_paths=duplicate_paths(scored_paths),
+                             drop_duplicates=cfg.drop_duplicates)
     selection = engine.select(weights, cfg.cut())
     counts = con.sql(
         "SELECT domain, coalesce(outcome, ''), count(*), sum(n_tokens) "
@@ -128,7 +140,7 @@ def _select(
     # The kept rows straight from ``outcomes`` (registering the Arrow table would make
     # DuckDB import pandas: half a second of a small selection).
     output_sql = (
-        f"SELECT s.*, k.combined_score, k.selection_rank FROM {source_sql(scored_paths)} AS s "
+        f"SELECT s.*, k.combined_score, k.selection_rank FROM {engine.source} AS s "
         "JOIN (SELECT id, domain, combined_score, domain_rank AS selection_rank FROM outcomes "
         "WHERE outcome IS NULL) AS k ON s.id = k.id "
         "ORDER BY k.domain, k.combined_score DESC, s.id"
