@@ -7,8 +7,9 @@ scored shards in order and writes, aligned row for row with ``scored/part-N.parq
 
 * ``dup_exact_cluster`` / ``dup_exact_keep``: documents whose normalized text (NFKC,
   case-folded, whitespace collapsed) hashes the same;
-* ``dup_near_cluster`` / ``dup_near_keep``: MinHash LSH over word n-grams
-  (``metamix.pipeline.minhash``), Jaccard threshold ``dedup.threshold``.
+* ``dup_near_cluster`` / ``dup_near_keep``: MinHash LSH over word n-grams with each
+  candidate pair verified on its whole signature (``metamix.pipeline.minhash``), Jaccard
+  threshold ``dedup.threshold``.
 
 A cluster is named by the id of its first document in run order (shard, then row), which
 is the one kept; a document in no cluster has a NULL cluster and is kept. Documents are
@@ -116,7 +117,7 @@ def run_dedup(cfg: PipelineConfig, console: Console, scored: list[ShardRecord]
 
 def _compute(cfg: PipelineConfig, console: Console, in_paths: list[Path], fingerprint: str,
              config_hash: str) -> ShardRecord:
-    from metamix.pipeline.minhash import MinHasher, lsh_clusters, optimal_bands  # numba
+    from metamix.pipeline.minhash import MinHasher, lsh_clusters, lsh_params  # numba
 
     dcfg = cfg.dedup
     hasher = MinHasher(num_perm=dcfg.num_perm, ngram=dcfg.ngram, seed=cfg.seed)
@@ -150,8 +151,9 @@ def _compute(cfg: PipelineConfig, console: Console, in_paths: list[Path], finger
     exact = cluster_columns(id_array, representatives(keys)) if dcfg.exact else (none,
                                                                                  keep_all)
     if dcfg.near and n:
-        bands, rows = optimal_bands(dcfg.threshold, dcfg.num_perm)
-        near = cluster_columns(id_array, lsh_clusters(np.concatenate(signatures), bands, rows))
+        bands, rows, bar = lsh_params(dcfg.threshold, dcfg.num_perm)
+        near = cluster_columns(id_array, lsh_clusters(np.concatenate(signatures), bands, rows,
+                                                      min_agreement=bar))
     else:
         near = (none, keep_all)
     table = pa.Table.from_arrays([pa.array(ids, pa.string()), *exact, *near], schema=_SCHEMA)

@@ -6,16 +6,23 @@ split, and numba kernels hash words (FNV-1a over their UTF-8 bytes), chain them 
 shingle hashes and take each permutation's minimum, so the per-document cost is a few
 multiply-adds per shingle and permutation.
 
-Words are maximal runs of letters and digits after lower-casing (any script; punctuation
+Text is simplified as datatrove's MinHash dedup does it (lower case, numbers as ``0``,
+no diacritics), and words are maximal runs of letters and digits (any script; punctuation
 and spacing differences do not matter). A document with fewer words than ``ngram`` is one
 shingle; one with no word has no signature and never joins a cluster. Permutations are
 ``(a * h + b) mod (2^61 - 1)`` with ``a, b`` drawn from the seed, so signatures are a
 function of the text, the parameters and the seed.
 
-Banding follows datasketch: ``bands x rows <= num_perm`` chosen to minimize the equally
-weighted false-positive and false-negative areas around the Jaccard threshold; two
-documents are candidates when any band agrees, and clusters are the connected components
-of candidate pairs (as datatrove's MinHash dedup forms them).
+Two documents are candidates when any of ``bands`` groups of ``rows`` signature values
+agrees. ``lsh_params`` picks the most rows per band for which a pair at the Jaccard
+threshold is still a candidate with probability >= 99%; each candidate pair is then
+verified on the whole signature: it is a duplicate when the share of agreeing values (an
+unbiased estimate of its Jaccard similarity) is at least the threshold minus two standard
+errors, so a pair at the threshold passes with ~98% probability and pairs well below it
+do not. Clusters are the connected components of verified pairs (as datatrove's MinHash
+dedup forms them from its bucket matches). datasketch's balanced banding
+(``optimal_bands``) finds a pair at the threshold only ~40% of the time at 128
+permutations: cheaper, but which borderline pairs it finds is a coin toss.
 """
 
 from __future__ import annotations
@@ -28,11 +35,26 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _WORD_SEPARATORS = r"[^\p{L}\p{N}]+"
+_NUMBER = r"\p{Nd}+(?:[.,\x{066B}\x{060C}]\p{Nd}+)?"
 _MERSENNE = np.uint64((1 << 61) - 1)
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 #: a signature value no permutation reaches: documents without words
 EMPTY = np.uint32(0xFFFFFFFF)
+
+
+def lsh_params(threshold: float, num_perm: int, recall: float = 0.99
+               ) -> tuple[int, int, float]:
+    """(bands, rows, min_agreement): the most rows per band (fewest chance candidates) that
+    still make a pair at ``threshold`` a candidate with probability >= ``recall``, and the
+    verification bar, ``threshold`` minus two standard errors of the Jaccard estimate."""
+    rows = 1
+    for r in range(num_perm, 0, -1):
+        if 1 - (1 - threshold ** r) ** (num_perm // r) >= recall:
+            rows = r
+            break
+    bar = threshold - 2 * float(np.sqrt(threshold * (1 - threshold) / num_perm))
+    return num_perm // rows, rows, bar
 
 
 def optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:
@@ -112,6 +134,15 @@ def _band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return keys
 
 
+def simplify(texts: pa.Array) -> pa.Array:
+    """datatrove's ``simplify_text`` as Arrow kernels: lower case, every number as ``0``,
+    diacritics dropped (NFD without combining marks); words are then split on anything
+    that is not a letter or digit."""
+    text = pc.utf8_lower(texts.cast(pa.large_string()).fill_null(""))
+    text = pc.replace_substring_regex(text, _NUMBER, "0")
+    return pc.replace_substring_regex(pc.utf8_normalize(text, "NFD"), r"\p{Mn}+", "")
+
+
 def _string_buffers(words: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(value offsets, UTF-8 bytes) of a large_string array, as numpy views."""
     _, offsets_buf, data_buf = words.buffers()
@@ -140,8 +171,7 @@ class MinHasher:
         """uint32 ``(len(texts), num_perm)``; a row of ``EMPTY`` for a text without words."""
         if isinstance(texts, pa.ChunkedArray):
             texts = texts.combine_chunks()
-        lowered = pc.utf8_lower(texts.cast(pa.large_string()).fill_null(""))
-        split = pc.split_pattern_regex(lowered, _WORD_SEPARATORS)
+        split = pc.split_pattern_regex(simplify(texts), _WORD_SEPARATORS)
         list_offsets = split.offsets.to_numpy().astype(np.int64)
         str_offsets, data = _string_buffers(split.values)
         words, doc_offsets = _word_hashes(list_offsets - list_offsets[0],
@@ -150,7 +180,8 @@ class MinHasher:
         return _signatures(doc_offsets, words, a, b, self.ngram).astype(np.uint32)
 
 
-def lsh_clusters(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
+def lsh_clusters(signatures: np.ndarray, bands: int, rows: int,
+                 min_agreement: float = 0.0) -> np.ndarray:
     """Component label per document (documents without words are alone); labels are the
     smallest member index, so the first document of a cluster is its representative."""
     from scipy.sparse import coo_matrix
@@ -170,6 +201,10 @@ def lsh_clusters(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
         dst.append(candidates[order[:-1][same]])
     edges_src = np.concatenate(src) if src else np.zeros(0, dtype=np.int64)
     edges_dst = np.concatenate(dst) if dst else np.zeros(0, dtype=np.int64)
+    if min_agreement > 0 and len(edges_src):
+        agreement = (signatures[edges_src] == signatures[edges_dst]).mean(axis=1)
+        edges_src, edges_dst = (edges_src[agreement >= min_agreement],
+                                edges_dst[agreement >= min_agreement])
     graph = coo_matrix((np.ones(len(edges_src), dtype=np.int8), (edges_src, edges_dst)),
                        shape=(n, n))
     _, labels = connected_components(graph, directed=False)

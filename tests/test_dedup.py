@@ -13,7 +13,13 @@ from rich.console import Console
 
 from metamix.config import load_config
 from metamix.pipeline.dedup import exact_key
-from metamix.pipeline.minhash import EMPTY, MinHasher, lsh_clusters, optimal_bands
+from metamix.pipeline.minhash import (
+    EMPTY,
+    MinHasher,
+    lsh_clusters,
+    lsh_params,
+    optimal_bands,
+)
 from metamix.pipeline.runner import run_score
 from metamix.pipeline.selection import SelectConfig, run_selection
 from tests.conftest import write_config, write_jsonl
@@ -35,6 +41,12 @@ def _edit(text: str, n_changes: int) -> str:
     for i in range(n_changes):
         words[7 * i + 3] = f"changed{i}"
     return " ".join(words)
+
+
+def test_lsh_params_find_pairs_at_the_threshold_and_verify_two_errors_below() -> None:
+    bands, rows, bar = lsh_params(0.8, 128)
+    assert (bands, rows) == (21, 6)        # 1 - (1 - 0.8^6)^21 = 0.998; 7 rows: 0.986
+    assert bar == pytest.approx(0.8 - 2 * (0.8 * 0.2 / 128) ** 0.5)
 
 
 def test_optimal_bands_match_datasketch_and_use_at_most_num_perm() -> None:
@@ -73,7 +85,8 @@ def test_lsh_clusters_near_duplicates_and_leaves_empty_documents_alone() -> None
     # catches that with probability 1 - (1 - 0.967^13)^9 > 0.9999
     texts = [base, _doc(5, 300), _edit(base, 1), "", "", _doc(6, 300), _edit(base[:-1], 1)]
     sig = MinHasher(num_perm=128, seed=0).signatures(pa.array(texts))
-    labels = lsh_clusters(sig, *optimal_bands(0.8, 128))
+    bands, rows, bar = lsh_params(0.8, 128)
+    labels = lsh_clusters(sig, bands, rows, min_agreement=bar)
     assert labels.tolist() == [0, 1, 0, 3, 4, 5, 0]   # first member names the cluster
 
 
