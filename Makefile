@@ -9,7 +9,7 @@ TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 BENCH_STAMP := $(VENV)/.bench-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup setup-bench demo score select metarater mix test lint bench corpus train-rater clean
+.PHONY: setup setup-bench demo score select metarater mix export test lint bench corpus train-rater clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,11 @@ demo: setup
 
 score metarater mix select: setup
 	$(VENV)/bin/metamix run --config $(CONFIG) --until $@
+
+# The selection as training data (FORMAT=jsonl|parquet|megatron) in out/<run>/export/<format>.
+FORMAT ?= megatron
+export: select
+	$(VENV)/bin/metamix export --config $(CONFIG) --format $(FORMAT)
 
 test: setup
 	$(PY) -m pytest

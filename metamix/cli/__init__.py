@@ -34,6 +34,7 @@ EXAMPLES: dict[str, str] = {
     "mix suggest": "metamix mix suggest --runs runs.csv --n 4 --out next.csv",
     "mix optimize": "metamix mix optimize --runs runs.csv --caps caps.json --out mixture.json",
     "report": "metamix report -c configs/demo.yaml   # writes out/demo/report/index.html",
+    "export": "metamix export -c configs/demo.yaml --format megatron  # out/demo/export/megatron",
 }
 
 
@@ -128,6 +129,32 @@ def cmd_report(args: argparse.Namespace, console: Console) -> None:
         report_cli.run(cfg, args, console)
 
 
+def cmd_export(args: argparse.Namespace, console: Console) -> None:
+    """The selection as training data: sharded JSONL/Parquet or Megatron indexed datasets."""
+    from pathlib import Path
+
+    from metamix.pipeline.export import run_export
+
+    cfg = load_run_config(args, check_scorers=False)
+    with _owning(cfg):
+        run_export(cfg, console, args.format, Path(args.out) if args.out else None,
+                   shard_docs=args.shard_docs, columns=args.columns.split(",") if
+                   args.columns else None, eod_token=args.eod_token)
+
+
+def _add_export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", required=True, choices=("jsonl", "parquet", "megatron"))
+    p.add_argument("--out", default=None, help="folder (default: out/<run>/export/<format>)")
+    p.add_argument("--shard-docs", type=int, default=10_000,
+                   help="documents per jsonl/parquet shard (default 10000)")
+    p.add_argument("--columns", default=None,
+                   help="comma-separated columns for jsonl/parquet (default id,text,domain,"
+                        "source)")
+    p.add_argument("--eod-token", default=None,
+                   help="megatron: append this token (e.g. '<|endoftext|>') to every "
+                        "document; it must be in the run's tokenizer")
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, Console], None], str]] = {
     "score": (_step("score"), "ingest the input and write quality signals (out/<run>/scored)"),
     "select": (_step("select"), "select documents from the scored shards (out/<run>/selected)"),
@@ -143,6 +170,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, Console], None], str]] =
                 "parameters"),
     "report": (cmd_report, "one self-contained HTML page of figures over the run's outputs, "
                "a PNG per figure (out/<run>/report/index.html)"),
+    "export": (cmd_export, "write the selection for training, shuffled by the seed: sharded "
+               "jsonl/parquet, or Megatron-LM .bin/.idx per domain with megatron_data_path.txt"),
 }
 
 
@@ -181,6 +210,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
             from metamix.report.cli import add_arguments
 
             add_arguments(p)
+        if name == "export":
+            _add_export_args(p)
     add_mix_commands(sub, argv, _example, _add_config_args)  # torch only for `mix`
     return parser
 
