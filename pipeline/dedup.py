@@ -25,6 +25,7 @@ skipped. Files are written under temporary names and renamed, the record last.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import time
 import unicodedata
 from pathlib import Path
@@ -82,11 +83,14 @@ def run_dedup(cfg: PipelineConfig, console: Console, scored: list[ShardRecord]
               ) -> StageReport | None:
     """Write ``dups/`` for the scored shards (or skip: it matches); None when disabled."""
     dcfg = cfg.dedup
-    if not (dcfg.exact or dcfg.near):
-        return None
     run_dir = cfg.run_dir
     stage_dir = run_dir / STAGE
     manifest = StageManifest(stage_dir)
+    if not (dcfg.exact or dcfg.near):   # no stale dups/ for select to join
+        shutil.rmtree(stage_dir, ignore_errors=True)
+        shutil.rmtree(manifest.record_dir, ignore_errors=True)
+        manifest.summary_path.unlink(missing_ok=True)
+        return None
     shards = sorted(r.shard for r in scored)
     in_paths = [run_dir / "scored" / f"{s}.parquet" for s in shards]
     fingerprint = json_hash([rec.outputs for rec in sorted(scored, key=lambda r: r.shard)])

@@ -69,6 +69,22 @@ def test_a_finished_step_is_skipped_until_its_config_inputs_or_outputs_change(
     assert not is_complete(cfg, "metarater")
 
 
+def test_a_new_dedup_pass_reruns_select(tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(_config(tmp_path, {"weights": {"s": 1.0}}))
+    for rel in ("_manifests/scored.json", "selection_summary.json"):
+        (cfg.run_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (cfg.run_dir / rel).write_text(rel)
+    mark_complete(cfg, "select")
+    assert is_complete(cfg, "select")
+    (cfg.run_dir / "_manifests/dups.json").write_text("duplicates found")
+    assert not is_complete(cfg, "select")       # select must drop them: it runs again
+    mark_complete(cfg, "select")
+    (cfg.run_dir / "_manifests/dups.json").write_text("other duplicates")
+    assert not is_complete(cfg, "select")
+
+
 def test_version_and_examples(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--version"])

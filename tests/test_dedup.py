@@ -166,3 +166,6 @@ def test_dedup_pass_resumes_and_reruns_byte_identical(dup_run: Path) -> None:
     assert record.read_bytes() == summary
     changed = load_config(dup_run, {"dedup.threshold": 0.95})
     assert {r.stage: r for r in run_score(changed, QUIET)}["dups"].docs_processed == 12
+    off = load_config(dup_run, {"dedup.exact": False, "dedup.near": False})
+    assert "dups" not in {r.stage for r in run_score(off, QUIET)}
+    assert not (cfg.run_dir / "dups").exists() and not record.exists()   # nothing stale

@@ -71,6 +71,9 @@ def _step_key(cfg: RunConfig, step: str) -> str | None:
     sel = cfg.select
     if step == "select" and sel is not None:
         paths += [cfg.resolve(str(p)) for p in (sel.weights_file, sel.mixture_file) if p]
+        dups = cfg.run_dir / "_manifests" / "dups.json"   # the dedup pass, when it ran
+        if dups.is_file():
+            paths.append(dups)
     if not all(p.is_file() for p in paths):
         return None
     return json_hash([__version__, step, cfg.section_hash(*_SECTIONS[step]),
