@@ -112,9 +112,9 @@ def run_dedup(cfg: PipelineConfig, console: Console, scored: list[ShardRecord]
     counts = duplicate_counts(dup_paths(run_dir, in_paths))
     totals = manifest.save_summary([done], {"stage": STAGE, "config_hash": config_hash,
                                             "not_kept": counts})
-    console.print(f"  dups: {counts['exact']:,} exact and {counts['near']:,} near duplicates "
-                  f"not kept (of {totals.read:,} documents; select drops them unless "
-                  "select.drop_duplicates: false)")
+    console.print(f"  dups: {counts['exact']:,} exact duplicates and {counts['near']:,} more "
+                  f"near duplicates not kept (of {totals.read:,} documents; select drops "
+                  "them unless select.drop_duplicates: false)")
     return StageReport(STAGE, len(shards), 0 if processed else len(shards), totals,
                        time.monotonic() - started, processed)
 
@@ -176,11 +176,13 @@ def _compute(cfg: PipelineConfig, console: Console, in_paths: list[Path], finger
 
 
 def duplicate_counts(paths: list[Path]) -> dict[str, int]:
-    """Documents not kept, per kind: what ``select`` drops by default."""
+    """Documents ``select`` drops: exact duplicates not kept, and near duplicates not kept
+    that are not exact ones (the reason order ``select`` uses)."""
     counts = {"exact": 0, "near": 0}
     for path in paths:
         table = pq.read_table(path, columns=["dup_exact_keep", "dup_near_keep"])
-        for kind in counts:
-            counts[kind] += int(table.num_rows - pc.sum(table.column(f"dup_{kind}_keep"))
-                                .as_py() or 0)
+        exact_kept = table.column("dup_exact_keep")
+        counts["exact"] += int(pc.sum(pc.invert(exact_kept)).as_py() or 0)
+        near_only = pc.and_(pc.invert(table.column("dup_near_keep")), exact_kept)
+        counts["near"] += int(pc.sum(near_only).as_py() or 0)
     return counts

@@ -130,6 +130,8 @@ def test_duplicates_across_shards_keep_the_users_ids_and_selection_drops_them(
     assert dups["b1"] == {"id": "b1", "dup_exact_cluster": None, "dup_exact_keep": True,
                           "dup_near_cluster": "a1", "dup_near_keep": False}
     assert dups["a1"]["dup_near_cluster"] == "a1" and dups["a1"]["dup_near_keep"]
+    summary = json.loads((cfg.run_dir / "_manifests" / "dups.json").read_text())
+    assert summary["not_kept"] == {"exact": 1, "near": 1}      # b1: near only
     unique = [i for i in dups if i not in ("a0", "b0", "a1", "b1")]
     assert all(dups[i]["dup_exact_cluster"] is None and dups[i]["dup_near_cluster"] is None
                for i in unique)

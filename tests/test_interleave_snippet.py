@@ -72,3 +72,23 @@ def test_selection_not_sized_to_the_mixture_stops_with_a_message(tmp_path: Path)
                                        {"books": 0.2, "qa": 0.3, "web": 0.5}, seed=0)
     with pytest.raises(SystemExit, match="not the mixture's share"):
         runpy.run_path(str(snippet))
+
+
+def test_select_rewrites_an_older_snippet_from_the_runs_mixture(tmp_path: Path) -> None:
+    """A run whose mix step finished under an older metamix is skipped by `metamix run`;
+    `select` refreshes the hand-off that streams its output."""
+    import json
+
+    from metamix.cli.commands import _refresh_interleave_snippet
+    from metamix.config import load_config
+    from tests.conftest import write_config
+
+    cfg = load_config(write_config(tmp_path / "c.yaml", run="r", input={"paths": ["x"]}))
+    shares = _write_selection(cfg.run_dir, SELECTION)
+    (cfg.run_dir / "mixture").mkdir()
+    (cfg.run_dir / "mixture" / "weights.json").write_text(json.dumps({"weights": shares}))
+    old = cfg.run_dir / "mixture" / "interleave_datasets.py"
+    old.write_text("mixed = 'the old snippet'\n")
+    _refresh_interleave_snippet(cfg)
+    tokens, _ = _stream(old)
+    assert sum(tokens.values()) == 5700

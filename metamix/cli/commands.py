@@ -42,7 +42,21 @@ def select(cfg: RunConfig, console: Console, config_path: str) -> None:
                       console=console)
     except SelectionError as exc:
         raise UserError(f"{config_path}: {exc}") from None
+    _refresh_interleave_snippet(cfg)
     console.print(f"selected shards: {cfg.run_dir / 'selected'}")
+
+
+def _refresh_interleave_snippet(cfg: RunConfig) -> None:
+    """Rewrite ``mixture/interleave_datasets.py`` (it streams ``selected/``) from the run's
+    mixture, so a run whose mix step finished under an older metamix gets the current one."""
+    import json
+
+    weights = cfg.run_dir / "mixture" / "weights.json"
+    if weights.is_file():
+        from metamix.mixtures.mix.report import write_interleave_snippet
+
+        write_interleave_snippet(weights.parent / "interleave_datasets.py",
+                                 json.loads(weights.read_text())["weights"], cfg.seed)
 
 
 def metarater(cfg: RunConfig, console: Console) -> None:
