@@ -17,6 +17,15 @@ import pytest
 
 from metamix.mixtures.mix.report import write_interleave_snippet
 
+
+@pytest.fixture(autouse=True)
+def _datasets_cache_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streaming still takes lock files in the datasets cache: keep them out of ~/.cache."""
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")
+
+
 # (docs, tokens per doc): books has few long documents, qa many short ones
 SELECTION = {"books": (6, 500), "qa": (300, 5), "web": (40, 30)}
 

@@ -150,6 +150,8 @@ def test_a_real_score_and_select_run_is_reported(tmp_path: Path,
     write_jsonl(data / "corpus.jsonl", [*rows, b"{broken"])
     cfg = write_config(tmp_path / "c.yaml", run="r", input={"paths": [str(data / "*.jsonl")]},
                        score={"scorers": [{"name": "redpajama"}, {"name": "c4"}]},
+                       # the rows repeat one paragraph: near duplicates all (tests/test_dedup)
+                       dedup={"exact": False, "near": False},
                        select={"weights": {"rps_doc_frac_unique_words": 1.0},
                                "fraction": 0.5})
     assert main(["score", "--config", str(cfg)]) == 0
