@@ -152,12 +152,14 @@ def _compute(cfg: PipelineConfig, console: Console, in_paths: list[Path], finger
     n = len(ids)
     none = pa.nulls(n, pa.string())
     keep_all = pa.array(np.ones(n, dtype=bool))
-    exact = cluster_columns(id_array, representatives(keys)) if dcfg.exact else (none,
-                                                                                 keep_all)
+    exact_rep = representatives(keys) if dcfg.exact else None
+    exact = cluster_columns(id_array, exact_rep) if exact_rep is not None else (none,
+                                                                                keep_all)
     if dcfg.near and n:
         bands, rows, bar = lsh_params(dcfg.threshold, dcfg.num_perm)
+        # an exact duplicate is a near duplicate too, whatever case folding did to its words
         near = cluster_columns(id_array, lsh_clusters(np.concatenate(signatures), bands, rows,
-                                                      min_agreement=bar))
+                                                      min_agreement=bar, same_as=exact_rep))
     else:
         near = (none, keep_all)
     table = pa.Table.from_arrays([pa.array(ids, pa.string()), *exact, *near], schema=_SCHEMA)

@@ -181,9 +181,11 @@ class MinHasher:
 
 
 def lsh_clusters(signatures: np.ndarray, bands: int, rows: int,
-                 min_agreement: float = 0.0) -> np.ndarray:
+                 min_agreement: float = 0.0, same_as: np.ndarray | None = None) -> np.ndarray:
     """Component label per document (documents without words are alone); labels are the
-    smallest member index, so the first document of a cluster is its representative."""
+    smallest member index, so the first document of a cluster is its representative.
+    ``same_as`` (index of an equal document per document, e.g. exact duplicates) adds
+    edges, so documents equal by another measure always share a cluster."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
@@ -205,6 +207,10 @@ def lsh_clusters(signatures: np.ndarray, bands: int, rows: int,
         agreement = (signatures[edges_src] == signatures[edges_dst]).mean(axis=1)
         edges_src, edges_dst = (edges_src[agreement >= min_agreement],
                                 edges_dst[agreement >= min_agreement])
+    if same_as is not None:
+        linked = np.flatnonzero(same_as != np.arange(n))
+        edges_src = np.concatenate([edges_src, linked])
+        edges_dst = np.concatenate([edges_dst, same_as[linked]])
     graph = coo_matrix((np.ones(len(edges_src), dtype=np.int8), (edges_src, edges_dst)),
                        shape=(n, n))
     _, labels = connected_components(graph, directed=False)
