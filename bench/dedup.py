@@ -63,12 +63,12 @@ def cluster_pairs(labels: np.ndarray) -> set[tuple[int, int]]:
 def metamix_pass(texts: list[str], threshold: float, num_perm: int
                  ) -> tuple[np.ndarray, float]:
     started = time.process_time()
-    representatives([exact_key(t) for t in texts])
+    exact = representatives([exact_key(t) for t in texts])
     hasher = MinHasher(num_perm=num_perm, ngram=5, seed=0)
     sig = np.concatenate([hasher.signatures(pa.array(texts[i:i + 2048]))
                           for i in range(0, len(texts), 2048)])
     bands, rows, bar = lsh_params(threshold, num_perm)
-    labels = lsh_clusters(sig, bands, rows, min_agreement=bar)
+    labels = lsh_clusters(sig, bands, rows, min_agreement=bar, same_as=exact)
     return labels, time.process_time() - started
 
 
