@@ -94,7 +94,7 @@ def open_context(cfg: PipelineConfig, mcfg: MetaraterConfig, console: Console
         console.print(f"[yellow]warning:[/] metarater.targets: {warning}")
     columns = mcfg.scores or numeric_columns(scored)
     declared: dict[str, Any] = {}
-    for scorer in build_scorers(cfg.score.scorers):
+    for scorer in build_scorers(cfg.score.scorers, base_dir=Path(cfg.base_dir)):
         declared.update(scorer.directions())
     spill = out / f".metarater-spill-{os.getpid()}"
     con = connect(threads=2, spill_dir=spill)
