@@ -33,6 +33,10 @@ class SelectConfig(BaseModel):
     weights: dict[str, FiniteFloat] = Field(default_factory=dict)
     weights_file: Path | None = None
     hard_filters: list[str] = Field(default_factory=list)
+    where: str | None = Field(
+        default=None, min_length=1, description="DuckDB SQL condition on the scored columns "
+        "(kept user fields too), e.g. lang = 'en'; rows it excludes count as dropped "
+        "'where'")
     mode: Literal["top_fraction", "token_budget"] = "top_fraction"
     fraction: float = Field(0.15, gt=0, le=1)
     per_domain: bool = False
