@@ -179,8 +179,19 @@ def run_score(cfg: PipelineConfig, console: Console) -> list[StageReport]:
     # Scorers first: a bad spec stops before any data is read, and a user scorer's module
     # is importable before the workers start.
     scorers = build_scorers(cfg.score.scorers, base_dir=Path(cfg.base_dir))
+    _check_kept_names(cfg.input, scorers)
     with WorkerPool(cfg.n_workers) as pool:
         return _score_stages(cfg, console, pool, scorers)
+
+
+def _check_kept_names(inp: InputConfig, scorers: list[Scorer]) -> None:
+    """A kept user field may not take the name of a scorer's column."""
+    for scorer in scorers:
+        for f in scorer.output_schema():
+            if f.name in inp.kept_columns():
+                raise UserError(f"input.keep_fields.{f.name}: scorer {scorer.name!r} writes a "
+                                "column of that name; name the kept field another way "
+                                f"({{my_{f.name}: {inp.kept_columns()[f.name]}}})")
 
 
 def _checked(cfg: PipelineConfig, run: StageRun, inp: InputConfig, section: str) -> StageRun:

@@ -13,6 +13,7 @@ from rich.console import Console
 from metamix.base.errors import UserError
 from metamix.cli import main
 from metamix.config import load_config
+from metamix.pipeline.fields import CHECK_RECORDS
 from metamix.pipeline.runner import run_score
 from tests.conftest import write_config, write_jsonl
 
@@ -169,3 +170,99 @@ def test_a_dataset_dict_folder_asks_for_one_split(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"dd: holds a DatasetDict \(splits: test, train\); "
                                         "point input.paths at one split's folder"):
         _score(tmp_path, paths=[str(tmp_path / "dd")], **NESTED_MAPPING)
+
+
+# --- input.keep_fields ---------------------------------------------------------------------
+
+
+def test_kept_fields_pass_through_with_one_type_per_run(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "a.jsonl", [
+        {"id": "a1", "text": "first text", "domain": "web",
+         "meta": {"url": "u1", "stars": 3, "tags": ["x", "y"], "ok": True}},
+        {"id": "a2", "text": "second text", "domain": "web", "meta": {"url": "u2"}}])
+    write_jsonl(tmp_path / "b.jsonl", [    # stars is a float here: the run's column is float
+        {"id": "b1", "text": "third text", "domain": "web",
+         "meta": {"url": "u3", "stars": 4.5, "tags": {"k": 1}, "ok": False}}])
+    cfg, _ = _score(tmp_path, paths=[str(tmp_path / "*.jsonl")],
+                    keep_fields=["meta.url", "meta.stars", "meta.tags", "meta.ok"])
+    table = _scored(cfg)
+    assert table.schema.field("meta_url").type == pa.string()
+    assert table.schema.field("meta_stars").type == pa.float64()
+    assert table.schema.field("meta_ok").type == pa.bool_()
+    assert table.to_pylist()[0]["meta_tags"] == '["x","y"]'   # nested values as JSON text
+    rows = {r["id"]: r for r in table.to_pylist()}
+    assert [rows[i]["meta_stars"] for i in ("a1", "a2", "b1")] == [3.0, None, 4.5]
+    assert rows["b1"]["meta_tags"] == '{"k":1}' and rows["a2"]["meta_url"] == "u2"
+    for path in (cfg.run_dir / "scored").glob("*.parquet"):   # one schema in every shard
+        assert pq.read_schema(path).field("meta_stars").type == pa.float64()
+
+
+def test_kept_fields_take_names_and_a_value_of_another_type_is_quarantined(
+        tmp_path: Path) -> None:
+    # the type comes from the first CHECK_RECORDS records: a mix there would make it text
+    n = CHECK_RECORDS + 1
+    rows = [{"id": f"{i}", "text": f"text {i}", "domain": "web", "score": i} for i in range(n)]
+    rows.append({"id": "x", "text": "text x", "domain": "web", "score": "high"})
+    write_jsonl(tmp_path / "a.jsonl", rows)
+    cfg, totals = _score(tmp_path, paths=[str(tmp_path / "a.jsonl")],
+                         keep_fields={"my_score": "score"})
+    assert _scored(cfg).column("my_score").to_pylist() == list(range(n))
+    assert dict(totals["ingest"].quarantined) == {"kept_field_type": 1}
+    detail = pq.read_table(cfg.run_dir / "quarantine" / "ingest-part-00000.parquet")
+    assert detail.column("detail")[0].as_py().startswith(
+        "input.keep_fields.my_score (score): 'high' is not int64")
+
+
+def test_kept_field_missing_everywhere_is_a_mapping_mistake(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "a.jsonl", _nested(2))
+    with pytest.raises(UserError, match=r"input\.keep_fields\.meta_licence = 'meta\.licence' "
+                                        r"is in no record"):
+        _score(tmp_path, paths=[str(tmp_path / "a.jsonl")], keep_fields=["meta.licence"],
+               **NESTED_MAPPING)
+
+
+def test_kept_parquet_struct_fields_keep_their_arrow_types(tmp_path: Path) -> None:
+    rows = [{**r, "meta": {**r["meta"], "year": 2000 + i}} for i, r in enumerate(_nested(3))]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "p.parquet")
+    cfg, _ = _score(tmp_path, paths=[str(tmp_path / "p.parquet")],
+                    keep_fields={"url": "meta.url", "year": "meta.year", "meta": "meta"},
+                    **NESTED_MAPPING)
+    table = _scored(cfg)
+    assert table.column("year").to_pylist() == [2000, 2001, 2002]
+    assert table.column("url").to_pylist()[2] == "https://x.org/en/2"
+    assert pa.types.is_struct(table.schema.field("meta").type)   # a whole struct, as it was
+
+
+@pytest.mark.parametrize("keep, message", [
+    (["meta.id"], "input.keep_fields: .*column name 'meta_id'"),   # fine: no error expected
+    ({"id": "meta.id"}, "column name 'id' is one metamix writes"),
+    ({"a-b": "x"}, "column name 'a-b': use letters, digits and _"),
+    (["meta..url"], "'meta..url': not a field path"),
+    (["a.b", "a_b"], "column name 'a_b' given twice"),
+])
+def test_kept_field_names_are_checked_in_the_config(tmp_path: Path, keep, message: str) -> None:
+    path = write_config(tmp_path / "c.yaml", input={"paths": ["x.jsonl"], "keep_fields": keep})
+    if keep == ["meta.id"]:
+        assert load_config(path).input.kept_columns() == {"meta_id": "meta.id"}
+        return
+    with pytest.raises(UserError, match=message):
+        load_config(path)
+
+
+def test_score_fields_must_name_kept_columns(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "c.yaml", input={
+        "paths": ["x.jsonl"], "keep_fields": ["meta.q"], "score_fields": {"q": "higher"}})
+    with pytest.raises(UserError, match=r"score_fields names columns not in keep_fields: "
+                                        r"\['q'\] \(kept columns: \['meta_q'\]\)"):
+        load_config(path)
+
+
+def test_a_kept_field_may_not_take_a_scorer_column_name(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "a.jsonl", _nested(2))
+    cfg = load_config(write_config(tmp_path / "c.yaml", score={"scorers": [{"name": "c4"}]},
+                                   input={"paths": [str(tmp_path / "a.jsonl")],
+                                          "keep_fields": {"c4_drop_reason": "meta.url"},
+                                          **NESTED_MAPPING}))
+    with pytest.raises(UserError, match=r"input\.keep_fields\.c4_drop_reason: scorer 'c4' "
+                                        r"writes a column of that name"):
+        run_score(cfg, QUIET)

@@ -92,8 +92,10 @@ def open_context(cfg: PipelineConfig, mcfg: MetaraterConfig, console: Console
     scored, valid, tokenizer = proxy_inputs(cfg, "metarater", need_validation)
     for warning in check_targets(mcfg.targets):
         console.print(f"[yellow]warning:[/] metarater.targets: {warning}")
-    columns = mcfg.scores or numeric_columns(scored)
-    declared: dict[str, Any] = {}
+    # kept user fields are scores only when input.score_fields gives their direction
+    passive = set(cfg.input.kept_columns()) - set(cfg.input.score_fields)
+    columns = mcfg.scores or [c for c in numeric_columns(scored) if c not in passive]
+    declared: dict[str, Any] = dict(cfg.input.score_fields)
     for scorer in build_scorers(cfg.score.scorers, base_dir=Path(cfg.base_dir)):
         declared.update(scorer.directions())
     spill = out / f".metarater-spill-{os.getpid()}"
