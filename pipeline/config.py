@@ -125,9 +125,11 @@ class TokenizerConfig(Strict):
     """Byte-level BPE shared by n_tokens and the proxy trainers."""
 
     path: str | None = Field(default=None, description="an existing tokenizer.json to use")
-    vocab_size: int = Field(default=8192, ge=260, le=262_144)
-    sample_docs: int = Field(default=20_000, gt=0)
-    min_frequency: int = Field(default=2, ge=1)
+    vocab_size: int = Field(default=8192, ge=260, le=262_144,
+                            description="vocabulary of the BPE trained when path is null")
+    sample_docs: int = Field(default=20_000, gt=0,
+                             description="documents the BPE is trained on (a seeded sample)")
+    min_frequency: int = Field(default=2, ge=1, description="pairs seen fewer times are not merged")
 
 
 class ScorerSpec(Strict):
@@ -151,7 +153,9 @@ def _default_scorers() -> list[ScorerSpec]:
 
 
 class ScoreConfig(Strict):
-    scorers: list[ScorerSpec] = Field(default_factory=_default_scorers)
+    scorers: list[ScorerSpec] = Field(
+        default_factory=_default_scorers,
+        description="scorer families to run, in order (see metamix scorers)")
     batch_size: int = Field(default=1000, gt=0, description="rows per record batch, at most")
     max_batch_mb: float = Field(
         default=4.0, gt=0,
@@ -164,15 +168,22 @@ class PipelineConfig(Strict):
 
     run: str = Field(default="demo", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
                      description="one folder name under out_dir (no '/', not '.' or '..')")
-    out_dir: str = "out"
-    seed: int = 0
+    out_dir: str = Field(
+        default="out", description="parent folder of every run folder (and of _cache/)")
+    seed: int = Field(
+        default=0, description="seed of every random choice (samples, splits, proxies)")
     workers: int | None = Field(default=None, gt=0, description="default: number of cores")
-    progress: bool = True
+    progress: bool = Field(default=True, description="progress bars and summary tables on stderr")
     input: InputConfig
-    validation: InputConfig | None = None
-    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
-    score: ScoreConfig = Field(default_factory=ScoreConfig)
-    select: SelectConfig | None = None
+    validation: InputConfig | None = Field(
+        default=None, description="held-out split (same keys as input): tokenized, never scored")
+    tokenizer: TokenizerConfig = Field(
+        default_factory=TokenizerConfig,
+        description="byte-level BPE shared by n_tokens and the proxy trainers")
+    score: ScoreConfig = Field(default_factory=ScoreConfig,
+                               description="the quality scorers and their batch sizes")
+    select: SelectConfig | None = Field(
+        default=None, description="which documents ship: weights, filters, cut")
 
     # Set by load_config so relative paths resolve against the config's directory.
     base_dir: str = Field(default=".", exclude=True)
