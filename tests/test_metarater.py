@@ -158,8 +158,18 @@ def test_kept_user_columns_enter_with_their_declared_directions(tmp_path: Path) 
         "score_fields": {"quality": "higher", "noise_score": "lower",
                          "length_score": "neutral"}})})
     mcfg = MetaraterConfig(**{**SMALL, "k": 8, "folds": 2, "baselines": False,
-                              "directions": {}}, targets=targets(cfg))
+                              "directions": {}, "where": "domain = 'web'"},
+                           targets=targets(cfg))
     summary = run_metarater(cfg, mcfg, Console(quiet=True))
     assert summary["scores"] == ["length_score", "noise_score", "quality"]
+    # metarater.where: every run selects within web only
+    assert summary["budget_tokens"]["code"] == 0 < summary["budget_tokens"]["web"]
     weights = load_weights_file(cfg.run_dir / "metarater" / "weights.json").weights
     assert weights["noise_score"] <= 0 <= weights["quality"]
+
+
+def test_metarater_where_names_an_unknown_column(tmp_path: Path) -> None:
+    cfg = make_run(tmp_path)
+    mcfg = MetaraterConfig(**{**SMALL, "where": "lnag = 'en'"}, targets=targets(cfg))
+    with pytest.raises(UserError, match=r"^metarater\.where: no column 'lnag' in the scored"):
+        run_metarater(cfg, mcfg, Console(quiet=True))

@@ -60,6 +60,9 @@ class MetaraterConfig(BaseModel):
     hard_filters: list[str] = Field(
         default_factory=list,
         description="scorer drop reasons applied before every run's selection")
+    where: str | None = Field(
+        default=None, min_length=1,
+        description="SQL condition every run selects within (as select.where; give both)")
     normalization: Literal["minmax", "percentile"] = Field(
         default="minmax", description="how score columns are normalized (as select.normalization)")
     fraction: float = Field(0.15, gt=0, le=1, description="tokens per run as a fraction of "
@@ -121,5 +124,6 @@ class MetaraterConfig(BaseModel):
         """Hash of everything that changes a proxy run's outcome (not k/search/baselines)."""
         relevant = self.model_dump(mode="json", include={
             "targets", "fit_fraction", "normalization", "fraction", "token_budget",
-            "mixture_file", "proxy", "hard_filters", "directions"})
+            "mixture_file", "proxy", "hard_filters", "directions",
+            *(["where"] if self.where else [])})   # unset: the keys of earlier sweeps hold
         return json_hash([relevant, *parts], length=12)

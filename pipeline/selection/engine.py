@@ -66,7 +66,7 @@ WHERE_REASON = "where"
 
 
 def check_where(con: duckdb.DuckDBPyConnection, source: str, where: str,
-                columns: list[str]) -> None:
+                columns: list[str], key: str = "select.where") -> None:
     """Stop unless ``where`` is one true/false SQL expression over the scored columns,
     naming an unknown column (DuckDB's own message suggests near names)."""
     try:
@@ -79,14 +79,14 @@ def check_where(con: duckdb.DuckDBPyConnection, source: str, where: str,
         if unknown:
             hint = next((m for m in message[1:] if "Candidate" in m), "").strip()
             raise SelectionError(
-                f"select.where: no column {unknown.group(1)!r} in the scored input"
+                f"{key}: no column {unknown.group(1)!r} in the scored input"
                 f"{' (' + hint + ')' if hint else ''}; columns: {', '.join(columns)}") from None
-        raise SelectionError(f"select.where: {where!r}: {message[0]}") from None
+        raise SelectionError(f"{key}: {where!r}: {message[0]}") from None
     except duckdb.Error as exc:
-        raise SelectionError(f"select.where: {where!r} is not an SQL condition: "
+        raise SelectionError(f"{key}: {where!r} is not an SQL condition: "
                              f"{str(exc).splitlines()[0]}") from None
     if dtype != "BOOLEAN":
-        raise SelectionError(f"select.where: {where!r} is {dtype}, not a true/false "
+        raise SelectionError(f"{key}: {where!r} is {dtype}, not a true/false "
                              "condition (e.g. lang = 'en')")
 
 
@@ -121,7 +121,8 @@ class SelectionEngine:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, scored_paths: Sequence[Path],
                  columns: Sequence[str], *, normalization: Normalization,
-                 hard_filters: Sequence[str] = (), where: str | None = None) -> None:
+                 hard_filters: Sequence[str] = (), where: str | None = None,
+                 where_key: str = "select.where") -> None:
         if not scored_paths:
             raise SelectionError("no scored Parquet shards given to select from")
         missing = [p for p in scored_paths if not Path(p).is_file()]
@@ -133,6 +134,7 @@ class SelectionEngine:
         self.normalization = normalization
         self.hard_filters = list(hard_filters)
         self.where = where
+        self.where_key = where_key
         self._check_columns()
         self._load()
 
@@ -156,7 +158,7 @@ class SelectionEngine:
                     f"hard_filters: '{name}' has no column '{name}_drop_reason' in the scored "
                     "input")
         if self.where is not None:
-            check_where(self.con, self.source, self.where, list(types))
+            check_where(self.con, self.source, self.where, list(types), self.where_key)
 
     def _load(self) -> None:
         """``base``: ids, domains, tokens, the first hard-filter reason, raw and normalized
@@ -178,7 +180,7 @@ class SelectionEngine:
         except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
             if self.where is None:
                 raise
-            raise SelectionError(f"select.where: {self.where!r}: "
+            raise SelectionError(f"{self.where_key}: {self.where!r}: "
                                  f"{str(exc).splitlines()[0]}") from None
         [(n_rows, n_ids, null_domains, null_tokens)] = self.con.sql(
             "SELECT count(*), count(DISTINCT id), count(*) - count(domain), "
