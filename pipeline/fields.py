@@ -120,6 +120,9 @@ def _hint(key: str) -> str:
         return "; set input.id_field: null to use content hashes as ids"
     if key == "input.source_field":
         return "; leave input.source_field out to use the file name"
+    if key == "input.domain_field":
+        return ("; or take the domain from the path (input.domain_from_path) or give one "
+                "(input.domain)")
     return ""
 
 
