@@ -58,6 +58,7 @@ def test_unknown_column_is_named_before_any_work(tmp_path: Path) -> None:
     ("lang", "is VARCHAR, not a true/false condition"),
     ("lang = = 'en'", "is not an SQL condition"),
     ("s > 'high'", "Could not convert string 'high' to DOUBLE"),
+    ("s > avg(s)", "WHERE clause cannot contain aggregates"),
 ])
 def test_bad_conditions_are_one_clear_error(tmp_path: Path, where: str, expect: str) -> None:
     with pytest.raises(SelectionError, match=expect.replace("(", r"\(")):

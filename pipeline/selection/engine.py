@@ -69,10 +69,10 @@ def check_where(con: duckdb.DuckDBPyConnection, source: str, where: str,
                 columns: list[str], key: str = "select.where") -> None:
     """Stop unless ``where`` is one true/false SQL expression over the scored columns,
     naming an unknown column (DuckDB's own message suggests near names)."""
+    empty = f"(SELECT * FROM {source} LIMIT 0)"
     try:
-        [(_, dtype, *_)] = con.sql(
-            f"DESCRIBE SELECT ({where}) AS keep FROM (SELECT * FROM {source} LIMIT 0)"
-        ).fetchall()
+        con.sql(f"SELECT count(*) FROM {empty} WHERE ({where})").fetchall()  # no aggregates
+        [(_, dtype, *_)] = con.sql(f"DESCRIBE SELECT ({where}) AS keep FROM {empty}").fetchall()
     except duckdb.BinderException as exc:
         message = str(exc).splitlines()
         unknown = re.search(r'Referenced column "([^"]+)" not found', message[0])
@@ -177,8 +177,8 @@ class SelectionEngine:
         try:
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE raw_scores AS SELECT id, domain, "
                              f"n_tokens, {drop_reason} AS drop_reason{raw} FROM {self.source}")
-        except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
-            if self.where is None:
+        except duckdb.Error as exc:
+            if self.where is None or isinstance(exc, duckdb.IOException):
                 raise
             raise SelectionError(f"{self.where_key}: {self.where!r}: "
                                  f"{str(exc).splitlines()[0]}") from None
