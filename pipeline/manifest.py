@@ -16,16 +16,17 @@ from typing import Any
 
 from metamix.base.atomic import write_json_atomic
 from metamix.base.hashing import file_hash
+from metamix.base.storage import as_path, relative
 
 
 def input_fingerprint(path: str | Path) -> str:
     """Content hash of a file, or of every file under a directory (datasets folders)."""
-    p = Path(path)
+    p = as_path(path)
     if p.is_file():
         return file_hash(p)
     h = hashlib.blake2b(digest_size=16)
-    for f in sorted(q for q in p.rglob("*") if q.is_file()):
-        h.update(f.relative_to(p).as_posix().encode())
+    for f in sorted((q for q in p.rglob("*") if q.is_file()), key=str):
+        h.update(relative(f, p).encode())
         h.update(file_hash(f).encode())
     return h.hexdigest()
 

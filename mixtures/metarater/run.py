@@ -235,7 +235,8 @@ def _sweep_and_fit(ctx: Context, names: list[str], directions: dict[str, Any],
                   f"({mcfg.proxy.trainer}), {ctx.cut.token_budget:,} tokens per run, "
                   f"{len(mcfg.targets)} targets, {workers} workers")
     rows = run_sweep(_tasks(ctx, planned, max_doc, stats), table, workers=workers,
-                     console=console, show_progress=cfg.progress, retries=mcfg.retries)
+                     console=console, show_progress=cfg.progress, retries=mcfg.retries,
+                     ray=cfg.ray if cfg.executor == "ray" else None)
 
     fit_runs = [p for p in planned if p.kind in FIT_KINDS and rows[p.run_id]["status"] == "ok"]
     if len(fit_runs) < 2 * mcfg.folds:
@@ -264,7 +265,7 @@ def _sweep_and_fit(ctx: Context, names: list[str], directions: dict[str, Any],
     learned_run = PlannedRun(f"learned-{digest}", "learned", learned, ctx.seed)
     rows.update(run_sweep(_tasks(ctx, [learned_run], max_doc, stats), table, workers=1,
                           console=console, show_progress=cfg.progress, retries=mcfg.retries,
-                          label="learned"))
+                          label="learned", ray=cfg.ray if cfg.executor == "ray" else None))
     shares = importance(model, names)
     summary = build_summary(
         planned=[*planned, learned_run], rows=rows, targets=mcfg.targets,

@@ -94,7 +94,8 @@ class MixRunner:
                 sweep_key=self.key))
         rows = run_sweep(tasks, self.log, workers=self.mcfg.workers or self.cfg.n_workers,
                          console=self.console, show_progress=self.cfg.progress,
-                         retries=self.mcfg.retries, label=f"{kind} runs")
+                         retries=self.mcfg.retries, label=f"{kind} runs",
+                         ray=self.cfg.ray if self.cfg.executor == "ray" else None)
         ok = []
         for task, w in zip(tasks, np.atleast_2d(mixtures), strict=True):
             row = rows.get(task.run_id)
@@ -181,7 +182,7 @@ def _run_mix(cfg: PipelineConfig, mcfg: MixConfig, console: Console, workers: in
     experts = build_experts(cfg.run_dir / "mix" / "experts", str(train_cache), validation,
                             index, mcfg.proxy.trainer, mcfg.proxy.params,
                             mcfg.expert_tokens or mcfg.proxy_tokens, seed, key, console,
-                            cfg.progress)
+                            cfg.progress, ray=cfg.ray if cfg.executor == "ray" else None)
     timings["experts"] = time.monotonic() - t0
 
     def exact_mde(w: np.ndarray) -> np.ndarray:
