@@ -42,8 +42,9 @@ class LocalRayCluster:
         self.port = _free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.nodes: list[subprocess.Popen[bytes]] = []
-        self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0",
-                    "RAY_DEDUP_LOGS": "0"}
+        # no credentials on the nodes: tasks get the driver's (``ray.env_vars``)
+        self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+                    "RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
 
     def _start(self, args: list[str]) -> None:
         log = open(Path(self.temp_dir) / f"node{len(self.nodes)}.log", "wb")  # noqa: SIM115

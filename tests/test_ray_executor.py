@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -119,6 +120,23 @@ def test_score_and_select_on_two_nodes_match_local_bytes(
     ingest = summary["stages"][0]
     assert ingest["read"] == N_SHARDS * 151
     assert ingest["written"] + sum(ingest["quarantined"].values()) == ingest["read"]
+
+
+def test_ray_tasks_read_and_write_s3_with_the_drivers_credentials(
+        cluster: LocalRayCluster, corpus: Path, s3_endpoint: Any,
+        local_outputs: dict[str, bytes]) -> None:
+    """The nodes were started without any AWS_* variable: the driver hands its own to the
+    tasks (ray.env_vars), as on a cluster whose machines hold no credentials."""
+    s3_endpoint.create_bucket(Bucket="ray-out")
+    cfg = _config(corpus, "ray_s3", out_dir="s3://ray-out/runs")
+    _run("score", "-c", str(cfg), *_ray_set(cluster))
+    keys = [o["Key"] for o in s3_endpoint.list_objects_v2(
+        Bucket="ray-out", Prefix="runs/ray_s3/scored/")["Contents"]]
+    assert len([k for k in keys if k.endswith(".parquet")]) == N_SHARDS
+    for key in keys:
+        rel = key.removeprefix("runs/ray_s3/")
+        assert s3_endpoint.get_object(Bucket="ray-out", Key=key)["Body"].read() == \
+            local_outputs[rel], rel
 
 
 def test_killed_driver_resumes_to_the_same_bytes(
