@@ -203,11 +203,14 @@ def _run_pool(todo: list[ProxyTask], workers: int, finish: Any) -> None:
 
 
 def _run_ray(todo: list[ProxyTask], cfg: RayConfig, finish: Any) -> None:
-    from metamix.pipeline.ray_executor import connect, task_options
+    from metamix.pipeline.ray_executor import check_fits, connect, task_options
 
     ray = connect(cfg)
     remote = ray.remote(_execute_in_ray)
     default = ResourceRequest(num_cpus=1)
+    for trainer in sorted({t.trainer for t in todo}):
+        check_fits(ray, cfg.proxy_resources.get(trainer, default),
+                   f"ray.proxy_resources.{trainer}")
 
     def submit(task: ProxyTask) -> Any:
         req = cfg.proxy_resources.get(task.trainer, default)

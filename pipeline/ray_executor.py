@@ -66,6 +66,18 @@ def task_options(req: ResourceRequest, max_retries: int) -> dict[str, Any]:
     return opts
 
 
+def check_fits(ray: Any, req: ResourceRequest, key: str) -> None:
+    """A request no node can meet would wait forever: say so instead (e.g. a GPU asked of
+    a CPU-only cluster)."""
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    wanted = {"CPU": req.num_cpus, "GPU": req.num_gpus}
+    if not any(all(res.get(k, 0) >= v for k, v in wanted.items() if v) for res in nodes):
+        have = ", ".join(f"{res.get('CPU', 0):g} CPU / {res.get('GPU', 0):g} GPU"
+                         for res in nodes)
+        raise UserError(f"{key} asks for {req.num_cpus:g} CPU / {req.num_gpus:g} GPU per "
+                        f"task; no node of the Ray cluster has that ({have})")
+
+
 def _in_ray_worker(fn: Callable[[Any], Any], task: Any, threads: int) -> tuple[Any, str]:
     """Run one task in a Ray worker; a worker keeps its warmed-up stages for the next shard
     like a pool worker does. Returns the result and the node it ran on."""
@@ -102,6 +114,7 @@ class RayPool:
         """Run ``fn`` over ``tasks`` on the cluster; results in task order."""
         req = ResourceRequest(num_cpus=self.cfg.num_cpus_per_task,
                               memory_mb=self.cfg.memory_mb_per_task)
+        check_fits(self.ray, req, "ray.num_cpus_per_task")
         opts = task_options(req, self.cfg.max_retries)
         threads = max(1, int(self.cfg.num_cpus_per_task))
         refs = [self._remote.options(**opts).remote(fn, t, threads) for t in tasks]

@@ -139,6 +139,51 @@ def test_ray_tasks_read_and_write_s3_with_the_drivers_credentials(
             local_outputs[rel], rel
 
 
+def test_proxy_sweep_runs_as_ray_tasks_and_writes_the_local_runs_table(
+        cluster: LocalRayCluster, tmp_path: Path) -> None:
+    import ray
+    from rich.console import Console
+
+    from metamix.base.errors import UserError
+    from metamix.mixtures.proxies import TrainingData, ValidationSet, build_token_cache
+    from metamix.mixtures.proxies.synthetic import corpus_texts, make_corpus, make_tokenizer
+    from metamix.mixtures.sweep import ProxyTask, RunsTable, run_sweep
+    from metamix.pipeline.config import RayConfig
+
+    paths = make_corpus(tmp_path, n_docs=120, n_valid=10)
+    tok = make_tokenizer(tmp_path / "tokenizer.json", corpus_texts(paths["scored"]))
+    train = str(build_token_cache(paths["scored"], tok, tmp_path / "cache"))
+    valid = ValidationSet(str(build_token_cache(paths["validation"], tok, tmp_path / "cache")))
+    tasks = [ProxyTask(run_id=f"run-{i}", kind="test", weights={"a": 1.0}, trainer="ngram",
+                       trainer_params={}, data=TrainingData(train, token_budget=400 + 100 * i,
+                                                            seed=i),
+                       validation=valid, selection_docs=10, selection_tokens=400,
+                       work_dir=str(tmp_path / "work"), sweep_key="k") for i in range(4)]
+    quiet = Console(quiet=True)
+    run_sweep(tasks, RunsTable(tmp_path / "local.parquet", "k"), workers=1, console=quiet,
+              show_progress=False)
+    cfg = RayConfig(address=cluster.address)
+    try:
+        rows = run_sweep(tasks, RunsTable(tmp_path / "ray.parquet", "k"), workers=1,
+                         console=quiet, show_progress=False, ray=cfg)
+        assert {r["status"] for r in rows.values()} == {"ok"}
+        assert (tmp_path / "ray.parquet").read_bytes() == (tmp_path / "local.parquet"
+                                                           ).read_bytes()
+        # a resumed sweep finds every run done and submits nothing
+        again = run_sweep(tasks, RunsTable(tmp_path / "ray.parquet", "k"), workers=1,
+                          console=quiet, show_progress=False, ray=cfg)
+        assert {k: r["mean_loss"] for k, r in again.items()} == \
+            {k: r["mean_loss"] for k, r in rows.items()}
+        # a GPU asked of this CPU-only cluster is one clear error, not a task that waits
+        gpu = RayConfig(address=cluster.address,
+                        proxy_resources={"ngram": {"num_cpus": 1, "num_gpus": 1}})
+        with pytest.raises(UserError, match=r"ray.proxy_resources.ngram asks for 1 CPU / 1"):
+            run_sweep(tasks, RunsTable(tmp_path / "gpu.parquet", "k"), workers=1,
+                      console=quiet, show_progress=False, ray=gpu)
+    finally:
+        ray.shutdown()
+
+
 def test_killed_driver_resumes_to_the_same_bytes(
         cluster: LocalRayCluster, corpus: Path, local_outputs: dict[str, bytes]) -> None:
     cfg = _config(corpus, "ray_resume")

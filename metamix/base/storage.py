@@ -98,3 +98,14 @@ def local_copy(path: str | os.PathLike[str]) -> str:
 def upload(local: Path, dest: Any) -> None:
     """Put a finished local file at ``dest``: one object, visible whole or not at all."""
     dest.fs.put_file(str(local), dest.path)
+
+
+def require_local(path: Any, what: str) -> None:
+    """Stop with one clear message where a step needs a local folder (memory-mapped proxy
+    caches, the report's page)."""
+    if is_remote(path):
+        from metamix.base.errors import UserError
+
+        raise UserError(f"{what} needs a local out_dir (it memory-maps token caches and "
+                        f"writes many small files), not {path}; score and select work on "
+                        "object stores")

@@ -32,6 +32,7 @@ from rich.console import Console
 
 from metamix.base.atomic import atomic_path, write_json_atomic
 from metamix.base.errors import UserError
+from metamix.base.storage import require_local
 from metamix.mixtures.metarater.columns import numeric_columns
 from metamix.mixtures.metarater.config import MetaraterConfig
 from metamix.mixtures.metarater.evaluation import evaluation_docs
@@ -122,6 +123,7 @@ def open_context(cfg: PipelineConfig, mcfg: MetaraterConfig, console: Console
 def run_metarater(cfg: PipelineConfig, mcfg: MetaraterConfig, console: Console
                   ) -> dict[str, Any]:
     """Run the whole loop; write ``<run_dir>/metarater/`` and return the summary."""
+    require_local(cfg.run_dir, "metarater")
     started = time.monotonic()
     with open_context(cfg, mcfg, console) as (ctx, names, directions):
         return _sweep_and_fit(ctx, names, directions, console, started)

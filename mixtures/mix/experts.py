@@ -94,10 +94,11 @@ def build_experts(out_dir: Path, train_cache: str, validation: ValidationSet,
 
 def _train_on_ray(cfg: RayConfig, train: Callable[[int], np.ndarray], todo: list[int],
                   trainer: str) -> Iterator[tuple[int, np.ndarray]]:
-    from metamix.pipeline.ray_executor import connect, task_options
+    from metamix.pipeline.ray_executor import check_fits, connect, task_options
 
     ray = connect(cfg)
     req = cfg.proxy_resources.get(trainer, ResourceRequest(num_cpus=1))
+    check_fits(ray, req, f"ray.proxy_resources.{trainer}")
     remote = ray.remote(train).options(**task_options(req, cfg.max_retries))
     pending = {remote.remote(i): i for i in todo}
     while pending:

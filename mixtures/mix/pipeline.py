@@ -35,6 +35,7 @@ from rich.console import Console
 
 from metamix.base.atomic import atomic_path
 from metamix.base.errors import UserError
+from metamix.base.storage import require_local
 from metamix.mixtures.mix.config import MixConfig
 from metamix.mixtures.mix.data import DomainIndex, build_caches, mixture_data
 from metamix.mixtures.mix.experts import build_experts
@@ -151,6 +152,7 @@ def torch_threads(n: int) -> Iterator[int]:
 
 def run_mix(cfg: PipelineConfig, mcfg: MixConfig, console: Console) -> dict[str, Any]:
     """The whole loop; writes ``<run_dir>/mix/`` and ``<run_dir>/mixture/``, returns the summary."""
+    require_local(cfg.run_dir, "mix")
     workers = mcfg.workers or cfg.n_workers
     with torch_threads(min(workers, os.cpu_count() or 1)) as threads:
         return _run_mix(cfg, mcfg, console, workers, threads)
