@@ -41,10 +41,12 @@ def connect(cfg: RayConfig) -> Any:
     if ray.is_initialized():
         return ray
     address = None if cfg.address == "local" else cfg.address
+    env = forwarded_env(cfg.env_vars)
     try:
+        # an empty runtime_env lets the job use the workers each node started in advance
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  logging_level="WARNING", configure_logging=True,
-                 runtime_env={"env_vars": forwarded_env(cfg.env_vars)})
+                 runtime_env={"env_vars": env} if env else None)
     except ConnectionError as exc:
         raise UserError(f"ray.address = {cfg.address!r}: no Ray cluster there ({exc}); start "
                         "one with `ray start --head`, or set ray.address: local") from None
@@ -144,6 +146,13 @@ class RayPool:
                 if isinstance(cause, Exception):
                     raise cause from None
                 raise
+            except self.ray.exceptions.RayError as exc:  # retries spent: a worker/node lost
+                for ref in pending:
+                    self.ray.cancel(ref)
+                first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+                raise UserError(f"{label}: a Ray task failed after {self.cfg.max_retries} "
+                                f"retries ({type(exc).__name__}: {first}); finished shards "
+                                "are kept: rerun to resume") from None
             if total_docs is None:
                 progress.update(bar, total=done)
         return results
