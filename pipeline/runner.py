@@ -167,7 +167,9 @@ def _transform(cfg: PipelineConfig, console: Console, stage: str, inputs: list[S
         tasks.append(ShardTask(
             stage=stage, shard=rec.shard, stage_dir=str(stage_dir),
             input_label=f"{input_stage}/{rec.shard}.parquet",
-            input_fingerprint=file_hash(in_path),
+            # the hash the shard's record vouches for (just written or just verified):
+            # the driver does not read every shard again
+            input_fingerprint=rec.outputs[f"{input_stage}/{rec.shard}.parquet"],
             config_hash=json_hash([CODE_VERSION, config_parts, sorted(dup_ids)]),
             input_path=str(in_path), stages=stages, batch_size=cfg.score.batch_size,
             max_batch_bytes=int(cfg.score.max_batch_mb * 1e6)))

@@ -128,6 +128,13 @@ def test_run_killed_mid_stage_on_s3_resumes_to_the_same_bytes(
     _ok("select", "-c", str(cfg))
     after = _s3_outputs(s3_endpoint, "out/killed/")
     assert [k for k in clean if after.get(k) != clean[k]] == [] and after.keys() == clean.keys()
+    # a replaced input object (new ETag) is ingested again; the others are not
+    s3_endpoint.put_object(Bucket=BUCKET, Key="in/shard3.jsonl",
+                           Body=b'{"id": "new", "text": "A new document.", "domain": "web"}\n')
+    _ok("score", "-c", str(cfg))
+    log = json.loads(s3_endpoint.get_object(Bucket=BUCKET, Key="out/killed/logs/score.json")
+                     ["Body"].read())
+    assert log["stages"][0]["resumed_shards"] == N_SHARDS - 1
 
 
 def test_an_empty_object_store_glob_is_one_clear_error(bucket: Path) -> None:
