@@ -213,6 +213,10 @@ def test_worker_node_killed_mid_stage_completes_with_the_same_bytes(
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out
     assert done_at_kill < N_SHARDS
+    placement = json.loads((run_dir / "logs" / "ray_placement.json").read_text())
+    nodes = sorted(set(placement["scored"].values()))
+    print(f"\nscored records at the kill: {done_at_kill}/{N_SHARDS}; shards per node after "
+          f"the run: {[list(placement['scored'].values()).count(n) for n in nodes]}")
     _run("select", "-c", str(cfg), *_ray_set(cluster))
     got = _outputs(run_dir)
     assert [k for k in local_outputs if got.get(k) != local_outputs[k]] == []
