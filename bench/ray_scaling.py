@@ -18,7 +18,11 @@ Runs are interleaved (local, ray 1 node, ray 2 nodes, again...) so outside load 
 all three alike; medians and the spread over the repeats are printed. Both clusters are up
 for the whole benchmark, started and stopped by this script (``tests/ray_cluster.py``).
 
-    .venv/bin/python bench/ray_scaling.py [--repeats 3] [--cores 2]
+With ``--copies K`` the corpus is K copies of the bundled one (new ids, so nothing is a
+duplicate): Ray's fixed costs (connecting, starting a job's workers) shrink against the
+work.
+
+    .venv/bin/python bench/ray_scaling.py [--repeats 3] [--cores 2] [--copies 1]
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ import threading
 import time
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
@@ -46,11 +52,26 @@ HEURISTICS = ["redpajama", "gopher_quality", "gopher_repetition", "c4", "fineweb
 GOAL_RATIO = 0.85
 
 
-def write_config(folder: Path, cores: int) -> Path:
+def corpus(folder: Path, copies: int) -> Path:
+    """The bundled training shards, or ``copies`` copies of them with distinct ids."""
+    if copies <= 1:
+        return TRAIN
+    out = folder / "corpus"
+    out.mkdir()
+    for k in range(copies):
+        for f in sorted(TRAIN.glob("*.parquet")):
+            table = pq.read_table(f)
+            ids = pc.binary_join_element_wise(table.column("id"), pa.scalar(f"~{k}"), "")
+            table = table.set_column(table.schema.get_field_index("id"), "id", ids)
+            pq.write_table(table, out / f"{f.stem}-c{k}.parquet")
+    return out
+
+
+def write_config(folder: Path, cores: int, data: Path) -> Path:
     path = folder / "bench.yaml"
     path.write_text(yaml.safe_dump({
         "run": "warmup", "out_dir": str(folder / "out"), "workers": cores, "progress": False,
-        "input": {"paths": [str(TRAIN / "*.parquet")]},
+        "input": {"paths": [str(data / "*.parquet")]},
         "score": {"scorers": [{"name": n} for n in HEURISTICS]}}))
     return path
 
@@ -142,14 +163,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cores", type=int, default=2, help="cores every setup gets")
+    parser.add_argument("--copies", type=int, default=1, help="copies of the corpus")
     args = parser.parse_args()
-    files = sorted(TRAIN.glob("*.parquet"))
-    if not files:
+    if not sorted(TRAIN.glob("*.parquet")):
         raise SystemExit(f"no corpus at {TRAIN}")
-    docs = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
     with tempfile.TemporaryDirectory(prefix="ray-scaling-") as tmp:
-        config = write_config(Path(tmp), args.cores)
+        data = corpus(Path(tmp), args.copies)
+        files = sorted(data.glob("*.parquet"))
+        docs = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        config = write_config(Path(tmp), args.cores, data)
         print(f"corpus: {docs:,} docs in {len(files)} shards; {args.cores} cores per setup; "
               "training the tokenizer (untimed)...", flush=True)
         timed_score(config, "warmup")
