@@ -20,6 +20,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("score_speed.py", []),
     ("score_speed.py", ["--encoders-only"]),
     ("select_speed.py", []),
+    ("ray_scaling.py", []),
     ("heuristics_agreement.py", []),
     ("score_memory.py", []),
     ("raters_speed.py", []),

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from metamix.base.hashing import json_hash
+from metamix.base.storage import as_path, is_uri
 from metamix.pipeline.selection.config import SelectConfig
 from metamix.scorers.base import Direction
 
@@ -163,6 +164,43 @@ class ScoreConfig(Strict):
                     "long documents get smaller batches and peak RSS stays bounded")
 
 
+class ResourceRequest(Strict):
+    """What one Ray task asks of the cluster (Ray's own resource names)."""
+
+    num_cpus: float = Field(default=1, ge=0, description="CPUs one run holds")
+    num_gpus: float = Field(default=0, ge=0, description="GPUs (or a fraction) one run holds; "
+                            "a run asking for more than any node has is an error")
+    memory_mb: int | None = Field(default=None, gt=0, description="Ray's memory resource")
+
+
+def _default_proxy_resources() -> dict[str, ResourceRequest]:
+    # the gpt proxy is the one that wants an accelerator on a cluster that has them
+    return {"gpt": ResourceRequest(num_cpus=1, num_gpus=0)}
+
+
+class RayConfig(Strict):
+    """``executor: ray``: where the cluster is and what each task asks of it."""
+
+    address: str = Field(
+        default="auto", description="'auto' (the cluster `ray start` made on this machine), "
+        "'host:port' of a head node, 'ray://host:10001' (Ray client), or 'local' (start a "
+        "one-machine Ray inside this command)")
+    num_cpus_per_task: float = Field(default=1, gt=0, description="per shard task")
+    memory_mb_per_task: int | None = Field(
+        default=None, gt=0, description="Ray's memory resource per shard task (default: none "
+        "reserved)")
+    max_retries: int = Field(default=3, ge=0, description="re-runs of a shard task whose "
+                             "worker or node died (Ray's system-failure retries)")
+    proxy_resources: dict[str, ResourceRequest] = Field(
+        default_factory=_default_proxy_resources,
+        description="per proxy trainer (ngram, gpt, ...): resources of one sweep run; "
+                    "trainers not listed ask for 1 CPU")
+    env_vars: list[str] = Field(
+        default_factory=lambda: ["AWS_*", "GOOGLE_*", "HF_*"],
+        description="driver environment variables (globs) handed to every task, so object "
+                    "store credentials reach workers on other machines")
+
+
 class PipelineConfig(Strict):
     """The run-wide keys and the sections the pipeline reads; later layers take this."""
 
@@ -174,6 +212,10 @@ class PipelineConfig(Strict):
         default=0, description="seed of every random choice (samples, splits, proxies)")
     workers: int | None = Field(default=None, gt=0, description="default: number of cores")
     progress: bool = Field(default=True, description="progress bars and summary tables on stderr")
+    executor: Literal["local", "ray"] = Field(
+        default="local", description="local: a process pool of `workers`; ray: tasks on the "
+        "Ray cluster named by `ray.address` (same outputs, byte for byte)")
+    ray: RayConfig = Field(default_factory=RayConfig)
     input: InputConfig
     validation: InputConfig | None = Field(
         default=None, description="held-out split (same keys as input): tokenized, never scored")
@@ -197,6 +239,11 @@ class PipelineConfig(Strict):
         return self.workers or os.cpu_count() or 1
 
     def resolve(self, path: str) -> Path:
+        """A config path: relative ones resolve against ``base_dir``; an object-store URI
+        (``s3://bucket/prefix``) becomes a ``UPath``, which the run-folder code uses like a
+        ``Path``."""
+        if is_uri(path):
+            return as_path(path)
         p = Path(path).expanduser()
         return p if p.is_absolute() else Path(self.base_dir) / p
 

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import zstandard
 
 from metamix.base.errors import UserError
+from metamix.base.storage import as_path, is_remote, is_uri, open_binary
 from metamix.pipeline.config import InputConfig, PipelineConfig
 from metamix.pipeline.fields import top_columns
 
@@ -53,6 +54,24 @@ class InputShard:
         return path if self.stop is None else f"{path}[{self.start}:{self.stop}]"
 
 
+def _glob(pattern: str) -> list[Path]:
+    """Local glob, or an object-store one (``s3://bucket/prefix/*.jsonl``)."""
+    if not is_uri(pattern):
+        return [Path(m) for m in glob.glob(pattern, recursive=True)]
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(pattern, use_listings_cache=False)
+        matches = fs.glob(path) if glob.has_magic(path) else (
+            [path] if fs.exists(path) else [])
+    except (ImportError, ValueError) as exc:
+        raise UserError(f"input.paths: {pattern}: {exc} (pip install 'metamix[cloud]')"
+                        ) from None
+    except OSError as exc:
+        raise UserError(f"input.paths: {pattern}: cannot list: {exc}") from None
+    return [as_path(fs.unstrip_protocol(m)) for m in matches]
+
+
 def expand_paths(cfg: PipelineConfig, inp: InputConfig) -> list[Path]:
     """Globs and directories → sorted files, so shard order (and ids' first owner) is stable.
 
@@ -60,8 +79,7 @@ def expand_paths(cfg: PipelineConfig, inp: InputConfig) -> list[Path]:
     ``dataset_info.json`` and ``state.json`` are metadata, not JSON documents)."""
     found: set[Path] = set()
     for pattern in inp.paths:
-        resolved = str(cfg.resolve(pattern))
-        matches = [Path(m) for m in glob.glob(resolved, recursive=True)]
+        matches = _glob(str(cfg.resolve(pattern)))
         if not matches:
             raise UserError(f"input.paths: nothing matches {pattern!r}")
         before = len(found)
@@ -74,7 +92,7 @@ def expand_paths(cfg: PipelineConfig, inp: InputConfig) -> list[Path]:
                 and inp.format != "hf_disk":
             raise UserError(f"input.paths: {pattern!r} holds no .jsonl/.json/.ndjson (plain, "
                             ".gz, .zst) or .parquet files")
-    return sorted(found)
+    return sorted(found, key=str)
 
 
 def is_saved_dataset(path: Path) -> bool:
@@ -127,6 +145,9 @@ def plan_shards(cfg: PipelineConfig, inp: InputConfig) -> list[InputShard]:
         if kind in ("jsonl", "parquet"):
             shards.append(InputShard(kind, str(path)))
             continue
+        if is_remote(path):
+            raise UserError(f"{path}: {kind} inputs must be local folders (object stores "
+                            "take .jsonl/.parquet files)")
         n_rows = len(_load_hf(kind, str(path)))
         for start in range(0, max(n_rows, 1), inp.rows_per_shard):
             shards.append(InputShard(kind, str(path), start, min(start + inp.rows_per_shard,
@@ -138,9 +159,9 @@ def read_records(shard: InputShard, inp: InputConfig, batch_rows: int = 4096
                  ) -> Iterator[list[Record]]:
     """Yield lists of records; memory stays bounded by ``batch_rows``."""
     if shard.kind == "jsonl":
-        yield from _read_jsonl(Path(shard.path), inp, batch_rows)
+        yield from _read_jsonl(as_path(shard.path), inp, batch_rows)
     elif shard.kind == "parquet":
-        yield from _read_parquet(Path(shard.path), inp, batch_rows)
+        yield from _read_parquet(as_path(shard.path), inp, batch_rows)
     else:
         yield from _read_hf(shard, inp, batch_rows)
 
@@ -221,7 +242,7 @@ def _read_jsonl(path: Path, inp: InputConfig, batch_rows: int) -> Iterator[list[
     out: list[Record] = []
     row = 0
     try:
-        with open(path, "rb") as fh:
+        with open_binary(path) as fh:
             for line in _lines(_raw_chunks(path, fh)):
                 out.append(_decode_json_line(row, line))
                 row += 1
@@ -270,7 +291,7 @@ def _read_parquet(path: Path, inp: InputConfig, batch_rows: int) -> Iterator[lis
 
 def parquet_file(path: Path) -> pq.ParquetFile:
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(open_binary(path))
     except Exception as exc:  # pyarrow raises several types for a corrupt file
         raise UserError(f"{path}: not a readable Parquet file: {exc}") from None
 
@@ -280,7 +301,7 @@ def shard_schema(shard: InputShard) -> pa.Schema | None:
     if shard.kind == "jsonl":
         return None
     if shard.kind == "parquet":
-        return parquet_file(Path(shard.path)).schema_arrow
+        return parquet_file(as_path(shard.path)).schema_arrow
     return _load_hf(shard.kind, shard.path).data.schema
 
 

@@ -7,7 +7,6 @@ every shard whose record still matches, so a killed run resumes where it stopped
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,17 +15,19 @@ from typing import Any
 import duckdb
 from rich.console import Console
 
-from metamix.base.atomic import atomic_path
+from metamix.base.atomic import atomic_path, write_json_atomic
 from metamix.base.errors import UserError
 from metamix.base.hashing import file_hash, json_hash
+from metamix.base.storage import is_uri
 from metamix.pipeline.config import InputConfig, PipelineConfig
-from metamix.pipeline.executor import WorkerPool, run_tasks
+from metamix.pipeline.executor import WorkerPool
 from metamix.pipeline.fields import KeptField
 from metamix.pipeline.ingest import inspect_inputs
 from metamix.pipeline.manifest import ShardRecord, StageManifest, input_fingerprint
 from metamix.pipeline.readers import plan_shards
 from metamix.pipeline.report import StageReport, check_stage_output
 from metamix.pipeline.scorer_specs import build_scorers
+from metamix.pipeline.selection.engine import register_object_stores
 from metamix.pipeline.shard_tasks import ShardTask, ingest_shard, transform_shard
 from metamix.pipeline.stages import ApplyScorer, BatchStage, CountTokens, QuarantineIds
 from metamix.pipeline.tokenizer import TOKEN_FILES_DIR, ensure_tokenizer
@@ -39,6 +40,15 @@ CODE_VERSION = "1"
 class StageRun:
     records: list[ShardRecord]
     report: StageReport
+
+
+def open_pool(cfg: PipelineConfig) -> WorkerPool | Any:
+    """The configured executor: a local process pool, or the Ray cluster (``RayPool``)."""
+    if cfg.executor == "ray":
+        from metamix.pipeline.ray_executor import RayPool
+
+        return RayPool(cfg.ray)
+    return WorkerPool(cfg.n_workers)
 
 
 def _run_stage(cfg: PipelineConfig, console: Console, stage: str, tasks: list[ShardTask],
@@ -57,8 +67,9 @@ def _run_stage(cfg: PipelineConfig, console: Console, stage: str, tasks: list[Sh
             done[task.shard] = rec
     skipped_docs = sum(r.stats.read for r in done.values())
     remaining = None if total_docs is None else max(total_docs - skipped_docs, 0)
-    for rec in run_tasks(fn, todo, workers=cfg.n_workers, label=stage, total_docs=remaining,
-                         console=console, show_progress=cfg.progress and bool(todo), pool=pool):
+    for rec in pool.map(fn, todo, label=stage, total_docs=remaining, console=console,
+                        show_progress=cfg.progress and bool(todo),
+                        docs_of=lambda r: r.stats.read):
         done[rec.shard] = rec
     records = [done[t.shard] for t in tasks]
     _remove_stale(stage_dir, {t.shard for t in tasks})
@@ -97,7 +108,7 @@ def _ingest(cfg: PipelineConfig, console: Console, stage: str, inp: InputConfig,
             pool: WorkerPool) -> StageRun:
     shards = plan_shards(cfg, inp)
     # labels as the config names the inputs: relative paths stay relative
-    relative = not any(Path(p).is_absolute() for p in inp.paths)
+    relative = not any(is_uri(p) or Path(p).is_absolute() for p in inp.paths)
     base = Path(cfg.base_dir)
     kept = inspect_inputs(shards, inp, lambda p: os.path.relpath(p, base) if relative else p)
     config_hash = json_hash([CODE_VERSION, inp.model_dump(mode="json"),
@@ -134,6 +145,7 @@ def find_cross_shard_duplicates(shard_paths: list[Path]) -> dict[str, set[str]]:
         return {}
     con = duckdb.connect()
     con.execute("SET threads TO 2")
+    register_object_stores(con, shard_paths)
     order = [[str(p), i] for i, p in enumerate(shard_paths)]
     con.execute("CREATE TEMP TABLE shard_order (filename VARCHAR, pos INTEGER)")
     con.executemany("INSERT INTO shard_order VALUES (?, ?)", order)
@@ -163,7 +175,9 @@ def _transform(cfg: PipelineConfig, console: Console, stage: str, inputs: list[S
         tasks.append(ShardTask(
             stage=stage, shard=rec.shard, stage_dir=str(stage_dir),
             input_label=f"{input_stage}/{rec.shard}.parquet",
-            input_fingerprint=file_hash(in_path),
+            # the hash the shard's record vouches for (just written or just verified):
+            # the driver does not read every shard again
+            input_fingerprint=rec.outputs[f"{input_stage}/{rec.shard}.parquet"],
             config_hash=json_hash([CODE_VERSION, config_parts, sorted(dup_ids)]),
             input_path=str(in_path), stages=stages, batch_size=cfg.score.batch_size,
             max_batch_bytes=int(cfg.score.max_batch_mb * 1e6)))
@@ -180,8 +194,11 @@ def run_score(cfg: PipelineConfig, console: Console) -> list[StageReport]:
     # is importable before the workers start.
     scorers = build_scorers(cfg.score.scorers, base_dir=Path(cfg.base_dir))
     _check_kept_names(cfg.input, scorers)
-    with WorkerPool(cfg.n_workers) as pool:
-        return _score_stages(cfg, console, pool, scorers)
+    with open_pool(cfg) as pool:
+        reports = _score_stages(cfg, console, pool, scorers)
+        if getattr(pool, "placement", None):  # Ray: which node ran each shard, per stage
+            write_json_atomic(cfg.run_dir / "logs" / "ray_placement.json", pool.placement)
+        return reports
 
 
 def _check_kept_names(inp: InputConfig, scorers: list[Scorer]) -> None:
@@ -220,7 +237,7 @@ def _score_stages(cfg: PipelineConfig, console: Console, pool: WorkerPool,
     run_tok = cfg.run_dir / "tokenizer.json"
     if not run_tok.is_file() or file_hash(run_tok) != file_hash(tok_path):
         with atomic_path(run_tok) as tmp:
-            shutil.copyfile(tok_path, tmp)
+            tmp.write_bytes(tok_path.read_bytes())
     tok_hash = file_hash(run_tok)
 
     def score_stages(path: Path) -> list[BatchStage]:

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from metamix.base.atomic import atomic_path
 from metamix.base.hashing import file_hash
+from metamix.base.storage import as_path, open_binary, relative
 from metamix.pipeline.config import InputConfig
 from metamix.pipeline.executor import report_progress, worker_cache
 from metamix.pipeline.fields import KeptField
@@ -61,7 +62,7 @@ class _Outputs:
 
 
 def _paths(task: ShardTask) -> _Outputs:
-    stage_dir = Path(task.stage_dir)
+    stage_dir = as_path(task.stage_dir)
     return _Outputs(stage_dir / f"{task.shard}.parquet",
                     stage_dir.parent / "quarantine" / f"{task.stage}-{task.shard}.parquet")
 
@@ -85,10 +86,10 @@ def _finish(task: ShardTask, outputs: _Outputs, quarantined: list[dict[str, Any]
             stats: ShardStats, extra_outputs: tuple[Path, ...] = ()) -> ShardRecord:
     """Write quarantine (if any), then the record: the record is the commit point."""
     stats.check(f"{task.stage} shard {task.input_label}")
-    stage_dir = Path(task.stage_dir)
+    stage_dir = as_path(task.stage_dir)
     written = {f"{stage_dir.name}/{outputs.data.name}": file_hash(outputs.data)}
     for path in extra_outputs:
-        written[path.relative_to(stage_dir.parent).as_posix()] = file_hash(path)
+        written[relative(path, stage_dir.parent)] = file_hash(path)
     if quarantined:
         with atomic_path(outputs.quarantine) as tmp:
             pq.write_table(_quarantine_table(task, quarantined), tmp, **PARQUET_OPTIONS)
@@ -144,7 +145,7 @@ def _byte_bounded(batches: Iterator[pa.RecordBatch], max_bytes: int
 def transform_shard(task: ShardTask) -> ShardRecord:
     assert task.input_path is not None
     outputs = _paths(task)
-    reader = pq.ParquetFile(task.input_path)
+    reader = pq.ParquetFile(open_binary(task.input_path))
     stages = reuse_warm(task.stages, worker_cache())
     schema = output_schema(stages, reader.schema_arrow)
     stats = ShardStats()

@@ -122,10 +122,12 @@ def cmd_scorers(args: argparse.Namespace, console: Console) -> None:
 
 def cmd_report(args: argparse.Namespace, console: Console) -> None:
     """One page of figures over a run's outputs (``metamix.report``)."""
+    from metamix.base.storage import require_local
     from metamix.config import load_config
     from metamix.report import cli as report_cli
 
     cfg = load_config(args.config, dict(parse_override(s) for s in args.set))
+    require_local(cfg.run_dir, "report")
     with _owning(cfg):
         report_cli.run(cfg, args, console)
 

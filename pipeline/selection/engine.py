@@ -15,10 +15,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from metamix.base.storage import as_path
 from metamix.pipeline.selection.config import Cut
 from metamix.pipeline.selection.files import Normalization, SelectionError
 from metamix.pipeline.selection.quota import define_outcomes
@@ -46,6 +48,19 @@ def double(value: float) -> str:
 def source_sql(paths: Sequence[Path]) -> str:
     files = ", ".join(literal(str(p)) for p in paths)
     return f"read_parquet([{files}], union_by_name = true)"
+
+
+def register_object_stores(con: duckdb.DuckDBPyConnection, paths: Sequence[Any]) -> None:
+    """Let DuckDB read the object-store paths among ``paths`` through their fsspec
+    filesystem (no httpfs extension to download: credentials as for every other read)."""
+    seen: set[str] = set()
+    for path in paths:
+        fs = getattr(path, "fs", None)
+        protocol = getattr(path, "protocol", "")
+        if fs is None or protocol in ("", "file", "local") or protocol in seen:
+            continue
+        seen.add(protocol)
+        con.register_filesystem(fs)
 
 
 def connect(memory_limit: str = "2GB", threads: int | None = None,
@@ -125,11 +140,11 @@ class SelectionEngine:
                  where_key: str = "select.where") -> None:
         if not scored_paths:
             raise SelectionError("no scored Parquet shards given to select from")
-        missing = [p for p in scored_paths if not Path(p).is_file()]
+        missing = [p for p in scored_paths if not as_path(p).is_file()]
         if missing:
             raise SelectionError(f"scored shard not found: {missing[0]}")
         self.con = con
-        self.source = source_sql([Path(p) for p in scored_paths])
+        self.source = source_sql([as_path(p) for p in scored_paths])
         self.columns = list(columns)
         self.normalization = normalization
         self.hard_filters = list(hard_filters)

@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +67,14 @@ import duckdb
 from rich.console import Console
 
 from metamix.base.atomic import write_json_atomic
+from metamix.base.storage import as_path, is_remote, relative
 from metamix.pipeline.selection.config import SelectConfig, resolve_weights
-from metamix.pipeline.selection.engine import SelectionEngine, connect, source_sql
+from metamix.pipeline.selection.engine import (
+    SelectionEngine,
+    connect,
+    register_object_stores,
+    source_sql,
+)
 from metamix.pipeline.selection.files import Normalization, SelectionError
 from metamix.pipeline.selection.summary import build_summary, print_summary, score_stats
 from metamix.pipeline.selection.write import domain_file_name, write_selected
@@ -81,12 +88,15 @@ def run_selection(
 ) -> dict[str, Any]:
     """Select documents, write ``selected/<domain>.parquet`` and the summary; return it."""
     weights, normalization, weights_source = resolve_weights(cfg)
-    out_dir = Path(out_dir)
+    out_dir = as_path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary_path = out_dir / SUMMARY_NAME
     summary_path.unlink(missing_ok=True)
-    spill_dir = out_dir / f".selection-spill-{os.getpid()}"
+    # DuckDB spills to a local folder, also when the outputs go to an object store
+    spill_dir = (Path(tempfile.gettempdir()) if is_remote(out_dir) else out_dir
+                 ) / f".selection-spill-{os.getpid()}"
     con = connect(cfg.duckdb_memory_limit, cfg.duckdb_threads, spill_dir)
+    register_object_stores(con, scored_paths)
     try:
         return _select(con, cfg, scored_paths, out_dir, weights, normalization,
                        weights_source, progress=progress, console=console)
@@ -138,7 +148,7 @@ def _select(
     written = write_selected(con, output_sql, out_dir / "selected", files,
                              total_rows=selection.kept.num_rows, progress=progress)
     summary = build_summary(
-        inputs=[os.path.relpath(p, out_dir) for p in scored_paths],
+        inputs=[relative(p, out_dir) for p in scored_paths],
         config=cfg.model_dump(mode="json"),
         resolved={"weights": weights, "normalization": normalization,
                   "weights_source": weights_source},
