@@ -59,8 +59,9 @@ class AnnotateConfig(BaseModel):
     api_key: SecretStr | None = Field(default=None, description="prefer the env variable")
     dimensions: list[Dimension] = Field(default_factory=lambda: list(DIMENSIONS), min_length=1,
                                         description="PRRC dimensions to rate")
-    rubric_version: int = Field(default=1, ge=1,
-                                description="which rubrics/<dimension>.v<N>.md prompts to use")
+    rubric_version: int = Field(default=2, ge=1,
+                                description="which rubrics/<dimension>.v<N>.md prompts to use "
+                                "(2: the rubrics the shipped raters' seed labels follow)")
     sample: int = Field(default=1000, gt=0, description="documents to rate")
     stratify: Literal["proportional", "equal"] = Field(
         default="proportional",

@@ -14,7 +14,7 @@ Each is evaluated two ways:
 The default kind per dimension is the one among ``default_candidates`` with the highest
 held-out-kind Spearman. Writes, under ``out_dir``::
 
-    fasttext/<dim>.bin   static/<dim>.json   embedding/<dim>.json
+    fasttext/<dim>.ftz   static/<dim>.json   embedding/<dim>.json
     manifest.json     default kind per dimension, every rater's file, the static encoder
     evaluation.json   both evaluations per dimension and kind, label counts, the config
 
