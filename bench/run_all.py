@@ -21,6 +21,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("score_speed.py", ["--encoders-only"]),
     ("select_speed.py", []),
     ("dedup.py", []),
+    ("ray_scaling.py", []),
     ("heuristics_agreement.py", []),
     ("score_memory.py", []),
     ("raters_speed.py", []),

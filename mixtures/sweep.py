@@ -34,6 +34,7 @@ from rich.console import Console
 from metamix.base.atomic import atomic_path, read_parquet_whole
 from metamix.base.progress import counted_progress
 from metamix.mixtures.proxies import ProxyError, TrainingData, ValidationSet, make_trainer
+from metamix.pipeline.config import RayConfig, ResourceRequest
 
 SCHEMA = pa.schema([
     ("run_id", pa.string()), ("kind", pa.string()), ("attempt", pa.int64()),
@@ -140,9 +141,13 @@ class RunsTable:
 
 
 def run_sweep(tasks: Sequence[ProxyTask], table: RunsTable, *, workers: int, console: Console,
-              show_progress: bool = True, retries: int = 1, label: str = "proxies"
-              ) -> dict[str, dict[str, Any]]:
-    """Run every task without an ``ok`` row; return the final row of every task by run id."""
+              show_progress: bool = True, retries: int = 1, label: str = "proxies",
+              ray: RayConfig | None = None) -> dict[str, dict[str, Any]]:
+    """Run every task without an ``ok`` row; return the final row of every task by run id.
+
+    With ``ray`` (``executor: ray``) each run is a Ray task asking for its trainer's
+    ``ray.proxy_resources`` (e.g. a GPU for gpt), as many at once as the cluster fits; rows
+    still come back here and only this process writes the table."""
     done = table.ok_rows()
     todo = [replace(t, attempt=table.attempts(t.run_id) + 1) for t in tasks
             if t.run_id not in done]
@@ -163,7 +168,9 @@ def run_sweep(tasks: Sequence[ProxyTask], table: RunsTable, *, workers: int, con
             progress.update(bar, advance=1, failed=failed)
             return None
 
-        if workers <= 1 or len(todo) <= 1:
+        if ray is not None and todo:
+            _run_ray(todo, ray, finish)
+        elif workers <= 1 or len(todo) <= 1:
             queue = list(todo)
             while queue:
                 task = queue.pop(0)
@@ -193,3 +200,47 @@ def _run_pool(todo: list[ProxyTask], workers: int, finish: Any) -> None:
                 again = finish(task, fut.result())
                 if again is not None:
                     pending[pool.submit(execute_task, again)] = again
+
+
+def _run_ray(todo: list[ProxyTask], cfg: RayConfig, finish: Any) -> None:
+    from metamix.pipeline.ray_executor import check_fits, connect, task_options
+
+    ray = connect(cfg)
+    remote = ray.remote(_execute_in_ray)
+    default = ResourceRequest(num_cpus=1)
+    for trainer in sorted({t.trainer for t in todo}):
+        check_fits(ray, cfg.proxy_resources.get(trainer, default),
+                   f"ray.proxy_resources.{trainer}")
+
+    def submit(task: ProxyTask) -> Any:
+        req = cfg.proxy_resources.get(task.trainer, default)
+        # a run that fails is retried by ``finish`` (and recorded); Ray retries only runs
+        # whose worker or node died
+        return remote.options(**task_options(req, cfg.max_retries)).remote(task)
+
+    pending = {submit(t): t for t in todo}
+    while pending:
+        finished, _ = ray.wait(list(pending), num_returns=1)
+        for ref in finished:
+            task = pending.pop(ref)
+            try:
+                row = ray.get(ref)
+            except ray.exceptions.RayError as exc:  # the worker or node died for good
+                row = {**_failed_row(task), "error": f"ray: {type(exc).__name__}: "
+                       f"{str(exc).splitlines()[0][:400]}"}
+            again = finish(task, row)
+            if again is not None:
+                pending[submit(again)] = again
+
+
+def _execute_in_ray(task: ProxyTask) -> dict[str, Any]:
+    _init_worker()
+    return execute_task(task)
+
+
+def _failed_row(task: ProxyTask) -> dict[str, Any]:
+    return {"run_id": task.run_id, "kind": task.kind, "attempt": task.attempt,
+            "status": "failed", "trainer": task.trainer, "seed": task.data.seed,
+            "weights": json.dumps(task.weights, sort_keys=True),
+            "selection_docs": task.selection_docs, "selection_tokens": task.selection_tokens,
+            "sweep_key": task.sweep_key, "selection_sha256": task.selection_sha256}

@@ -39,6 +39,7 @@ from rich.console import Console
 from metamix.base.atomic import atomic_path
 from metamix.base.hashing import file_hash, json_hash
 from metamix.base.progress import make_progress
+from metamix.base.storage import is_remote, open_binary, relative
 from metamix.pipeline.config import PipelineConfig
 from metamix.pipeline.manifest import ShardRecord, ShardStats, StageManifest
 from metamix.pipeline.report import StageReport
@@ -79,6 +80,14 @@ def dup_paths(run_dir: Path, scored: list[Path]) -> list[Path]:
     return [run_dir / STAGE / p.name for p in scored]
 
 
+def _remove_tree(path: Path) -> None:
+    if is_remote(path):
+        if path.exists():
+            path.fs.rm(path.path, recursive=True)  # type: ignore[attr-defined]
+        return
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def run_dedup(cfg: PipelineConfig, console: Console, scored: list[ShardRecord]
               ) -> StageReport | None:
     """Write ``dups/`` for the scored shards (or skip: it matches); None when disabled."""
@@ -87,8 +96,8 @@ def run_dedup(cfg: PipelineConfig, console: Console, scored: list[ShardRecord]
     stage_dir = run_dir / STAGE
     manifest = StageManifest(stage_dir)
     if not (dcfg.exact or dcfg.near):   # no stale dups/ for select to join
-        shutil.rmtree(stage_dir, ignore_errors=True)
-        shutil.rmtree(manifest.record_dir, ignore_errors=True)
+        _remove_tree(stage_dir)
+        _remove_tree(manifest.record_dir)
         manifest.summary_path.unlink(missing_ok=True)
         return None
     shards = sorted(r.shard for r in scored)
@@ -129,14 +138,15 @@ def _compute(cfg: PipelineConfig, console: Console, in_paths: list[Path], finger
     keys: list[bytes] = []
     signatures: list[np.ndarray] = []
     rows_per_shard: list[int] = []
-    total = sum(pq.read_metadata(p).num_rows for p in in_paths)
+    total = sum(pq.ParquetFile(open_binary(p)).metadata.num_rows for p in in_paths)
     started = time.monotonic()
     n_bytes = 0
     with make_progress(console, cfg.progress) as progress:
         bar = progress.add_task("dedup", total=total, mb=0.0, rate=0.0)
         for path in in_paths:
             n_rows = 0
-            for batch in pq.ParquetFile(path).iter_batches(_READ_ROWS, columns=["id", "text"]):
+            reader = pq.ParquetFile(open_binary(path))
+            for batch in reader.iter_batches(_READ_ROWS, columns=["id", "text"]):
                 texts = batch.column("text")
                 ids.extend(batch.column("id").to_pylist())
                 if dcfg.exact:
@@ -167,10 +177,9 @@ def _compute(cfg: PipelineConfig, console: Console, in_paths: list[Path], finger
     offset = 0
     for path, n_rows in zip(in_paths, rows_per_shard, strict=True):
         out = cfg.run_dir / STAGE / path.name
-        out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(out) as tmp:
             pq.write_table(table.slice(offset, n_rows), tmp, compression="zstd")
-        outputs[out.relative_to(cfg.run_dir).as_posix()] = file_hash(out)
+        outputs[relative(out, cfg.run_dir)] = file_hash(out)
         offset += n_rows
     stats = ShardStats(read=n, written=n)
     return ShardRecord(shard=RECORD, input="scored", input_fingerprint=fingerprint,
@@ -182,7 +191,7 @@ def duplicate_counts(paths: list[Path]) -> dict[str, int]:
     that are not exact ones (the reason order ``select`` uses)."""
     counts = {"exact": 0, "near": 0}
     for path in paths:
-        table = pq.read_table(path, columns=["dup_exact_keep", "dup_near_keep"])
+        table = pq.read_table(open_binary(path), columns=["dup_exact_keep", "dup_near_keep"])
         exact_kept = table.column("dup_exact_keep")
         counts["exact"] += int(pc.sum(pc.invert(exact_kept)).as_py() or 0)
         near_only = pc.and_(pc.invert(table.column("dup_near_keep")), exact_kept)

@@ -92,6 +92,13 @@ class WorkerPool:
                 initargs=(self._queue, threads_per_worker(self.workers)))
         return self._executor, self._queue
 
+    def map(self, fn: Callable[[T], R], tasks: Sequence[T], *, label: str,
+            total_docs: int | None, console: Console, show_progress: bool,
+            docs_of: Callable[[R], int] | None = None) -> list[R]:
+        """``run_tasks`` on this pool (the interface ``RayPool`` shares)."""
+        return run_tasks(fn, tasks, workers=self.workers, label=label, total_docs=total_docs,
+                         console=console, show_progress=show_progress, pool=self)
+
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)

@@ -21,6 +21,7 @@ from typing import Any
 
 from metamix.base.atomic import write_json_atomic
 from metamix.base.hashing import file_hash
+from metamix.base.storage import as_path, is_remote, relative
 
 #: The run folder's manifest folder (a name no stage uses, outside every data folder).
 MANIFESTS_DIR = "_manifests"
@@ -37,13 +38,23 @@ def shard_record_path(run_dir: Path, stage: str, shard: str) -> Path:
 
 
 def input_fingerprint(path: str | Path) -> str:
-    """Content hash of a file, or of every file under a directory (datasets folders)."""
-    p = Path(path)
+    """Content hash of a file, or of every file under a directory (datasets folders).
+
+    An object on a store is fingerprinted by the store's own content tag (ETag / md5Hash)
+    and size, one metadata request instead of reading terabytes on the driver at every run;
+    a store that gives no tag falls back to hashing the bytes."""
+    p = as_path(path)
+    if is_remote(p):
+        info = p.fs.info(p.path)
+        tag = next((str(info[k]).strip('"') for k in ("ETag", "etag", "md5Hash", "crc32c")
+                    if info.get(k)), None)
+        if tag is not None and info.get("type", "file") == "file":
+            return f"{p.protocol}-tag:{tag}:{info.get('size')}"
     if p.is_file():
         return file_hash(p)
     h = hashlib.blake2b(digest_size=16)
-    for f in sorted(q for q in p.rglob("*") if q.is_file()):
-        h.update(f.relative_to(p).as_posix().encode())
+    for f in sorted((q for q in p.rglob("*") if q.is_file()), key=str):
+        h.update(relative(f, p).encode())
         h.update(file_hash(f).encode())
     return h.hexdigest()
 

@@ -18,11 +18,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
 from metamix.base.errors import UserError
+from metamix.base.storage import as_path, is_remote, is_uri, open_binary
 from metamix.pipeline.config import InputConfig, PipelineConfig
+from metamix.pipeline.fields import top_columns
 
 Record = tuple[int, dict[str, Any] | None, str | None, str | None]  # row, obj, reason, raw
 
@@ -51,25 +54,70 @@ class InputShard:
         return path if self.stop is None else f"{path}[{self.start}:{self.stop}]"
 
 
+def _glob(pattern: str) -> list[Path]:
+    """Local glob, or an object-store one (``s3://bucket/prefix/*.jsonl``)."""
+    if not is_uri(pattern):
+        return [Path(m) for m in glob.glob(pattern, recursive=True)]
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(pattern, use_listings_cache=False)
+        matches = fs.glob(path) if glob.has_magic(path) else (
+            [path] if fs.exists(path) else [])
+    except (ImportError, ValueError) as exc:
+        raise UserError(f"input.paths: {pattern}: {exc} (pip install 'metamix[cloud]')"
+                        ) from None
+    except OSError as exc:
+        raise UserError(f"input.paths: {pattern}: cannot list: {exc}") from None
+    return [as_path(fs.unstrip_protocol(m)) for m in matches]
+
+
 def expand_paths(cfg: PipelineConfig, inp: InputConfig) -> list[Path]:
-    """Globs and directories → sorted files, so shard order (and ids' first owner) is stable."""
+    """Globs and directories → sorted files, so shard order (and ids' first owner) is stable.
+
+    With ``format: auto`` a folder written by ``Dataset.save_to_disk`` is one input (its
+    ``dataset_info.json`` and ``state.json`` are metadata, not JSON documents)."""
     found: set[Path] = set()
     for pattern in inp.paths:
-        resolved = str(cfg.resolve(pattern))
-        matches = [Path(m) for m in glob.glob(resolved, recursive=True)]
+        matches = _glob(str(cfg.resolve(pattern)))
         if not matches:
             raise UserError(f"input.paths: nothing matches {pattern!r}")
         before = len(found)
         for m in matches:
-            if m.is_dir() and inp.format not in ("hf_disk",):
-                found.update(p for p in m.rglob("*") if p.is_file() and _known_suffix(p))
+            if m.is_dir() and inp.format != "hf_disk":
+                found.update(_walk(m, inp.format == "auto"))
             else:
                 found.add(m)
         if len(found) == before and all(m.is_dir() for m in matches) \
                 and inp.format != "hf_disk":
             raise UserError(f"input.paths: {pattern!r} holds no .jsonl/.json/.ndjson (plain, "
                             ".gz, .zst) or .parquet files")
-    return sorted(found)
+    return sorted(found, key=str)
+
+
+def is_saved_dataset(path: Path) -> bool:
+    """A folder written by ``Dataset.save_to_disk``."""
+    return (path / "dataset_info.json").is_file() and (path / "state.json").is_file()
+
+
+def _walk(root: Path, detect_datasets: bool) -> list[Path]:
+    """Input files under ``root``; saved datasets are taken whole, not walked into."""
+    if detect_datasets and (root / "dataset_dict.json").is_file():
+        splits = ", ".join(sorted(p.name for p in root.iterdir() if is_saved_dataset(p)))
+        raise UserError(f"{root}: holds a DatasetDict (splits: {splits}); point input.paths "
+                        "at one split's folder")
+    if detect_datasets and is_saved_dataset(root):
+        return [root]
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        if detect_datasets and here != root and (is_saved_dataset(here) or
+                                                 (here / "dataset_dict.json").is_file()):
+            out.extend(_walk(here, detect_datasets))
+            dirnames.clear()
+            continue
+        out.extend(here / f for f in filenames if _known_suffix(here / f))
+    return out
 
 
 def _known_suffix(path: Path) -> bool:
@@ -81,12 +129,12 @@ def _detect_kind(path: Path, fmt: str) -> str:
     if fmt != "auto":
         return fmt
     name = path.name.lower()
+    if path.is_dir() and is_saved_dataset(path):
+        return "hf_disk"
     if name.endswith(".parquet"):
         return "parquet"
     if name.endswith(JSONL_SUFFIXES):
         return "jsonl"
-    if path.is_dir() and (path / "dataset_info.json").exists():
-        return "hf_disk"
     raise UserError(f"{path}: cannot tell the format from the name; set input.format")
 
 
@@ -97,6 +145,9 @@ def plan_shards(cfg: PipelineConfig, inp: InputConfig) -> list[InputShard]:
         if kind in ("jsonl", "parquet"):
             shards.append(InputShard(kind, str(path)))
             continue
+        if is_remote(path):
+            raise UserError(f"{path}: {kind} inputs must be local folders (object stores "
+                            "take .jsonl/.parquet files)")
         n_rows = len(_load_hf(kind, str(path)))
         for start in range(0, max(n_rows, 1), inp.rows_per_shard):
             shards.append(InputShard(kind, str(path), start, min(start + inp.rows_per_shard,
@@ -108,9 +159,9 @@ def read_records(shard: InputShard, inp: InputConfig, batch_rows: int = 4096
                  ) -> Iterator[list[Record]]:
     """Yield lists of records; memory stays bounded by ``batch_rows``."""
     if shard.kind == "jsonl":
-        yield from _read_jsonl(Path(shard.path), inp, batch_rows)
+        yield from _read_jsonl(as_path(shard.path), inp, batch_rows)
     elif shard.kind == "parquet":
-        yield from _read_parquet(Path(shard.path), inp, batch_rows)
+        yield from _read_parquet(as_path(shard.path), inp, batch_rows)
     else:
         yield from _read_hf(shard, inp, batch_rows)
 
@@ -191,7 +242,7 @@ def _read_jsonl(path: Path, inp: InputConfig, batch_rows: int) -> Iterator[list[
     out: list[Record] = []
     row = 0
     try:
-        with open(path, "rb") as fh:
+        with open_binary(path) as fh:
             for line in _lines(_raw_chunks(path, fh)):
                 out.append(_decode_json_line(row, line))
                 row += 1
@@ -229,36 +280,29 @@ def _decode_json_line(row: int, line: bytes) -> Record:
     return (row, obj, None, None)
 
 
-def _wanted_fields(inp: InputConfig) -> list[str]:
-    fields = [inp.text_field, inp.id_field, inp.domain_field, inp.source_field]
-    return [f for f in dict.fromkeys(fields) if f]
-
-
 def _read_parquet(path: Path, inp: InputConfig, batch_rows: int) -> Iterator[list[Record]]:
-    try:
-        pf = pq.ParquetFile(path)
-    except Exception as exc:  # pyarrow raises several types for a corrupt file
-        raise UserError(f"{path}: not a readable Parquet file: {exc}") from None
-    present = set(pf.schema_arrow.names)
-    _check_columns(path, inp, present)
-    columns = [f for f in _wanted_fields(inp) if f in present]
+    pf = parquet_file(path)
+    columns = top_columns(inp, pf.schema_arrow.names)
     row = 0
     for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
         yield [(row + i, obj, None, None) for i, obj in enumerate(batch.to_pylist())]
         row += batch.num_rows
 
 
-def _check_columns(path: Path | str, inp: InputConfig, present: set[str]) -> None:
-    """A column the config names but the data lacks is a config error, not a bad row."""
-    required = {"input.text_field": inp.text_field}
-    if inp.id_field:
-        required["input.id_field"] = inp.id_field
-    if inp.domain_field and not (inp.domain_from_path or inp.domain):
-        required["input.domain_field"] = inp.domain_field
-    for key, column in required.items():
-        if column not in present:
-            names = ", ".join(sorted(present))
-            raise UserError(f"{path}: {key} = {column!r} is not a column (columns: {names})")
+def parquet_file(path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(open_binary(path))
+    except Exception as exc:  # pyarrow raises several types for a corrupt file
+        raise UserError(f"{path}: not a readable Parquet file: {exc}") from None
+
+
+def shard_schema(shard: InputShard) -> pa.Schema | None:
+    """The Arrow schema of a columnar input (None for JSONL, whose keys vary by record)."""
+    if shard.kind == "jsonl":
+        return None
+    if shard.kind == "parquet":
+        return parquet_file(as_path(shard.path)).schema_arrow
+    return _load_hf(shard.kind, shard.path).data.schema
 
 
 def _load_hf(kind: str, path: str) -> Any:
@@ -278,8 +322,7 @@ def _load_hf(kind: str, path: str) -> Any:
 
 def _read_hf(shard: InputShard, inp: InputConfig, batch_rows: int) -> Iterator[list[Record]]:
     ds = _load_hf(shard.kind, shard.path)
-    _check_columns(shard.path, inp, set(ds.column_names))
-    columns = [f for f in _wanted_fields(inp) if f in ds.column_names]
+    columns = top_columns(inp, ds.column_names)
     rows = ds.select_columns(columns).with_format("arrow")
     stop = shard.stop if shard.stop is not None else len(ds)
     for start in range(shard.start, stop, batch_rows):

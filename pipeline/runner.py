@@ -6,7 +6,7 @@ every shard whose record still matches, so a killed run resumes where it stopped
 
 from __future__ import annotations
 
-import shutil
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,19 +15,24 @@ from typing import Any
 import duckdb
 from rich.console import Console
 
-from metamix.base.atomic import atomic_path
+from metamix.base.atomic import atomic_path, write_json_atomic
 from metamix.base.errors import UserError
 from metamix.base.hashing import file_hash, json_hash
+from metamix.base.storage import is_uri
 from metamix.pipeline.config import InputConfig, PipelineConfig
 from metamix.pipeline.dedup import run_dedup
-from metamix.pipeline.executor import WorkerPool, run_tasks
+from metamix.pipeline.executor import WorkerPool
+from metamix.pipeline.fields import KeptField
+from metamix.pipeline.ingest import inspect_inputs
 from metamix.pipeline.manifest import ShardRecord, StageManifest, input_fingerprint
 from metamix.pipeline.readers import plan_shards
-from metamix.pipeline.report import StageReport
+from metamix.pipeline.report import StageReport, check_stage_output
 from metamix.pipeline.scorer_specs import build_scorers
+from metamix.pipeline.selection.engine import register_object_stores
 from metamix.pipeline.shard_tasks import ShardTask, ingest_shard, transform_shard
 from metamix.pipeline.stages import ApplyScorer, BatchStage, CountTokens, QuarantineIds
 from metamix.pipeline.tokenizer import TOKEN_FILES_DIR, ensure_tokenizer
+from metamix.scorers.base import Scorer
 
 CODE_VERSION = "1"
 
@@ -36,6 +41,15 @@ CODE_VERSION = "1"
 class StageRun:
     records: list[ShardRecord]
     report: StageReport
+
+
+def open_pool(cfg: PipelineConfig) -> WorkerPool | Any:
+    """The configured executor: a local process pool, or the Ray cluster (``RayPool``)."""
+    if cfg.executor == "ray":
+        from metamix.pipeline.ray_executor import RayPool
+
+        return RayPool(cfg.ray)
+    return WorkerPool(cfg.n_workers)
 
 
 def _run_stage(cfg: PipelineConfig, console: Console, stage: str, tasks: list[ShardTask],
@@ -55,8 +69,9 @@ def _run_stage(cfg: PipelineConfig, console: Console, stage: str, tasks: list[Sh
             done[task.shard] = rec
     skipped_docs = sum(r.stats.read for r in done.values())
     remaining = None if total_docs is None else max(total_docs - skipped_docs, 0)
-    for rec in run_tasks(fn, todo, workers=cfg.n_workers, label=stage, total_docs=remaining,
-                         console=console, show_progress=cfg.progress and bool(todo), pool=pool):
+    for rec in pool.map(fn, todo, label=stage, total_docs=remaining, console=console,
+                        show_progress=cfg.progress and bool(todo),
+                        docs_of=lambda r: r.stats.read):
         done[rec.shard] = rec
     records = [done[t.shard] for t in tasks]
     _remove_stale(stage_dir, {t.shard for t in tasks})
@@ -95,9 +110,12 @@ def _remove_stale(stage_dir: Path, shards: set[str]) -> None:
 def _ingest(cfg: PipelineConfig, console: Console, stage: str, inp: InputConfig,
             pool: WorkerPool) -> StageRun:
     shards = plan_shards(cfg, inp)
-    config_hash = json_hash([CODE_VERSION, inp.model_dump(mode="json")])
     # labels as the config names the inputs: relative paths stay relative
-    relative = not any(Path(p).is_absolute() for p in inp.paths)
+    relative = not any(is_uri(p) or Path(p).is_absolute() for p in inp.paths)
+    base = Path(cfg.base_dir)
+    kept = inspect_inputs(shards, inp, lambda p: os.path.relpath(p, base) if relative else p)
+    config_hash = json_hash([CODE_VERSION, inp.model_dump(mode="json"),
+                             [(f.name, f.path, str(f.type)) for f in kept]])
     tasks = [
         ShardTask(stage=stage, shard=f"part-{i:05d}", stage_dir=str(cfg.run_dir / stage),
                   input_label=s.label_under(Path(cfg.base_dir)) if relative else s.label,
@@ -105,17 +123,18 @@ def _ingest(cfg: PipelineConfig, console: Console, stage: str, inp: InputConfig,
                   config_hash=config_hash, source=s, batch_size=cfg.score.batch_size)
         for i, s in enumerate(shards)
     ]
-    return _run_stage(cfg, console, stage, tasks, _IngestFn(inp), None, pool)
+    return _run_stage(cfg, console, stage, tasks, _IngestFn(inp, kept), None, pool)
 
 
 class _IngestFn:
     """Picklable closure over the input config for the process pool."""
 
-    def __init__(self, inp: InputConfig) -> None:
+    def __init__(self, inp: InputConfig, kept: list[KeptField]) -> None:
         self.inp = inp
+        self.kept = kept
 
     def __call__(self, task: ShardTask) -> ShardRecord:
-        return ingest_shard(task, self.inp)
+        return ingest_shard(task, self.inp, self.kept)
 
 
 def find_cross_shard_duplicates(shard_paths: list[Path]) -> dict[str, set[str]]:
@@ -129,6 +148,7 @@ def find_cross_shard_duplicates(shard_paths: list[Path]) -> dict[str, set[str]]:
         return {}
     con = duckdb.connect()
     con.execute("SET threads TO 2")
+    register_object_stores(con, shard_paths)
     order = [[str(p), i] for i, p in enumerate(shard_paths)]
     con.execute("CREATE TEMP TABLE shard_order (filename VARCHAR, pos INTEGER)")
     con.executemany("INSERT INTO shard_order VALUES (?, ?)", order)
@@ -158,7 +178,9 @@ def _transform(cfg: PipelineConfig, console: Console, stage: str, inputs: list[S
         tasks.append(ShardTask(
             stage=stage, shard=rec.shard, stage_dir=str(stage_dir),
             input_label=f"{input_stage}/{rec.shard}.parquet",
-            input_fingerprint=file_hash(in_path),
+            # the hash the shard's record vouches for (just written or just verified):
+            # the driver does not read every shard again
+            input_fingerprint=rec.outputs[f"{input_stage}/{rec.shard}.parquet"],
             config_hash=json_hash([CODE_VERSION, config_parts, sorted(dup_ids)]),
             input_path=str(in_path), stages=stages, batch_size=cfg.score.batch_size,
             max_batch_bytes=int(cfg.score.max_batch_mb * 1e6)))
@@ -171,17 +193,40 @@ def run_score(cfg: PipelineConfig, console: Console) -> list[StageReport]:
 
     The four stages share one worker pool (started only if a stage has work)."""
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    with WorkerPool(cfg.n_workers) as pool:
-        return _score_stages(cfg, console, pool)
+    # Scorers first: a bad spec stops before any data is read, and a user scorer's module
+    # is importable before the workers start.
+    scorers = build_scorers(cfg.score.scorers, base_dir=Path(cfg.base_dir))
+    _check_kept_names(cfg.input, scorers)
+    with open_pool(cfg) as pool:
+        reports = _score_stages(cfg, console, pool, scorers)
+        if getattr(pool, "placement", None):  # Ray: which node ran each shard, per stage
+            write_json_atomic(cfg.run_dir / "logs" / "ray_placement.json", pool.placement)
+        return reports
 
 
-def _score_stages(cfg: PipelineConfig, console: Console, pool: WorkerPool
-                  ) -> list[StageReport]:
+def _check_kept_names(inp: InputConfig, scorers: list[Scorer]) -> None:
+    """A kept user field may not take the name of a scorer's column."""
+    for scorer in scorers:
+        for f in scorer.output_schema():
+            if f.name in inp.kept_columns():
+                raise UserError(f"input.keep_fields.{f.name}: scorer {scorer.name!r} writes a "
+                                "column of that name; name the kept field another way "
+                                f"({{my_{f.name}: {inp.kept_columns()[f.name]}}})")
+
+
+def _checked(cfg: PipelineConfig, run: StageRun, inp: InputConfig, section: str) -> StageRun:
+    check_stage_output(run.report, inp.max_quarantine_fraction,
+                       f"{section}.max_quarantine_fraction", cfg.run_dir)
+    return run
+
+
+def _score_stages(cfg: PipelineConfig, console: Console, pool: WorkerPool,
+                  scorers: list[Scorer]) -> list[StageReport]:
     reports = []
-    train = _ingest(cfg, console, "ingest", cfg.input, pool)
+    train = _checked(cfg, _ingest(cfg, console, "ingest", cfg.input, pool), cfg.input, "input")
     reports.append(train.report)
-    valid = (_ingest(cfg, console, "ingest_validation", cfg.validation, pool)
-             if cfg.validation else None)
+    valid = (_checked(cfg, _ingest(cfg, console, "ingest_validation", cfg.validation, pool),
+                      cfg.validation, "validation") if cfg.validation else None)
     if valid:
         reports.append(valid.report)
     train_paths = [cfg.run_dir / "ingest" / f"{r.shard}.parquet" for r in train.records]
@@ -195,10 +240,8 @@ def _score_stages(cfg: PipelineConfig, console: Console, pool: WorkerPool
     run_tok = cfg.run_dir / "tokenizer.json"
     if not run_tok.is_file() or file_hash(run_tok) != file_hash(tok_path):
         with atomic_path(run_tok) as tmp:
-            shutil.copyfile(tok_path, tmp)
+            tmp.write_bytes(tok_path.read_bytes())
     tok_hash = file_hash(run_tok)
-
-    scorers = build_scorers(cfg.score.scorers)
 
     def score_stages(path: Path) -> list[BatchStage]:
         return [QuarantineIds(dups.get(str(path), set()), "duplicate_id",
@@ -213,14 +256,14 @@ def _score_stages(cfg: PipelineConfig, console: Console, pool: WorkerPool
     scorer_params = [(s.name, s.params()) for s in scorers]
     scored = _transform(cfg, console, "scored", train.records, "ingest", score_stages,
                         [tok_hash, scorer_params], pool)
-    reports.append(scored.report)
+    reports.append(_checked(cfg, scored, cfg.input, "input").report)
     dedup = run_dedup(cfg, console, scored.records)
     if dedup is not None:
         reports.append(dedup)
     if valid:
-        reports.append(_transform(cfg, console, "validation", valid.records,
-                                  "ingest_validation", validation_stages, [tok_hash],
-                                  pool).report)
+        validation = _transform(cfg, console, "validation", valid.records,
+                                "ingest_validation", validation_stages, [tok_hash], pool)
+        reports.append(_checked(cfg, validation, cfg.validation, "validation").report)
     return reports
 
 

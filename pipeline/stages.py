@@ -143,12 +143,14 @@ class CountTokens:
         if self._encoder is None:
             from metamix.base.bpe import TOKEN_IDS_COLUMN, TOKENIZER_SHA256_KEY, load_encoder
             from metamix.base.hashing import file_sha256
+            from metamix.base.storage import local_copy
 
-            self._encoder = load_encoder(self.tokenizer_path)
+            path = local_copy(self.tokenizer_path)  # the encoders open local files only
+            self._encoder = load_encoder(path)
             value_type = pa.from_numpy_dtype(self._encoder.dtype)
             self._ids_field = pa.field(
                 TOKEN_IDS_COLUMN, pa.large_list(value_type),
-                metadata={TOKENIZER_SHA256_KEY: file_sha256(self.tokenizer_path)})
+                metadata={TOKENIZER_SHA256_KEY: file_sha256(path)})
         return self._encoder
 
     def __call__(self, batch: pa.RecordBatch) -> StageResult:

@@ -30,6 +30,7 @@ from metamix.base.atomic import atomic_path
 from metamix.base.bpe import TOKEN_IDS_COLUMN, TOKENIZER_SHA256_KEY
 from metamix.base.errors import UserError
 from metamix.base.hashing import file_hash, id_hash_key, json_hash
+from metamix.base.storage import as_path, is_remote, open_binary
 from metamix.pipeline.config import TokenizerConfig
 from metamix.pipeline.manifest import shard_record_path
 
@@ -44,7 +45,8 @@ def sample_texts(shards: list[Path], n_docs: int) -> list[str]:
     """The ``n_docs`` documents with the smallest id hash: stable under shard re-ordering."""
     scored: list[tuple[bytes, str]] = []
     for shard in shards:
-        for batch in pq.ParquetFile(shard).iter_batches(columns=["id", "text"], batch_size=4096):
+        reader = pq.ParquetFile(open_binary(shard))
+        for batch in reader.iter_batches(columns=["id", "text"], batch_size=4096):
             for doc_id, text in zip(batch.column("id").to_pylist(),
                                     batch.column("text").to_pylist(), strict=True):
                 key = id_hash_key(doc_id)
@@ -116,7 +118,7 @@ _META_TOKENIZER = b"tokenizer_sha256"
 def token_ids_path(data_path: str | Path) -> Path:
     """Where the ids of ``<run>/<stage>/<shard>.parquet`` live:
     ``<run>/tokens/<stage>/<shard>.arrow``."""
-    data = Path(data_path)
+    data = as_path(data_path)
     return data.parent.parent / TOKEN_FILES_DIR / data.parent.name / f"{data.stem}.arrow"
 
 
@@ -128,7 +130,7 @@ class TokenIdsFile:
     stage's shard record, written after both files, holds both files' content hashes."""
 
     def __init__(self, data_path: Path) -> None:
-        self.data_path = Path(data_path)
+        self.data_path = as_path(data_path)
         self._stack = ExitStack()
         self._writer: pa.ipc.RecordBatchFileWriter | None = None
 
@@ -170,10 +172,10 @@ def read_token_ids(data_path: str | Path, tokenizer_sha256: str
                    ) -> tuple[np.ndarray, np.ndarray] | None:
     """(ids, offsets) stored for ``data_path`` by the score stage, or None unless they are
     this tokenizer's and the shard's record still vouches for both files' contents."""
-    data = Path(data_path)
+    data = as_path(data_path)
     path = token_ids_path(data)
     record = shard_record_path(data.parent.parent, data.parent.name, data.stem)
-    if not path.is_file() or not record.is_file():
+    if is_remote(data) or not path.is_file() or not record.is_file():
         return None
     try:
         outputs = json.loads(record.read_text())["outputs"]

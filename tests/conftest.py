@@ -65,3 +65,42 @@ def sample_slice(tmp_path: Path) -> Path:
         table = pq.read_table(shard).slice(0, 60)
         pq.write_table(pa.Table.from_batches(table.to_batches()), out / f"{domain}.parquet")
     return out
+
+
+S3_ENV_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
+               "AWS_ENDPOINT_URL")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Any:
+    """An S3 server on loopback (moto's server mode, in a thread of this process), with the
+    standard AWS_* variables pointing at it for this process and the commands it starts;
+    yields a boto3 client. Skips when moto or s3fs is not installed."""
+    import os
+    import socket
+
+    pytest.importorskip("s3fs", reason="object-store tests need s3fs (pip install .[cloud])")
+    server_mod = pytest.importorskip("moto.server", reason="object-store tests need moto")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    saved = {k: os.environ.get(k) for k in S3_ENV_KEYS}
+    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1",
+                       "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"})
+    import boto3
+
+    try:
+        yield boto3.client("s3")
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -80,7 +80,7 @@ def test_scores_are_parsed_and_written(tmp_path: Path) -> None:
         (f"id-{i}", d, i % 6) for i in range(8) for d in ("reasoning", "cleanliness")}
     row = rows[0]
     assert row["status"] == "ok" and row["attempts"] == 1 and row["model"] == "fake-model"
-    assert row["rubric_version"] == 1 and len(row["text_hash"]) == 32 and row["latency_s"] > 0
+    assert row["rubric_version"] == 2 and len(row["text_hash"]) == 32 and row["latency_s"] > 0
     assert "Final score" in row["raw"] and row["error"] is None and row["cached"] is False
     assert summary.counts["reasoning"] == {"ok": 8, "parse_error": 0, "request_error": 0}
     assert summary.scores["cleanliness"] == {0: 2, 1: 2, 2: 1, 3: 1, 4: 1, 5: 1}

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from metamix.base.storage import as_path, is_remote, open_binary, upload
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -25,8 +28,19 @@ if TYPE_CHECKING:
 
 @contextmanager
 def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary sibling path; rename it onto ``dest`` only if the block succeeds."""
-    dest = Path(dest)
+    """Yield a temporary sibling path; rename it onto ``dest`` only if the block succeeds.
+
+    On an object store (``dest`` a URI) the temporary file is local and is uploaded as one
+    object when the block succeeds: an object appears whole or not at all."""
+    dest = as_path(dest)
+    if is_remote(dest):
+        with tempfile.TemporaryDirectory(prefix="metamix-upload-") as folder:
+            tmp = Path(folder) / dest.name
+            yield tmp
+            _commit_point("before", dest)
+            upload(tmp, dest)
+            _commit_point("after", dest)
+        return
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
     try:
@@ -81,5 +95,5 @@ def read_parquet_whole(path: str | os.PathLike[str], columns: list[str] | None =
     """
     import pyarrow.parquet as pq  # here, so importing this module stays cheap
 
-    with open(path, "rb") as fh:
+    with open_binary(path) as fh:
         return pq.read_table(fh, columns=columns)

@@ -11,6 +11,8 @@ import json
 import os
 from typing import Any
 
+from metamix.base.storage import open_binary
+
 
 def json_hash(obj: Any, length: int = 16) -> str:
     """sha256 of ``obj`` as sorted-key JSON (non-JSON values as ``str``), hex, truncated."""
@@ -19,7 +21,7 @@ def json_hash(obj: Any, length: int = 16) -> str:
 
 
 def _digest_file(path: str | os.PathLike[str], h: Any) -> str:
-    with open(path, "rb") as fh:
+    with open_binary(path) as fh:
         while chunk := fh.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()

@@ -12,20 +12,34 @@ import errno
 import fcntl
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from metamix.base.errors import UserError
+from metamix.base.hashing import json_hash
+from metamix.base.storage import is_remote
 
 LOCK_NAME = ".lock"
+
+
+def _lock_file(run_dir: Path) -> Path:
+    """``<run>/.lock``; for a run folder on an object store (which has no locks), a local
+    file named after its URI: it keeps two commands on this machine apart, not two
+    machines."""
+    if not is_remote(run_dir):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return run_dir / LOCK_NAME
+    folder = Path(tempfile.gettempdir()) / "metamix-locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{json_hash(str(run_dir))}.lock"
 
 
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Hold the run folder's lock for the block, or stop with the holder's PID."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / LOCK_NAME
+    path = _lock_file(run_dir)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
@@ -58,7 +72,7 @@ def remove_stale_temps(root: Path, *, only_dead: bool = True) -> list[Path]:
     writer is gone (``only_dead``) or all of them (inside a locked run folder nothing else
     can be writing). Returns what was removed."""
     removed: list[Path] = []
-    if not root.is_dir():
+    if is_remote(root) or not root.is_dir():  # object stores get whole objects only
         return removed
     for path in sorted(root.rglob(".*")):
         name = path.name

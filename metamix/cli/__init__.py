@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -55,7 +56,8 @@ def load_run_config(args: argparse.Namespace, check_scorers: bool = True) -> Any
     if check_scorers:
         from metamix.pipeline.scorer_specs import build_scorers
 
-        build_scorers(cfg.score.scorers)  # fail on bad scorer params before reading data
+        # fail on bad scorer params before reading data
+        build_scorers(cfg.score.scorers, base_dir=Path(cfg.base_dir))
     return cfg
 
 
@@ -121,10 +123,12 @@ def cmd_scorers(args: argparse.Namespace, console: Console) -> None:
 
 def cmd_report(args: argparse.Namespace, console: Console) -> None:
     """One page of figures over a run's outputs (``metamix.report``)."""
+    from metamix.base.storage import require_local
     from metamix.config import load_config
     from metamix.report import cli as report_cli
 
     cfg = load_config(args.config, dict(parse_override(s) for s in args.set))
+    require_local(cfg.run_dir, "report")
     with _owning(cfg):
         report_cli.run(cfg, args, console)
 

@@ -21,8 +21,10 @@ def score(cfg: RunConfig, console: Console) -> None:
 
     started = time.monotonic()
     reports = run_score(cfg, console)
+    where = (f"ray {cfg.ray.address}" if cfg.executor == "ray"
+             else f"{cfg.n_workers} workers")
     print_reports(console, reports, f"metamix score · run {cfg.run} · "
-                  f"{time.monotonic() - started:.1f}s · {cfg.n_workers} workers")
+                  f"{time.monotonic() - started:.1f}s · {where}")
     write_json_atomic(cfg.run_dir / "score_summary.json",
                       {"stages": [r.to_json() for r in reports]})
     write_json_atomic(cfg.run_dir / "logs" / "score.json",

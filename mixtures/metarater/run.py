@@ -32,6 +32,7 @@ from rich.console import Console
 
 from metamix.base.atomic import atomic_path, write_json_atomic
 from metamix.base.errors import UserError
+from metamix.base.storage import require_local
 from metamix.mixtures.metarater.columns import numeric_columns
 from metamix.mixtures.metarater.config import MetaraterConfig
 from metamix.mixtures.metarater.evaluation import evaluation_docs
@@ -92,9 +93,15 @@ def open_context(cfg: PipelineConfig, mcfg: MetaraterConfig, console: Console
     scored, valid, tokenizer = proxy_inputs(cfg, "metarater", need_validation)
     for warning in check_targets(mcfg.targets):
         console.print(f"[yellow]warning:[/] metarater.targets: {warning}")
-    columns = mcfg.scores or numeric_columns(scored)
-    declared: dict[str, Any] = {}
-    for scorer in build_scorers(cfg.score.scorers):
+    if cfg.select is not None and cfg.select.where != mcfg.where:
+        console.print(f"[yellow]warning:[/] select.where is {cfg.select.where!r} but "
+                      f"metarater.where is {mcfg.where!r}: the proxies rank another pool of "
+                      "documents than the selection ships")
+    # kept user fields are scores only when input.score_fields gives their direction
+    passive = set(cfg.input.kept_columns()) - set(cfg.input.score_fields)
+    columns = mcfg.scores or [c for c in numeric_columns(scored) if c not in passive]
+    declared: dict[str, Any] = dict(cfg.input.score_fields)
+    for scorer in build_scorers(cfg.score.scorers, base_dir=Path(cfg.base_dir)):
         declared.update(scorer.directions())
     spill = out / f".metarater-spill-{os.getpid()}"
     con = connect(threads=2, spill_dir=spill)
@@ -122,6 +129,7 @@ def open_context(cfg: PipelineConfig, mcfg: MetaraterConfig, console: Console
 def run_metarater(cfg: PipelineConfig, mcfg: MetaraterConfig, console: Console
                   ) -> dict[str, Any]:
     """Run the whole loop; write ``<run_dir>/metarater/`` and return the summary."""
+    require_local(cfg.run_dir, "metarater")
     started = time.monotonic()
     with open_context(cfg, mcfg, console) as (ctx, names, directions):
         return _sweep_and_fit(ctx, names, directions, console, started)
@@ -131,9 +139,11 @@ def _engine(con: Any, scored: list[Path], columns: list[str], mcfg: MetaraterCon
             ) -> SelectionEngine:
     try:
         return SelectionEngine(con, scored, columns, normalization=mcfg.normalization,
-                               hard_filters=mcfg.hard_filters)
+                               hard_filters=mcfg.hard_filters, where=mcfg.where,
+                               where_key="metarater.where")
     except SelectionError as exc:
-        raise UserError(f"metarater: {exc}") from None
+        prefix = "" if str(exc).startswith("metarater.") else "metarater: "
+        raise UserError(f"{prefix}{exc}") from None
 
 
 def _cut(engine: SelectionEngine, mcfg: MetaraterConfig) -> Cut:
@@ -235,7 +245,8 @@ def _sweep_and_fit(ctx: Context, names: list[str], directions: dict[str, Any],
                   f"({mcfg.proxy.trainer}), {ctx.cut.token_budget:,} tokens per run, "
                   f"{len(mcfg.targets)} targets, {workers} workers")
     rows = run_sweep(_tasks(ctx, planned, max_doc, stats), table, workers=workers,
-                     console=console, show_progress=cfg.progress, retries=mcfg.retries)
+                     console=console, show_progress=cfg.progress, retries=mcfg.retries,
+                     ray=cfg.ray if cfg.executor == "ray" else None)
 
     fit_runs = [p for p in planned if p.kind in FIT_KINDS and rows[p.run_id]["status"] == "ok"]
     if len(fit_runs) < 2 * mcfg.folds:
@@ -264,7 +275,7 @@ def _sweep_and_fit(ctx: Context, names: list[str], directions: dict[str, Any],
     learned_run = PlannedRun(f"learned-{digest}", "learned", learned, ctx.seed)
     rows.update(run_sweep(_tasks(ctx, [learned_run], max_doc, stats), table, workers=1,
                           console=console, show_progress=cfg.progress, retries=mcfg.retries,
-                          label="learned"))
+                          label="learned", ray=cfg.ray if cfg.executor == "ray" else None))
     shares = importance(model, names)
     summary = build_summary(
         planned=[*planned, learned_run], rows=rows, targets=mcfg.targets,

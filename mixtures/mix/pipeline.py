@@ -35,6 +35,7 @@ from rich.console import Console
 
 from metamix.base.atomic import atomic_path
 from metamix.base.errors import UserError
+from metamix.base.storage import require_local
 from metamix.mixtures.mix.config import MixConfig
 from metamix.mixtures.mix.data import DomainIndex, build_caches, mixture_data
 from metamix.mixtures.mix.experts import build_experts
@@ -94,7 +95,8 @@ class MixRunner:
                 sweep_key=self.key))
         rows = run_sweep(tasks, self.log, workers=self.mcfg.workers or self.cfg.n_workers,
                          console=self.console, show_progress=self.cfg.progress,
-                         retries=self.mcfg.retries, label=f"{kind} runs")
+                         retries=self.mcfg.retries, label=f"{kind} runs",
+                         ray=self.cfg.ray if self.cfg.executor == "ray" else None)
         ok = []
         for task, w in zip(tasks, np.atleast_2d(mixtures), strict=True):
             row = rows.get(task.run_id)
@@ -150,6 +152,7 @@ def torch_threads(n: int) -> Iterator[int]:
 
 def run_mix(cfg: PipelineConfig, mcfg: MixConfig, console: Console) -> dict[str, Any]:
     """The whole loop; writes ``<run_dir>/mix/`` and ``<run_dir>/mixture/``, returns the summary."""
+    require_local(cfg.run_dir, "mix")
     workers = mcfg.workers or cfg.n_workers
     with torch_threads(min(workers, os.cpu_count() or 1)) as threads:
         return _run_mix(cfg, mcfg, console, workers, threads)
@@ -181,7 +184,7 @@ def _run_mix(cfg: PipelineConfig, mcfg: MixConfig, console: Console, workers: in
     experts = build_experts(cfg.run_dir / "mix" / "experts", str(train_cache), validation,
                             index, mcfg.proxy.trainer, mcfg.proxy.params,
                             mcfg.expert_tokens or mcfg.proxy_tokens, seed, key, console,
-                            cfg.progress)
+                            cfg.progress, ray=cfg.ray if cfg.executor == "ray" else None)
     timings["experts"] = time.monotonic() - t0
 
     def exact_mde(w: np.ndarray) -> np.ndarray:

@@ -15,10 +15,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from metamix.base.storage import as_path
 from metamix.pipeline.selection.config import Cut
 from metamix.pipeline.selection.files import Normalization, SelectionError
 from metamix.pipeline.selection.quota import define_outcomes
@@ -50,6 +52,19 @@ def source_sql(paths: Sequence[Path]) -> str:
     return f"read_parquet([{files}], union_by_name = true)"
 
 
+def register_object_stores(con: duckdb.DuckDBPyConnection, paths: Sequence[Any]) -> None:
+    """Let DuckDB read the object-store paths among ``paths`` through their fsspec
+    filesystem (no httpfs extension to download: credentials as for every other read)."""
+    seen: set[str] = set()
+    for path in paths:
+        fs = getattr(path, "fs", None)
+        protocol = getattr(path, "protocol", "")
+        if fs is None or protocol in ("", "file", "local") or protocol in seen:
+            continue
+        seen.add(protocol)
+        con.register_filesystem(fs)
+
+
 def connect(memory_limit: str = "2GB", threads: int | None = None,
             spill_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
     config: dict[str, str | int | bool] = {
@@ -61,6 +76,35 @@ def connect(memory_limit: str = "2GB", threads: int | None = None,
     if spill_dir is not None:
         config["temp_directory"] = str(spill_dir)
     return duckdb.connect(config=config)
+
+
+#: The drop reason of rows that ``select.where`` excludes.
+WHERE_REASON = "where"
+
+
+def check_where(con: duckdb.DuckDBPyConnection, source: str, where: str,
+                columns: list[str], key: str = "select.where") -> None:
+    """Stop unless ``where`` is one true/false SQL expression over the scored columns,
+    naming an unknown column (DuckDB's own message suggests near names)."""
+    empty = f"(SELECT * FROM {source} LIMIT 0)"
+    try:
+        con.sql(f"SELECT count(*) FROM {empty} WHERE ({where})").fetchall()  # no aggregates
+        [(_, dtype, *_)] = con.sql(f"DESCRIBE SELECT ({where}) AS keep FROM {empty}").fetchall()
+    except duckdb.BinderException as exc:
+        message = str(exc).splitlines()
+        unknown = re.search(r'Referenced column "([^"]+)" not found', message[0])
+        if unknown:
+            hint = next((m for m in message[1:] if "Candidate" in m), "").strip()
+            raise SelectionError(
+                f"{key}: no column {unknown.group(1)!r} in the scored input"
+                f"{' (' + hint + ')' if hint else ''}; columns: {', '.join(columns)}") from None
+        raise SelectionError(f"{key}: {where!r}: {message[0]}") from None
+    except duckdb.Error as exc:
+        raise SelectionError(f"{key}: {where!r} is not an SQL condition: "
+                             f"{str(exc).splitlines()[0]}") from None
+    if dtype != "BOOLEAN":
+        raise SelectionError(f"{key}: {where!r} is {dtype}, not a true/false "
+                             "condition (e.g. lang = 'en')")
 
 
 @dataclass
@@ -95,23 +139,26 @@ class SelectionEngine:
     def __init__(self, con: duckdb.DuckDBPyConnection, scored_paths: Sequence[Path],
                  columns: Sequence[str], *, normalization: Normalization,
                  hard_filters: Sequence[str] = (), duplicate_paths: Sequence[Path] = (),
-                 drop_duplicates: bool = False) -> None:
+                 drop_duplicates: bool = False, where: str | None = None,
+                 where_key: str = "select.where") -> None:
         if not scored_paths:
             raise SelectionError("no scored Parquet shards given to select from")
-        missing = [p for p in scored_paths if not Path(p).is_file()]
+        missing = [p for p in scored_paths if not as_path(p).is_file()]
         if missing:
             raise SelectionError(f"scored shard not found: {missing[0]}")
         self.con = con
-        self.source = source_sql([Path(p) for p in scored_paths])
+        self.source = source_sql([as_path(p) for p in scored_paths])
         if duplicate_paths:   # the dedup pass's columns, joined by id
             self.source = (f"(SELECT s.*, {', '.join(f'd.{c}' for c in DUP_COLUMNS)} FROM "
                            f"{self.source} AS s LEFT JOIN "
-                           f"{source_sql([Path(p) for p in duplicate_paths])} AS d "
+                           f"{source_sql([as_path(p) for p in duplicate_paths])} AS d "
                            "ON s.id = d.id)")
         self.drop_duplicates = drop_duplicates
         self.columns = list(columns)
         self.normalization = normalization
         self.hard_filters = list(hard_filters)
+        self.where = where
+        self.where_key = where_key
         self._check_columns()
         self._load()
 
@@ -134,6 +181,8 @@ class SelectionEngine:
                 raise SelectionError(
                     f"hard_filters: '{name}' has no column '{name}_drop_reason' in the scored "
                     "input")
+        if self.where is not None:
+            check_where(self.con, self.source, self.where, list(types), self.where_key)
 
     def _has_duplicate_columns(self) -> bool:
         names = {row[0] for row in self.con.sql(f"DESCRIBE SELECT * FROM {self.source}")
@@ -149,13 +198,22 @@ class SelectionEngine:
         if self.drop_duplicates and self._has_duplicate_columns():
             reason_cases = ("WHEN dup_exact_keep = false THEN 'duplicate_exact' "
                             "WHEN dup_near_keep = false THEN 'duplicate_near' " + reason_cases)
+        if self.where is not None:   # first: rows outside it are not candidates at all
+            reason_cases = (f"WHEN NOT coalesce(({self.where}), false) THEN "
+                            f"{literal(WHERE_REASON)} {reason_cases}")
         drop_reason = (f"CASE {reason_cases} END" if reason_cases
                        else "CAST(NULL AS VARCHAR)")
         raw = "".join(
             f", CASE WHEN isfinite(CAST({ident(c)} AS DOUBLE)) THEN CAST({ident(c)} AS DOUBLE)"
             f" END AS raw_{i}" for i, c in enumerate(self.columns))
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE raw_scores AS SELECT id, domain, "
-                         f"n_tokens, {drop_reason} AS drop_reason{raw} FROM {self.source}")
+        try:
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE raw_scores AS SELECT id, domain, "
+                             f"n_tokens, {drop_reason} AS drop_reason{raw} FROM {self.source}")
+        except duckdb.Error as exc:
+            if self.where is None or isinstance(exc, duckdb.IOException):
+                raise
+            raise SelectionError(f"{self.where_key}: {self.where!r}: "
+                                 f"{str(exc).splitlines()[0]}") from None
         [(n_rows, n_ids, null_domains, null_tokens)] = self.con.sql(
             "SELECT count(*), count(DISTINCT id), count(*) - count(domain), "
             "count(*) - count(n_tokens) FROM raw_scores").fetchall()

@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +71,13 @@ import duckdb
 from rich.console import Console
 
 from metamix.base.atomic import write_json_atomic
+from metamix.base.storage import as_path, is_remote, relative
 from metamix.pipeline.selection.config import SelectConfig, resolve_weights
-from metamix.pipeline.selection.engine import SelectionEngine, connect
+from metamix.pipeline.selection.engine import (
+    SelectionEngine,
+    connect,
+    register_object_stores,
+)
 from metamix.pipeline.selection.files import Normalization, SelectionError
 from metamix.pipeline.selection.summary import build_summary, print_summary, score_stats
 from metamix.pipeline.selection.write import domain_file_name, write_selected
@@ -81,7 +87,7 @@ SUMMARY_NAME = "selection_summary.json"
 
 def duplicate_paths(scored_paths: list[Path]) -> list[Path]:
     """The run's ``dups/`` files beside ``scored/`` (the dedup pass), when all exist."""
-    paths = [Path(p).parent.parent / "dups" / Path(p).name for p in scored_paths]
+    paths = [as_path(p).parent.parent / "dups" / as_path(p).name for p in scored_paths]
     return paths if paths and all(p.is_file() for p in paths) else []
 
 
@@ -91,12 +97,15 @@ def run_selection(
 ) -> dict[str, Any]:
     """Select documents, write ``selected/<domain>.parquet`` and the summary; return it."""
     weights, normalization, weights_source = resolve_weights(cfg)
-    out_dir = Path(out_dir)
+    out_dir = as_path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary_path = out_dir / SUMMARY_NAME
     summary_path.unlink(missing_ok=True)
-    spill_dir = out_dir / f".selection-spill-{os.getpid()}"
+    # DuckDB spills to a local folder, also when the outputs go to an object store
+    spill_dir = (Path(tempfile.gettempdir()) if is_remote(out_dir) else out_dir
+                 ) / f".selection-spill-{os.getpid()}"
     con = connect(cfg.duckdb_memory_limit, cfg.duckdb_threads, spill_dir)
+    register_object_stores(con, scored_paths)
     try:
         return _select(con, cfg, scored_paths, out_dir, weights, normalization,
                        weights_source, progress=progress, console=console)
@@ -123,11 +132,13 @@ def _select(
     engine = SelectionEngine(con, scored_paths, list(weights), normalization=normalization,
                              hard_filters=cfg.hard_filters,
                              duplicate_paths=duplicate_paths(scored_paths),
-                             drop_duplicates=cfg.drop_duplicates)
+                             drop_duplicates=cfg.drop_duplicates, where=cfg.where)
     selection = engine.select(weights, cfg.cut())
     counts = con.sql(
         "SELECT domain, coalesce(outcome, ''), count(*), sum(n_tokens) "
         "FROM outcomes GROUP BY ALL ORDER BY ALL").fetchall()
+    if selection.kept.num_rows == 0:
+        _refuse_empty(counts)
     domains = sorted({row[0] for row in counts})
     files = {d: domain_file_name(d) for d in domains}
     score_columns = {"combined_score": "combined_score",
@@ -148,7 +159,7 @@ def _select(
     written = write_selected(con, output_sql, out_dir / "selected", files,
                              total_rows=selection.kept.num_rows, progress=progress)
     summary = build_summary(
-        inputs=[os.path.relpath(p, out_dir) for p in scored_paths],
+        inputs=[relative(p, out_dir) for p in scored_paths],
         config=cfg.model_dump(mode="json"),
         resolved={"weights": weights, "normalization": normalization,
                   "weights_source": weights_source},
@@ -164,3 +175,13 @@ def _select(
     if progress:
         print_summary(summary, console)
     return summary
+
+
+def _refuse_empty(counts: list[tuple[str, str, int, int]]) -> None:
+    """An empty selection is never what a run is for: stop with why every row went."""
+    reasons: dict[str, int] = {}
+    for _, outcome, docs, _ in counts:
+        reasons[outcome] = reasons.get(outcome, 0) + docs
+    top = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+    raise SelectionError(f"the selection kept 0 of the {sum(reasons.values()):,} scored rows; "
+                         f"top reasons: {', '.join(f'{r} {n:,}' for r, n in top) or 'none'}")
