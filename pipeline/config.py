@@ -13,11 +13,17 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from metamix.base.hashing import json_hash
 from metamix.base.storage import as_path, is_uri
 from metamix.pipeline.selection.config import SelectConfig
+from metamix.scorers.base import Direction
+
+#: Column names the pipeline writes itself: a kept user field may not take them.
+RESERVED_COLUMNS = ("id", "text", "domain", "source", "n_tokens", "combined_score",
+                    "selection_rank")
+_COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class Strict(BaseModel):
@@ -25,21 +31,40 @@ class Strict(BaseModel):
 
 
 class InputConfig(Strict):
-    """Where documents come from and which fields hold id/text/domain/source."""
+    """Where documents come from and which fields hold id/text/domain/source.
+
+    Every field mapping takes a dotted path (``meta.lang``) into nested JSON objects,
+    Parquet structs and ``datasets`` struct features."""
 
     paths: list[str] = Field(min_length=1, description="files, globs or directories")
-    format: Literal["auto", "jsonl", "parquet", "hf_disk", "hf_json", "hf_parquet"] = "auto"
-    text_field: str = "text"
+    format: Literal["auto", "jsonl", "parquet", "hf_disk", "hf_json", "hf_parquet"] = Field(
+        default="auto", description="auto: by file suffix; a folder holding dataset_info.json "
+        "and state.json is a save_to_disk dataset")
+    text_field: str = Field(default="text", description="field holding the document text "
+                            "(a dotted path reaches into nested fields: meta.body)")
     id_field: str | None = Field(
         default="id", description="null: id = content hash of the text"
     )
-    domain_field: str | None = "domain"
+    domain_field: str | None = Field(
+        default="domain", description="field holding the domain (e.g. meta.lang)")
     domain_from_path: str | None = Field(
         default=None, description="regex with a (?P<domain>...) group, matched on the path"
     )
     domain: str | None = Field(default=None, description="one constant domain for all rows")
-    source_field: str | None = "source"
-    rows_per_shard: int = Field(default=50_000, gt=0, description="for hf_* inputs")
+    source_field: str | None = Field(
+        default="source", description="at its default, documents without it take the file "
+        "name; set explicitly, it must exist")
+    keep_fields: list[str] | dict[str, str] = Field(
+        default_factory=list, description="user fields passed through scored/ and selected/: "
+        "a list of paths (meta.url becomes column meta_url) or {column: path}")
+    score_fields: dict[str, Direction] = Field(
+        default_factory=dict, description="kept numeric columns that are scores, with their "
+        "direction (higher, lower, neutral): Meta-rater weighs them like a scorer's columns")
+    max_quarantine_fraction: float = Field(
+        default=0.5, ge=0, le=1, description="a stage that quarantines more than this share "
+        "of the rows it reads stops the run with the top reasons")
+    rows_per_shard: int = Field(default=50_000, gt=0, description="rows per ingest shard of a "
+                                "datasets input (hf_disk, hf_json, hf_parquet)")
     max_doc_bytes: int = Field(
         default=5_000_000, gt=0, description="longer documents are quarantined as too_large "
         "(with their size): one huge document would otherwise set the memory of a worker")
@@ -60,19 +85,67 @@ class InputConfig(Strict):
             raise ValueError("needs a named group (?P<domain>...)")
         return v
 
+    @field_validator("keep_fields")
+    @classmethod
+    def _kept_names(cls, v: list[str] | dict[str, str]) -> list[str] | dict[str, str]:
+        pairs = _kept_pairs(v)
+        names = [name for name, _ in pairs]
+        for name, path in pairs:
+            if not path or any(not part for part in path.split(".")):
+                raise ValueError(f"{path!r}: not a field path (e.g. meta.url)")
+            if not _COLUMN_NAME.match(name):
+                raise ValueError(f"column name {name!r}: use letters, digits and _ (not "
+                                 "starting with a digit), so SQL filters can name it")
+            if name in RESERVED_COLUMNS:
+                raise ValueError(f"column name {name!r} is one metamix writes; give another "
+                                 f"({{my_{name}: {path}}})")
+            if names.count(name) > 1:
+                raise ValueError(f"column name {name!r} given twice")
+        return v
+
+    @model_validator(mode="after")
+    def _score_fields_are_kept(self) -> InputConfig:
+        unknown = sorted(set(self.score_fields) - set(self.kept_columns()))
+        if unknown:
+            raise ValueError(f"score_fields names columns not in keep_fields: {unknown} "
+                             f"(kept columns: {sorted(self.kept_columns())})")
+        return self
+
+    def kept_columns(self) -> dict[str, str]:
+        """Output column name → path of every kept user field."""
+        return dict(_kept_pairs(self.keep_fields))
+
+
+def _kept_pairs(v: list[str] | dict[str, str]) -> list[tuple[str, str]]:
+    if isinstance(v, dict):
+        return list(v.items())
+    return [(path.replace(".", "_"), path) for path in v]
+
 
 class TokenizerConfig(Strict):
     """Byte-level BPE shared by n_tokens and the proxy trainers."""
 
     path: str | None = Field(default=None, description="an existing tokenizer.json to use")
-    vocab_size: int = Field(default=8192, ge=260, le=262_144)
-    sample_docs: int = Field(default=20_000, gt=0)
-    min_frequency: int = Field(default=2, ge=1)
+    vocab_size: int = Field(default=8192, ge=260, le=262_144,
+                            description="vocabulary of the BPE trained when path is null")
+    sample_docs: int = Field(default=20_000, gt=0,
+                             description="documents the BPE is trained on (a seeded sample)")
+    min_frequency: int = Field(default=2, ge=1, description="pairs seen fewer times are not merged")
 
 
 class ScorerSpec(Strict):
-    name: str
-    params: dict[str, Any] = Field(default_factory=dict)
+    """One scorer: a registered name (``metamix scorers``) or a class of your own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str = Field(description="the scorer's name (its columns are prefixed by it)")
+    params: dict[str, Any] = Field(default_factory=dict,
+                                   description="the scorer's keyword arguments")
+    import_: str | None = Field(
+        default=None, alias="import",
+        description="module of your own Scorer subclass (my_pkg.scorers, or "
+                    "my_pkg.scorers:MyScorer); searched on sys.path, then in the folder "
+                    "metamix runs from")
 
 
 def _default_scorers() -> list[ScorerSpec]:
@@ -81,7 +154,9 @@ def _default_scorers() -> list[ScorerSpec]:
 
 
 class ScoreConfig(Strict):
-    scorers: list[ScorerSpec] = Field(default_factory=_default_scorers)
+    scorers: list[ScorerSpec] = Field(
+        default_factory=_default_scorers,
+        description="scorer families to run, in order (see metamix scorers)")
     batch_size: int = Field(default=1000, gt=0, description="rows per record batch, at most")
     max_batch_mb: float = Field(
         default=4.0, gt=0,
@@ -92,14 +167,16 @@ class ScoreConfig(Strict):
 class ResourceRequest(Strict):
     """What one Ray task asks of the cluster (Ray's own resource names)."""
 
-    num_cpus: float = Field(default=1, ge=0)
-    num_gpus: float = Field(default=0, ge=0)
-    memory_mb: int | None = Field(default=None, gt=0, description="Ray's memory resource")
+    num_cpus: float = Field(default=1, ge=0, description="CPUs one task reserves")
+    num_gpus: float = Field(default=0, ge=0, description="GPUs one task reserves (fractions "
+                            "share a GPU)")
+    memory_mb: int | None = Field(default=None, gt=0, description="memory one task reserves "
+                                  "(Ray's memory resource); null: none")
 
 
-def _default_proxy_resources() -> dict[str, ResourceRequest]:
+def _default_proxy_resources() -> dict[str, Any]:
     # the gpt proxy is the one that wants an accelerator on a cluster that has them
-    return {"gpt": ResourceRequest(num_cpus=1, num_gpus=0)}
+    return {"gpt": {"num_cpus": 1, "num_gpus": 0}}
 
 
 class RayConfig(Strict):
@@ -109,12 +186,14 @@ class RayConfig(Strict):
         default="auto", description="'auto' (the cluster `ray start` made on this machine), "
         "'host:port' of a head node, 'ray://host:10001' (Ray client), or 'local' (start a "
         "one-machine Ray inside this command)")
-    num_cpus_per_task: float = Field(default=1, gt=0, description="per shard task")
-    memory_mb_per_task: int | None = Field(default=None, gt=0)
+    num_cpus_per_task: float = Field(default=1, gt=0, description="CPUs a shard task "
+                                     "reserves (and the native thread pools it sizes)")
+    memory_mb_per_task: int | None = Field(default=None, gt=0, description="memory a shard "
+                                           "task reserves (Ray's memory resource); null: none")
     max_retries: int = Field(default=3, ge=0, description="re-runs of a shard task whose "
                              "worker or node died (Ray's system-failure retries)")
     proxy_resources: dict[str, ResourceRequest] = Field(
-        default_factory=_default_proxy_resources,
+        default_factory=_default_proxy_resources, validate_default=True,
         description="per proxy trainer (ngram, gpt, ...): resources of one sweep run; "
                     "trainers not listed ask for 1 CPU")
     env_vars: list[str] = Field(
@@ -128,19 +207,26 @@ class PipelineConfig(Strict):
 
     run: str = Field(default="demo", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
                      description="one folder name under out_dir (no '/', not '.' or '..')")
-    out_dir: str = "out"
-    seed: int = 0
+    out_dir: str = Field(
+        default="out", description="parent folder of every run folder (and of _cache/)")
+    seed: int = Field(
+        default=0, description="seed of every random choice (samples, splits, proxies)")
     workers: int | None = Field(default=None, gt=0, description="default: number of cores")
-    progress: bool = True
+    progress: bool = Field(default=True, description="progress bars and summary tables on stderr")
     executor: Literal["local", "ray"] = Field(
         default="local", description="local: a process pool of `workers`; ray: tasks on the "
         "Ray cluster named by `ray.address` (same outputs, byte for byte)")
     ray: RayConfig = Field(default_factory=RayConfig)
     input: InputConfig
-    validation: InputConfig | None = None
-    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
-    score: ScoreConfig = Field(default_factory=ScoreConfig)
-    select: SelectConfig | None = None
+    validation: InputConfig | None = Field(
+        default=None, description="held-out split (same keys as input): tokenized, never scored")
+    tokenizer: TokenizerConfig = Field(
+        default_factory=TokenizerConfig,
+        description="byte-level BPE shared by n_tokens and the proxy trainers")
+    score: ScoreConfig = Field(default_factory=ScoreConfig,
+                               description="the quality scorers and their batch sizes")
+    select: SelectConfig | None = Field(
+        default=None, description="which documents ship: weights, filters, cut")
 
     # Set by load_config so relative paths resolve against the config's directory.
     base_dir: str = Field(default=".", exclude=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,17 @@ from typing import Any
 import pyarrow as pa
 
 from metamix.pipeline.config import InputConfig, PipelineConfig
-from metamix.pipeline.readers import Record, plan_shards, read_records
+from metamix.pipeline.fields import (
+    CHECK_RECORDS,
+    MISSING,
+    KeptField,
+    check_records,
+    check_schema,
+    get_path,
+    kept_schema,
+    unify,
+)
+from metamix.pipeline.readers import InputShard, Record, plan_shards, read_records, shard_schema
 
 CANONICAL_SCHEMA = pa.schema(
     [("id", pa.string()), ("text", pa.string()), ("domain", pa.string()), ("source", pa.string())]
@@ -31,15 +41,20 @@ def content_id(text: str) -> str:
 
 
 class Canonicalizer:
-    """Validates and maps the records of one input shard; remembers ids it has seen."""
+    """Validates and maps the records of one input shard; remembers ids it has seen.
 
-    def __init__(self, inp: InputConfig, shard_path: str) -> None:
+    Rows carry the canonical columns, then the kept user fields (``kept``, typed for the
+    whole run by ``inspect_inputs``)."""
+
+    def __init__(self, inp: InputConfig, shard_path: str,
+                 kept: Sequence[KeptField] = ()) -> None:
         self.inp = inp
         self.shard_path = shard_path
+        self.kept = list(kept)
+        self.schema = pa.schema([*CANONICAL_SCHEMA, *kept_schema(self.kept)])
         self.default_source = _stem(shard_path)
         self.path_domain = self._domain_from_path(shard_path)
         self.seen_ids: set[str] = set()
-        self.rows_with_text_key = 0
 
     def _domain_from_path(self, path: str) -> str | None:
         if self.inp.domain is not None:
@@ -50,10 +65,7 @@ class Canonicalizer:
         return match.group("domain") if match else None
 
     def __call__(self, records: list[Record]) -> tuple[pa.RecordBatch, list[dict[str, Any]]]:
-        ids: list[str] = []
-        texts: list[str] = []
-        domains: list[str] = []
-        sources: list[str] = []
+        columns: list[list[Any]] = [[] for _ in self.schema]
         bad: list[dict[str, Any]] = []
         for row, obj, reason, raw in records:
             if obj is None:
@@ -64,23 +76,17 @@ class Canonicalizer:
                 bad.append({"row": row, "id": values, "reason": problem[0], "detail": problem[1]})
                 continue
             assert isinstance(values, tuple)
-            ids.append(values[0])
-            texts.append(values[1])
-            domains.append(values[2])
-            sources.append(values[3])
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
         batch = pa.RecordBatch.from_arrays(
-            [pa.array(ids, pa.string()), pa.array(texts, pa.string()),
-             pa.array(domains, pa.string()), pa.array(sources, pa.string())],
-            schema=CANONICAL_SCHEMA,
-        )
+            [pa.array(c, f.type) for c, f in zip(columns, self.schema, strict=True)],
+            schema=self.schema)
         return batch, bad
 
     def _canonical(self, obj: dict[str, Any]) -> tuple[tuple[str, str] | None, Any]:
         inp = self.inp
-        if inp.text_field in obj:
-            self.rows_with_text_key += 1
-        text = obj.get(inp.text_field)
-        raw_id = obj.get(inp.id_field) if inp.id_field else None
+        text = _value(obj, inp.text_field)
+        raw_id = _value(obj, inp.id_field) if inp.id_field else None
         shown_id = None if raw_id is None else str(raw_id)
         if text is None:
             return ("missing_text", f"no value for {inp.text_field!r}"), shown_id
@@ -103,15 +109,67 @@ class Canonicalizer:
             return ("duplicate_id", "id seen earlier in this shard"), doc_id
         domain = self.path_domain
         if domain is None and inp.domain_field:
-            value = obj.get(inp.domain_field)
+            value = _value(obj, inp.domain_field)
             domain = value if isinstance(value, str) and value else None
         if domain is None:
             return ("missing_domain", "no domain from field, path pattern or config"), doc_id
-        source = obj.get(inp.source_field) if inp.source_field else None
+        source = _value(obj, inp.source_field) if inp.source_field else None
         if not isinstance(source, str) or not source:
             source = self.default_source
+        kept = []
+        for f in self.kept:
+            value = get_path(obj, f.path)
+            ok, converted = f.convert(value)
+            if not ok:
+                return ("kept_field_type", f"input.keep_fields.{f.name} ({f.path}): "
+                        f"{str(value)[:100]!r} is not {f.type} like the first records "
+                        "(convert it, or keep it as text)"), doc_id
+            kept.append(converted)
         self.seen_ids.add(doc_id)
-        return None, (doc_id, text, domain, source)
+        return None, (doc_id, text, domain, source, *kept)
+
+
+def _value(obj: dict[str, Any], path: str) -> Any:
+    value = get_path(obj, path)
+    return None if value is MISSING else value
+
+
+def inspect_inputs(shards: Sequence[InputShard], inp: InputConfig, label: Any = str
+                   ) -> list[KeptField]:
+    """Check every field mapping on each input file before any work starts (the schema of
+    a columnar file, the first records of a JSONL file) and settle one type per kept
+    field; ``label`` turns a path into the name errors show."""
+    seen: dict[str, tuple[pa.DataType, str]] = {}
+    for path in dict.fromkeys(s.path for s in shards):
+        shard = next(s for s in shards if s.path == path)
+        name = label(path)
+        schema = shard_schema(shard)
+        if schema is None:
+            types = check_records(name, inp, _first_objects(shard, inp))
+        else:
+            types = check_schema(name, inp, schema)
+        for column, dtype in types.items():
+            unify(column, seen, dtype, name)
+    out = []
+    for column, field_path in inp.kept_columns().items():
+        dtype = seen.get(column, (pa.string(), ""))[0]
+        out.append(KeptField(column, field_path, pa.string() if pa.types.is_null(dtype)
+                             else dtype))
+    return out
+
+
+def _first_objects(shard: InputShard, inp: InputConfig) -> list[dict[str, Any]]:
+    """Up to ``CHECK_RECORDS`` decodable records from the start of a JSONL file."""
+    objs: list[dict[str, Any]] = []
+    batches = read_records(shard, inp, CHECK_RECORDS)
+    try:
+        for n, records in enumerate(batches):
+            objs.extend(obj for _, obj, _, _ in records if obj is not None)
+            if len(objs) >= CHECK_RECORDS or n >= 9:
+                break
+    finally:
+        batches.close()
+    return objs[:CHECK_RECORDS]
 
 
 @dataclass
@@ -131,8 +189,10 @@ def read_canonical(cfg: PipelineConfig, inp: InputConfig, batch_rows: int = 4096
     result = CanonicalRead(iter(()))
 
     def batches() -> Iterator[pa.RecordBatch]:
-        for shard in plan_shards(cfg, inp):
-            canon = Canonicalizer(inp, shard.path)
+        shards = plan_shards(cfg, inp)
+        kept = inspect_inputs(shards, inp)
+        for shard in shards:
+            canon = Canonicalizer(inp, shard.path, kept)
             for records in read_records(shard, inp, batch_rows):
                 batch, bad = canon(records)
                 result.read += len(records)

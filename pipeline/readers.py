@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
 from metamix.base.errors import UserError
 from metamix.base.storage import as_path, is_remote, is_uri, open_binary
 from metamix.pipeline.config import InputConfig, PipelineConfig
+from metamix.pipeline.fields import top_columns
 
 Record = tuple[int, dict[str, Any] | None, str | None, str | None]  # row, obj, reason, raw
 
@@ -71,7 +73,10 @@ def _glob(pattern: str) -> list[Path]:
 
 
 def expand_paths(cfg: PipelineConfig, inp: InputConfig) -> list[Path]:
-    """Globs and directories → sorted files, so shard order (and ids' first owner) is stable."""
+    """Globs and directories → sorted files, so shard order (and ids' first owner) is stable.
+
+    With ``format: auto`` a folder written by ``Dataset.save_to_disk`` is one input (its
+    ``dataset_info.json`` and ``state.json`` are metadata, not JSON documents)."""
     found: set[Path] = set()
     for pattern in inp.paths:
         matches = _glob(str(cfg.resolve(pattern)))
@@ -79,8 +84,8 @@ def expand_paths(cfg: PipelineConfig, inp: InputConfig) -> list[Path]:
             raise UserError(f"input.paths: nothing matches {pattern!r}")
         before = len(found)
         for m in matches:
-            if m.is_dir() and inp.format not in ("hf_disk",):
-                found.update(p for p in m.rglob("*") if p.is_file() and _known_suffix(p))
+            if m.is_dir() and inp.format != "hf_disk":
+                found.update(_walk(m, inp.format == "auto"))
             else:
                 found.add(m)
         if len(found) == before and all(m.is_dir() for m in matches) \
@@ -88,6 +93,33 @@ def expand_paths(cfg: PipelineConfig, inp: InputConfig) -> list[Path]:
             raise UserError(f"input.paths: {pattern!r} holds no .jsonl/.json/.ndjson (plain, "
                             ".gz, .zst) or .parquet files")
     return sorted(found, key=str)
+
+
+def is_saved_dataset(path: Path) -> bool:
+    """A folder written by ``Dataset.save_to_disk``."""
+    return (path / "dataset_info.json").is_file() and (path / "state.json").is_file()
+
+
+def _walk(root: Path, detect_datasets: bool) -> list[Path]:
+    """Input files under ``root``; saved datasets are taken whole, not walked into."""
+    if is_remote(root):  # a prefix on an object store: its data files (no saved datasets)
+        return [p for p in root.rglob("*") if _known_suffix(p) and p.is_file()]
+    if detect_datasets and (root / "dataset_dict.json").is_file():
+        splits = ", ".join(sorted(p.name for p in root.iterdir() if is_saved_dataset(p)))
+        raise UserError(f"{root}: holds a DatasetDict (splits: {splits}); point input.paths "
+                        "at one split's folder")
+    if detect_datasets and is_saved_dataset(root):
+        return [root]
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        if detect_datasets and here != root and (is_saved_dataset(here) or
+                                                 (here / "dataset_dict.json").is_file()):
+            out.extend(_walk(here, detect_datasets))
+            dirnames.clear()
+            continue
+        out.extend(here / f for f in filenames if _known_suffix(here / f))
+    return out
 
 
 def _known_suffix(path: Path) -> bool:
@@ -99,12 +131,12 @@ def _detect_kind(path: Path, fmt: str) -> str:
     if fmt != "auto":
         return fmt
     name = path.name.lower()
+    if path.is_dir() and is_saved_dataset(path):
+        return "hf_disk"
     if name.endswith(".parquet"):
         return "parquet"
     if name.endswith(JSONL_SUFFIXES):
         return "jsonl"
-    if path.is_dir() and (path / "dataset_info.json").exists():
-        return "hf_disk"
     raise UserError(f"{path}: cannot tell the format from the name; set input.format")
 
 
@@ -250,36 +282,29 @@ def _decode_json_line(row: int, line: bytes) -> Record:
     return (row, obj, None, None)
 
 
-def _wanted_fields(inp: InputConfig) -> list[str]:
-    fields = [inp.text_field, inp.id_field, inp.domain_field, inp.source_field]
-    return [f for f in dict.fromkeys(fields) if f]
-
-
 def _read_parquet(path: Path, inp: InputConfig, batch_rows: int) -> Iterator[list[Record]]:
-    try:
-        pf = pq.ParquetFile(open_binary(path))
-    except Exception as exc:  # pyarrow raises several types for a corrupt file
-        raise UserError(f"{path}: not a readable Parquet file: {exc}") from None
-    present = set(pf.schema_arrow.names)
-    _check_columns(path, inp, present)
-    columns = [f for f in _wanted_fields(inp) if f in present]
+    pf = parquet_file(path)
+    columns = top_columns(inp, pf.schema_arrow.names)
     row = 0
     for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
         yield [(row + i, obj, None, None) for i, obj in enumerate(batch.to_pylist())]
         row += batch.num_rows
 
 
-def _check_columns(path: Path | str, inp: InputConfig, present: set[str]) -> None:
-    """A column the config names but the data lacks is a config error, not a bad row."""
-    required = {"input.text_field": inp.text_field}
-    if inp.id_field:
-        required["input.id_field"] = inp.id_field
-    if inp.domain_field and not (inp.domain_from_path or inp.domain):
-        required["input.domain_field"] = inp.domain_field
-    for key, column in required.items():
-        if column not in present:
-            names = ", ".join(sorted(present))
-            raise UserError(f"{path}: {key} = {column!r} is not a column (columns: {names})")
+def parquet_file(path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(open_binary(path))
+    except Exception as exc:  # pyarrow raises several types for a corrupt file
+        raise UserError(f"{path}: not a readable Parquet file: {exc}") from None
+
+
+def shard_schema(shard: InputShard) -> pa.Schema | None:
+    """The Arrow schema of a columnar input (None for JSONL, whose keys vary by record)."""
+    if shard.kind == "jsonl":
+        return None
+    if shard.kind == "parquet":
+        return parquet_file(as_path(shard.path)).schema_arrow
+    return _load_hf(shard.kind, shard.path).data.schema
 
 
 def _load_hf(kind: str, path: str) -> Any:
@@ -299,8 +324,7 @@ def _load_hf(kind: str, path: str) -> Any:
 
 def _read_hf(shard: InputShard, inp: InputConfig, batch_rows: int) -> Iterator[list[Record]]:
     ds = _load_hf(shard.kind, shard.path)
-    _check_columns(shard.path, inp, set(ds.column_names))
-    columns = [f for f in _wanted_fields(inp) if f in ds.column_names]
+    columns = top_columns(inp, ds.column_names)
     rows = ds.select_columns(columns).with_format("arrow")
     stop = shard.stop if shard.stop is not None else len(ds)
     for start in range(shard.start, stop, batch_rows):

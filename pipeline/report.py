@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
+import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
+from metamix.base.errors import UserError
 from metamix.pipeline.manifest import ShardStats
 
 
@@ -51,3 +55,35 @@ def print_reports(console: Console, reports: list[StageReport], title: str) -> N
             f"{sum(t.dropped.values()):,} + quarantined {sum(t.quarantined.values()):,}"
             + (f"  ({detail})" if detail else "")
         )
+
+
+def check_stage_output(report: StageReport, max_quarantine_fraction: float, key: str,
+                       run_dir: Path) -> None:
+    """Stop when a stage wrote nothing, or quarantined more than ``max_quarantine_fraction``
+    of what it read: a mapping mistake or a broken input must not run on to an empty
+    selection with exit 0. The message gives the top reasons and one example row."""
+    t = report.totals
+    quarantined = sum(t.quarantined.values())
+    too_many = t.read > 0 and quarantined > max_quarantine_fraction * t.read
+    if t.written > 0 and not too_many:
+        return
+    reasons = Counter({**{f"dropped {k}": v for k, v in t.dropped.items()},
+                       **{f"quarantined {k}": v for k, v in t.quarantined.items()}})
+    top = ", ".join(f"{r} {n:,}" for r, n in reasons.most_common(3)) or "none"
+    head = (f"{report.stage}: wrote 0 of the {t.read:,} rows it read" if t.written == 0 else
+            f"{report.stage}: quarantined {quarantined:,} of {t.read:,} rows "
+            f"({quarantined / t.read:.0%}) > {key} {max_quarantine_fraction:g}")
+    example = _first_quarantined(run_dir, report.stage, t.quarantined.most_common(1))
+    raise UserError(f"{head}; top reasons: {top}{example}"
+                    + (f"; every row: {run_dir / 'quarantine'}" if quarantined else ""))
+
+
+def _first_quarantined(run_dir: Path, stage: str, top: list[tuple[str, int]]) -> str:
+    if not top:
+        return ""
+    for path in sorted((run_dir / "quarantine").glob(f"{stage}-*.parquet")):
+        rows = pq.read_table(path, filters=[("reason", "=", top[0][0])]).slice(0, 1)
+        if rows.num_rows:
+            r = rows.to_pylist()[0]
+            return f" (first: {r['shard']} row {r['row']}: {str(r['detail'])[:200]})"
+    return ""

@@ -6,6 +6,7 @@ every shard whose record still matches, so a killed run resumes where it stopped
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,14 +21,17 @@ from metamix.base.hashing import file_hash, json_hash
 from metamix.base.storage import is_uri
 from metamix.pipeline.config import InputConfig, PipelineConfig
 from metamix.pipeline.executor import WorkerPool
+from metamix.pipeline.fields import KeptField
+from metamix.pipeline.ingest import inspect_inputs
 from metamix.pipeline.manifest import ShardRecord, StageManifest, input_fingerprint
 from metamix.pipeline.readers import plan_shards
-from metamix.pipeline.report import StageReport
+from metamix.pipeline.report import StageReport, check_stage_output
 from metamix.pipeline.scorer_specs import build_scorers
 from metamix.pipeline.selection.engine import register_object_stores
 from metamix.pipeline.shard_tasks import ShardTask, ingest_shard, transform_shard
 from metamix.pipeline.stages import ApplyScorer, BatchStage, CountTokens, QuarantineIds
 from metamix.pipeline.tokenizer import TOKEN_FILES_DIR, ensure_tokenizer
+from metamix.scorers.base import Scorer
 
 CODE_VERSION = "1"
 
@@ -103,9 +107,12 @@ def _remove_stale(stage_dir: Path, shards: set[str]) -> None:
 def _ingest(cfg: PipelineConfig, console: Console, stage: str, inp: InputConfig,
             pool: WorkerPool) -> StageRun:
     shards = plan_shards(cfg, inp)
-    config_hash = json_hash([CODE_VERSION, inp.model_dump(mode="json")])
     # labels as the config names the inputs: relative paths stay relative
     relative = not any(is_uri(p) or Path(p).is_absolute() for p in inp.paths)
+    base = Path(cfg.base_dir)
+    kept = inspect_inputs(shards, inp, lambda p: os.path.relpath(p, base) if relative else p)
+    config_hash = json_hash([CODE_VERSION, inp.model_dump(mode="json"),
+                             [(f.name, f.path, str(f.type)) for f in kept]])
     tasks = [
         ShardTask(stage=stage, shard=f"part-{i:05d}", stage_dir=str(cfg.run_dir / stage),
                   input_label=s.label_under(Path(cfg.base_dir)) if relative else s.label,
@@ -113,17 +120,18 @@ def _ingest(cfg: PipelineConfig, console: Console, stage: str, inp: InputConfig,
                   config_hash=config_hash, source=s, batch_size=cfg.score.batch_size)
         for i, s in enumerate(shards)
     ]
-    return _run_stage(cfg, console, stage, tasks, _IngestFn(inp), None, pool)
+    return _run_stage(cfg, console, stage, tasks, _IngestFn(inp, kept), None, pool)
 
 
 class _IngestFn:
     """Picklable closure over the input config for the process pool."""
 
-    def __init__(self, inp: InputConfig) -> None:
+    def __init__(self, inp: InputConfig, kept: list[KeptField]) -> None:
         self.inp = inp
+        self.kept = kept
 
     def __call__(self, task: ShardTask) -> ShardRecord:
-        return ingest_shard(task, self.inp)
+        return ingest_shard(task, self.inp, self.kept)
 
 
 def find_cross_shard_duplicates(shard_paths: list[Path]) -> dict[str, set[str]]:
@@ -182,20 +190,40 @@ def run_score(cfg: PipelineConfig, console: Console) -> list[StageReport]:
 
     The four stages share one worker pool (started only if a stage has work)."""
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    # Scorers first: a bad spec stops before any data is read, and a user scorer's module
+    # is importable before the workers start.
+    scorers = build_scorers(cfg.score.scorers, base_dir=Path(cfg.base_dir))
+    _check_kept_names(cfg.input, scorers)
     with open_pool(cfg) as pool:
-        reports = _score_stages(cfg, console, pool)
+        reports = _score_stages(cfg, console, pool, scorers)
         if getattr(pool, "placement", None):  # Ray: which node ran each shard, per stage
             write_json_atomic(cfg.run_dir / "logs" / "ray_placement.json", pool.placement)
         return reports
 
 
-def _score_stages(cfg: PipelineConfig, console: Console, pool: WorkerPool
-                  ) -> list[StageReport]:
+def _check_kept_names(inp: InputConfig, scorers: list[Scorer]) -> None:
+    """A kept user field may not take the name of a scorer's column."""
+    for scorer in scorers:
+        for f in scorer.output_schema():
+            if f.name in inp.kept_columns():
+                raise UserError(f"input.keep_fields.{f.name}: scorer {scorer.name!r} writes a "
+                                "column of that name; name the kept field another way "
+                                f"({{my_{f.name}: {inp.kept_columns()[f.name]}}})")
+
+
+def _checked(cfg: PipelineConfig, run: StageRun, inp: InputConfig, section: str) -> StageRun:
+    check_stage_output(run.report, inp.max_quarantine_fraction,
+                       f"{section}.max_quarantine_fraction", cfg.run_dir)
+    return run
+
+
+def _score_stages(cfg: PipelineConfig, console: Console, pool: WorkerPool,
+                  scorers: list[Scorer]) -> list[StageReport]:
     reports = []
-    train = _ingest(cfg, console, "ingest", cfg.input, pool)
+    train = _checked(cfg, _ingest(cfg, console, "ingest", cfg.input, pool), cfg.input, "input")
     reports.append(train.report)
-    valid = (_ingest(cfg, console, "ingest_validation", cfg.validation, pool)
-             if cfg.validation else None)
+    valid = (_checked(cfg, _ingest(cfg, console, "ingest_validation", cfg.validation, pool),
+                      cfg.validation, "validation") if cfg.validation else None)
     if valid:
         reports.append(valid.report)
     train_paths = [cfg.run_dir / "ingest" / f"{r.shard}.parquet" for r in train.records]
@@ -212,8 +240,6 @@ def _score_stages(cfg: PipelineConfig, console: Console, pool: WorkerPool
             tmp.write_bytes(tok_path.read_bytes())
     tok_hash = file_hash(run_tok)
 
-    scorers = build_scorers(cfg.score.scorers)
-
     def score_stages(path: Path) -> list[BatchStage]:
         return [QuarantineIds(dups.get(str(path), set()), "duplicate_id",
                               "id seen in an earlier shard or in the validation split"),
@@ -225,12 +251,13 @@ def _score_stages(cfg: PipelineConfig, console: Console, pool: WorkerPool
                 CountTokens(str(run_tok), keep_ids=True)]
 
     scorer_params = [(s.name, s.params()) for s in scorers]
-    reports.append(_transform(cfg, console, "scored", train.records, "ingest", score_stages,
-                              [tok_hash, scorer_params], pool).report)
+    scored = _transform(cfg, console, "scored", train.records, "ingest", score_stages,
+                        [tok_hash, scorer_params], pool)
+    reports.append(_checked(cfg, scored, cfg.input, "input").report)
     if valid:
-        reports.append(_transform(cfg, console, "validation", valid.records,
-                                  "ingest_validation", validation_stages, [tok_hash],
-                                  pool).report)
+        validation = _transform(cfg, console, "validation", valid.records,
+                                "ingest_validation", validation_stages, [tok_hash], pool)
+        reports.append(_checked(cfg, validation, cfg.validation, "validation").report)
     return reports
 
 

@@ -7,7 +7,7 @@ fixed, so a shard rebuilt after a crash is byte-identical to the first attempt.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,8 @@ from metamix.base.hashing import file_hash
 from metamix.base.storage import as_path, open_binary, relative
 from metamix.pipeline.config import InputConfig
 from metamix.pipeline.executor import report_progress, worker_cache
-from metamix.pipeline.ingest import CANONICAL_SCHEMA, Canonicalizer
+from metamix.pipeline.fields import KeptField
+from metamix.pipeline.ingest import Canonicalizer
 from metamix.pipeline.manifest import ShardRecord, ShardStats, StageManifest
 from metamix.pipeline.readers import InputShard, read_records
 from metamix.pipeline.stages import (
@@ -101,13 +102,14 @@ def _finish(task: ShardTask, outputs: _Outputs, quarantined: list[dict[str, Any]
     return rec
 
 
-def ingest_shard(task: ShardTask, inp: InputConfig) -> ShardRecord:
+def ingest_shard(task: ShardTask, inp: InputConfig, kept: Sequence[KeptField] = ()
+                 ) -> ShardRecord:
     assert task.source is not None
     outputs = _paths(task)
-    canon = Canonicalizer(inp, task.source.path)
+    canon = Canonicalizer(inp, task.source.path, kept)
     stats = ShardStats()
     quarantined: list[dict[str, Any]] = []
-    with atomic_path(outputs.data) as tmp, pq.ParquetWriter(tmp, CANONICAL_SCHEMA,
+    with atomic_path(outputs.data) as tmp, pq.ParquetWriter(tmp, canon.schema,
                                                             **PARQUET_OPTIONS) as writer:
         for records in read_records(task.source, inp, task.batch_size):
             batch, bad = canon(records)
@@ -120,21 +122,7 @@ def ingest_shard(task: ShardTask, inp: InputConfig) -> ShardRecord:
             nbytes = _byte_size(batch)
             stats.bytes_in += nbytes
             report_progress(len(records), nbytes)
-    _check_key_seen(task, inp, canon, stats)
     return _finish(task, outputs, quarantined, stats)
-
-
-def _check_key_seen(task: ShardTask, inp: InputConfig, canon: Canonicalizer,
-                    stats: ShardStats) -> None:
-    """A JSONL file in which no record has the text key is a config error, not bad rows."""
-    from metamix.base.errors import UserError
-
-    decodable = stats.read - sum(stats.quarantined[r] for r in
-                                 ("invalid_json", "undecodable_bytes", "empty_line",
-                                  "not_an_object"))
-    if decodable > 0 and canon.rows_with_text_key == 0:
-        raise UserError(f"{task.input_label}: input.text_field = {inp.text_field!r} is in no "
-                        f"record of this file")
 
 
 def _byte_bounded(batches: Iterator[pa.RecordBatch], max_bytes: int

@@ -56,8 +56,9 @@ def test_bad_records_are_quarantined_with_reasons(tmp_path: Path) -> None:
         '{"id": "surrogate", "text": "\\ud800 lone", "domain": "web"}',
     ]
     write_jsonl(tmp_path / "in.jsonl", rows)
-    cfg, totals = _score(write_config(tmp_path / "c.yaml", input={"paths": [str(tmp_path /
-                                      "in.jsonl")]}, score=NO_SCORERS))
+    cfg, totals = _score(write_config(tmp_path / "c.yaml", input={
+        "paths": [str(tmp_path / "in.jsonl")], "max_quarantine_fraction": 1.0},
+        score=NO_SCORERS))
     ingest = totals["ingest"]
     assert ingest.read == 15
     assert ingest.written == 5

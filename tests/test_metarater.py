@@ -147,3 +147,29 @@ def test_metarater_section_and_overrides_in_the_run_config(tmp_path: Path) -> No
     assert cfg.metarater.targets[0].kind == "choice"
     with pytest.raises(UserError, match=r"c\.yaml: metarater\.k"):
         load_config(config, {"metarater.k": 1})
+
+
+def test_kept_user_columns_enter_with_their_declared_directions(tmp_path: Path) -> None:
+    """Kept user fields are scores when input.score_fields says which way they point; the
+    others (here flag_count) are metadata that Meta-rater leaves alone."""
+    cfg = make_run(tmp_path)
+    cfg = cfg.model_copy(update={"input": cfg.input.model_copy(update={
+        "keep_fields": ["quality", "noise_score", "length_score", "flag_count"],
+        "score_fields": {"quality": "higher", "noise_score": "lower",
+                         "length_score": "neutral"}})})
+    mcfg = MetaraterConfig(**{**SMALL, "k": 8, "folds": 2, "baselines": False,
+                              "directions": {}, "where": "domain = 'web'"},
+                           targets=targets(cfg))
+    summary = run_metarater(cfg, mcfg, Console(quiet=True))
+    assert summary["scores"] == ["length_score", "noise_score", "quality"]
+    # metarater.where: every run selects within web only
+    assert summary["budget_tokens"]["code"] == 0 < summary["budget_tokens"]["web"]
+    weights = load_weights_file(cfg.run_dir / "metarater" / "weights.json").weights
+    assert weights["noise_score"] <= 0 <= weights["quality"]
+
+
+def test_metarater_where_names_an_unknown_column(tmp_path: Path) -> None:
+    cfg = make_run(tmp_path)
+    mcfg = MetaraterConfig(**{**SMALL, "where": "lnag = 'en'"}, targets=targets(cfg))
+    with pytest.raises(UserError, match=r"^metarater\.where: no column 'lnag' in the scored"):
+        run_metarater(cfg, mcfg, Console(quiet=True))

@@ -59,15 +59,18 @@ def tree_digest(root: Path) -> dict[str, str]:
 def test_two_clean_runs_of_a_full_chain_write_identical_files(tmp_path: Path,
                                                                sample_slice: Path) -> None:
     config = chain_config(tmp_path, sample_slice)
-    first = metamix("run", "-c", str(config), "--until", "metarater", cwd=tmp_path)
+    first = metamix("run", "-c", str(config), cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     run_dir = tmp_path / "out" / "chain"
     digests = tree_digest(run_dir)
     assert {"score_summary.json", "metarater/summary.json", "metarater/runs.parquet",
-            "metarater/weights.json"} <= set(digests)
+            "metarater/weights.json", "mixture/weights.json", "mixture/weights.yaml",
+            "mix/runs.parquet", "selection_summary.json"} <= set(digests)
+    assert any(name.startswith("selected/") for name in digests)
     assert (run_dir / "logs" / "score.json").is_file()
+    assert (run_dir / "logs" / "mix.json").is_file()  # the timings the mixture files lost
     shutil.rmtree(tmp_path / "out")
-    second = metamix("run", "-c", str(config), "--until", "metarater", cwd=tmp_path)
+    second = metamix("run", "-c", str(config), cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     assert tree_digest(run_dir) == digests
 

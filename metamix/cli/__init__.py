@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -54,7 +55,8 @@ def load_run_config(args: argparse.Namespace, check_scorers: bool = True) -> Any
     if check_scorers:
         from metamix.pipeline.scorer_specs import build_scorers
 
-        build_scorers(cfg.score.scorers)  # fail on bad scorer params before reading data
+        # fail on bad scorer params before reading data
+        build_scorers(cfg.score.scorers, base_dir=Path(cfg.base_dir))
     return cfg
 
 

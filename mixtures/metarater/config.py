@@ -20,8 +20,11 @@ class ProxyConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    trainer: Literal["ngram", "gpt", "external"] = "ngram"
-    params: dict[str, Any] = Field(default_factory=dict)
+    trainer: Literal["ngram", "gpt", "external"] = Field(
+        default="ngram",
+        description="ngram (seconds), gpt (a small transformer) or external (your command)")
+    params: dict[str, Any] = Field(default_factory=dict,
+                                   description="the trainer's keyword arguments")
 
     @model_validator(mode="after")
     def _params_accepted(self) -> ProxyConfig:
@@ -54,8 +57,14 @@ class MetaraterConfig(BaseModel):
         default=None, description="null: every numeric score column that varies")
     directions: dict[str, Direction] = Field(
         default_factory=dict, description="override a scorer's declared direction per column")
-    hard_filters: list[str] = Field(default_factory=list)
-    normalization: Literal["minmax", "percentile"] = "minmax"
+    hard_filters: list[str] = Field(
+        default_factory=list,
+        description="scorer drop reasons applied before every run's selection")
+    where: str | None = Field(
+        default=None, min_length=1,
+        description="SQL condition every run selects within (as select.where; give both)")
+    normalization: Literal["minmax", "percentile"] = Field(
+        default="minmax", description="how score columns are normalized (as select.normalization)")
     fraction: float = Field(0.15, gt=0, le=1, description="tokens per run as a fraction of "
                             "the hard-filter survivors' tokens (unless token_budget is set)")
     token_budget: PositiveInt | None = Field(
@@ -68,17 +77,24 @@ class MetaraterConfig(BaseModel):
         "configured one; a run off by more is an error (small corpora need more)")
     k: int = Field(128, ge=4, description="Dirichlet weight vectors (proxy runs)")
     alpha: float = Field(1.0, gt=0, description="symmetric Dirichlet concentration")
-    proxy: ProxyConfig = Field(default_factory=ProxyConfig)
-    n_search_samples: int = Field(200_000, ge=1_000, le=10_000_000)
-    top_k: PositiveInt = 128
-    folds: int = Field(5, ge=2)
+    proxy: ProxyConfig = Field(default_factory=ProxyConfig,
+                               description="the proxy trainer of every run")
+    n_search_samples: int = Field(
+        200_000, ge=1_000, le=10_000_000,
+        description="weight vectors the fitted regressor scores in the search")
+    top_k: PositiveInt = Field(
+        default=128, description="best predicted weight vectors averaged into the learned weights")
+    folds: int = Field(5, ge=2, description="K of the regressors' K-fold evaluation")
     random_draws: int = Field(5, ge=2, description="independent random selections")
     seed_repeats: int = Field(1, ge=1, description="seeds per repeated config (1 = off; "
                               "the ngram proxy is deterministic given its documents)")
-    seed_repeat_configs: int = Field(3, ge=0)
-    baselines: bool = True
-    regressor_params: dict[str, Any] = Field(default_factory=dict)
-    retries: int = Field(1, ge=0)
+    seed_repeat_configs: int = Field(
+        3, ge=0, description="runs repeated with other seeds (when seed_repeats > 1)")
+    baselines: bool = Field(
+        default=True, description="also run equal, single-score and random selections")
+    regressor_params: dict[str, Any] = Field(
+        default_factory=dict, description="LightGBM parameters of the loss regressor")
+    retries: int = Field(1, ge=0, description="retries of a failed proxy run")
     workers: PositiveInt | None = Field(default=None, description="null: the run's workers")
     seed: int | None = Field(default=None, description="null: the run's seed")
 
@@ -108,5 +124,6 @@ class MetaraterConfig(BaseModel):
         """Hash of everything that changes a proxy run's outcome (not k/search/baselines)."""
         relevant = self.model_dump(mode="json", include={
             "targets", "fit_fraction", "normalization", "fraction", "token_budget",
-            "mixture_file", "proxy", "hard_filters", "directions"})
+            "mixture_file", "proxy", "hard_filters", "directions",
+            *(["where"] if self.where else [])})   # unset: the keys of earlier sweeps hold
         return json_hash([relevant, *parts], length=12)

@@ -93,9 +93,15 @@ def open_context(cfg: PipelineConfig, mcfg: MetaraterConfig, console: Console
     scored, valid, tokenizer = proxy_inputs(cfg, "metarater", need_validation)
     for warning in check_targets(mcfg.targets):
         console.print(f"[yellow]warning:[/] metarater.targets: {warning}")
-    columns = mcfg.scores or numeric_columns(scored)
-    declared: dict[str, Any] = {}
-    for scorer in build_scorers(cfg.score.scorers):
+    if cfg.select is not None and cfg.select.where != mcfg.where:
+        console.print(f"[yellow]warning:[/] select.where is {cfg.select.where!r} but "
+                      f"metarater.where is {mcfg.where!r}: the proxies rank another pool of "
+                      "documents than the selection ships")
+    # kept user fields are scores only when input.score_fields gives their direction
+    passive = set(cfg.input.kept_columns()) - set(cfg.input.score_fields)
+    columns = mcfg.scores or [c for c in numeric_columns(scored) if c not in passive]
+    declared: dict[str, Any] = dict(cfg.input.score_fields)
+    for scorer in build_scorers(cfg.score.scorers, base_dir=Path(cfg.base_dir)):
         declared.update(scorer.directions())
     spill = out / f".metarater-spill-{os.getpid()}"
     con = connect(threads=2, spill_dir=spill)
@@ -133,9 +139,11 @@ def _engine(con: Any, scored: list[Path], columns: list[str], mcfg: MetaraterCon
             ) -> SelectionEngine:
     try:
         return SelectionEngine(con, scored, columns, normalization=mcfg.normalization,
-                               hard_filters=mcfg.hard_filters)
+                               hard_filters=mcfg.hard_filters, where=mcfg.where,
+                               where_key="metarater.where")
     except SelectionError as exc:
-        raise UserError(f"metarater: {exc}") from None
+        prefix = "" if str(exc).startswith("metarater.") else "metarater: "
+        raise UserError(f"{prefix}{exc}") from None
 
 
 def _cut(engine: SelectionEngine, mcfg: MetaraterConfig) -> Cut:

@@ -30,15 +30,18 @@ HALVES = ("fit", "report")
 class _Target(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    weight: float = Field(1.0, ge=0)
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$",
+                      description="the target's name in reports and weights")
+    weight: float = Field(1.0, ge=0,
+                          description="its weight in the objective (0: reported, not optimized)")
 
 
 class TextTarget(_Target):
     """A reference text set in any input format the ingest reads; loss in nats/token."""
 
-    kind: Literal["text"] = "text"
-    input: InputConfig
+    kind: Literal["text"] = Field(
+        default="text", description="text: loss on a text set; choice; validation; metric")
+    input: InputConfig = Field(description="where the target texts are: the same keys as input")
 
 
 class ChoiceTarget(_Target):
@@ -46,7 +49,7 @@ class ChoiceTarget(_Target):
     the proxy's per-token log-likelihood of the correct choice after the context."""
 
     kind: Literal["choice"] = "choice"
-    path: str
+    path: str = Field(description="JSONL of {context, choices, answer} items")
 
 
 class ValidationTarget(_Target):
@@ -61,8 +64,9 @@ class MetricTarget(_Target):
     ``metrics["<metric>/report"]``; negated when higher is better."""
 
     kind: Literal["metric"] = "metric"
-    metric: str
-    higher_is_better: bool = False
+    metric: str = Field(description="name the external trainer reports it under")
+    higher_is_better: bool = Field(
+        default=False, description="negate it, so lower is better like a loss")
 
 
 TargetSpec = Annotated[TextTarget | ChoiceTarget | ValidationTarget | MetricTarget,

@@ -33,7 +33,9 @@ class MixConfig(BaseModel):
     target_tokens: PositiveInt | None = Field(
         default=None, description="token budget of the final job (emitted as total_tokens); "
         "null: target_fraction x the available tokens")
-    target_fraction: float = Field(0.5, gt=0, le=1)
+    target_fraction: float = Field(
+        0.5, gt=0, le=1,
+        description="target tokens as a share of the available ones (no target_tokens)")
     max_epochs: float = Field(
         1.0, gt=0, description="cap: weight_d x target_tokens <= max_epochs x available_d. "
         "1 = no repetition, which is what token-budget selection can deliver")
@@ -44,18 +46,21 @@ class MixConfig(BaseModel):
     surrogates: list[Literal["linear", "loglinear", "lightgbm", "gp", "ensemble"]] = Field(
         default_factory=lambda: ["linear", "loglinear", "lightgbm", "gp"],
         description="each is K-fold evaluated with and without MDE features")
-    folds: int = Field(5, ge=2)
+    folds: int = Field(5, ge=2, description="K of the surrogates' K-fold comparison")
     mde_tokens_per_domain: PositiveInt | None = Field(
         4096, description="validation tokens per domain for surrogate MDE inputs (null: all)")
-    n_candidates: int = Field(100_000, ge=1_000, le=5_000_000)
-    top_k: PositiveInt = 100
+    n_candidates: int = Field(100_000, ge=1_000, le=5_000_000,
+                              description="mixtures the surrogate scores in the RegMix search")
+    top_k: PositiveInt = Field(
+        default=100, description="best predicted mixtures averaged into the RegMix choice")
     bo_rounds: int = Field(2, ge=0, description="BO rounds whose proposals get real proxy runs")
     bo_batch: PositiveInt = Field(4, description="q: BO proposals per round")
-    evaluate_final: bool = True
+    evaluate_final: bool = Field(
+        default=True, description="train a proxy on the chosen mixture and report its actual loss")
     megatron_prefix: str = Field(
         "data/megatron", description="directory of Megatron indexed datasets; domain d is "
         "<megatron_prefix>/<d>_text_document (preprocess_data.py --output-prefix <dir>/<d>)")
-    retries: int = Field(1, ge=0)
+    retries: int = Field(1, ge=0, description="retries of a failed proxy run")
     workers: PositiveInt | None = Field(default=None, description="null: the run's workers")
     seed: int | None = Field(default=None, description="null: the run's seed")
 

@@ -29,18 +29,38 @@ class SelectConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    normalization: Normalization = "minmax"
-    weights: dict[str, FiniteFloat] = Field(default_factory=dict)
-    weights_file: Path | None = None
-    hard_filters: list[str] = Field(default_factory=list)
-    mode: Literal["top_fraction", "token_budget"] = "top_fraction"
-    fraction: float = Field(0.15, gt=0, le=1)
-    per_domain: bool = False
-    token_budget: PositiveInt | None = None
-    mixture_file: Path | None = None
-    duckdb_memory_limit: str = Field("2GB", pattern=r"(?i)^\d+(\.\d+)?\s*(K|M|G|T)?i?B$")
+    normalization: Normalization = Field(
+        default="minmax",
+        description="minmax: 5 x (s - min) / (max - min); percentile: 5 x percent rank")
+    weights: dict[str, FiniteFloat] = Field(
+        default_factory=dict,
+        description="score column -> weight of its normalized score (negative: lower is better)")
+    weights_file: Path | None = Field(
+        default=None, description="weights JSON instead of weights (e.g. metarater/weights.json)")
+    hard_filters: list[str] = Field(
+        default_factory=list,
+        description="scorer names whose non-null <name>_drop_reason drops a row")
+    where: str | None = Field(
+        default=None, min_length=1, description="DuckDB SQL condition on the scored columns "
+        "(kept user fields too), e.g. lang = 'en'; rows it excludes count as dropped "
+        "'where'")
+    mode: Literal["top_fraction", "token_budget"] = Field(
+        default="top_fraction",
+        description="top_fraction: best share of documents; token_budget: tokens per domain")
+    fraction: float = Field(0.15, gt=0, le=1,
+                            description="share of the candidates kept in top_fraction mode")
+    per_domain: bool = Field(
+        default=False, description="top_fraction: the fraction applies within each domain")
+    token_budget: PositiveInt | None = Field(
+        default=None, description="tokens to keep (split by mixture_file, else by domain size)")
+    mixture_file: Path | None = Field(
+        default=None, description="domain weights JSON (mixture/weights.json) for token budgets")
+    duckdb_memory_limit: str = Field(
+        "2GB", pattern=r"(?i)^\d+(\.\d+)?\s*(K|M|G|T)?i?B$",
+        description="DuckDB memory cap (e.g. 2GB); above it DuckDB spills to disk")
     #: None = all cores, capped at 8 (window sorts stop scaling and memory per thread grows).
-    duckdb_threads: PositiveInt | None = None
+    duckdb_threads: PositiveInt | None = Field(
+        default=None, description="DuckDB threads; null: all cores, at most 8")
 
     @model_validator(mode="after")
     def _check_consistency(self) -> SelectConfig:

@@ -76,6 +76,35 @@ def connect(memory_limit: str = "2GB", threads: int | None = None,
     return duckdb.connect(config=config)
 
 
+#: The drop reason of rows that ``select.where`` excludes.
+WHERE_REASON = "where"
+
+
+def check_where(con: duckdb.DuckDBPyConnection, source: str, where: str,
+                columns: list[str], key: str = "select.where") -> None:
+    """Stop unless ``where`` is one true/false SQL expression over the scored columns,
+    naming an unknown column (DuckDB's own message suggests near names)."""
+    empty = f"(SELECT * FROM {source} LIMIT 0)"
+    try:
+        con.sql(f"SELECT count(*) FROM {empty} WHERE ({where})").fetchall()  # no aggregates
+        [(_, dtype, *_)] = con.sql(f"DESCRIBE SELECT ({where}) AS keep FROM {empty}").fetchall()
+    except duckdb.BinderException as exc:
+        message = str(exc).splitlines()
+        unknown = re.search(r'Referenced column "([^"]+)" not found', message[0])
+        if unknown:
+            hint = next((m for m in message[1:] if "Candidate" in m), "").strip()
+            raise SelectionError(
+                f"{key}: no column {unknown.group(1)!r} in the scored input"
+                f"{' (' + hint + ')' if hint else ''}; columns: {', '.join(columns)}") from None
+        raise SelectionError(f"{key}: {where!r}: {message[0]}") from None
+    except duckdb.Error as exc:
+        raise SelectionError(f"{key}: {where!r} is not an SQL condition: "
+                             f"{str(exc).splitlines()[0]}") from None
+    if dtype != "BOOLEAN":
+        raise SelectionError(f"{key}: {where!r} is {dtype}, not a true/false "
+                             "condition (e.g. lang = 'en')")
+
+
 @dataclass
 class Selection:
     """What one cut kept, and the per-domain accounting behind it."""
@@ -107,7 +136,8 @@ class SelectionEngine:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, scored_paths: Sequence[Path],
                  columns: Sequence[str], *, normalization: Normalization,
-                 hard_filters: Sequence[str] = ()) -> None:
+                 hard_filters: Sequence[str] = (), where: str | None = None,
+                 where_key: str = "select.where") -> None:
         if not scored_paths:
             raise SelectionError("no scored Parquet shards given to select from")
         missing = [p for p in scored_paths if not as_path(p).is_file()]
@@ -118,6 +148,8 @@ class SelectionEngine:
         self.columns = list(columns)
         self.normalization = normalization
         self.hard_filters = list(hard_filters)
+        self.where = where
+        self.where_key = where_key
         self._check_columns()
         self._load()
 
@@ -140,6 +172,8 @@ class SelectionEngine:
                 raise SelectionError(
                     f"hard_filters: '{name}' has no column '{name}_drop_reason' in the scored "
                     "input")
+        if self.where is not None:
+            check_where(self.con, self.source, self.where, list(types), self.where_key)
 
     def _load(self) -> None:
         """``base``: ids, domains, tokens, the first hard-filter reason, raw and normalized
@@ -147,13 +181,22 @@ class SelectionEngine:
         reason_cases = " ".join(
             f"WHEN {ident(f + '_drop_reason')} IS NOT NULL "
             f"THEN {literal(f + ':')} || {ident(f + '_drop_reason')}" for f in self.hard_filters)
-        drop_reason = (f"CASE {reason_cases} END" if self.hard_filters
+        if self.where is not None:   # first: rows outside it are not candidates at all
+            reason_cases = (f"WHEN NOT coalesce(({self.where}), false) THEN "
+                            f"{literal(WHERE_REASON)} {reason_cases}")
+        drop_reason = (f"CASE {reason_cases} END" if reason_cases
                        else "CAST(NULL AS VARCHAR)")
         raw = "".join(
             f", CASE WHEN isfinite(CAST({ident(c)} AS DOUBLE)) THEN CAST({ident(c)} AS DOUBLE)"
             f" END AS raw_{i}" for i, c in enumerate(self.columns))
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE raw_scores AS SELECT id, domain, "
-                         f"n_tokens, {drop_reason} AS drop_reason{raw} FROM {self.source}")
+        try:
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE raw_scores AS SELECT id, domain, "
+                             f"n_tokens, {drop_reason} AS drop_reason{raw} FROM {self.source}")
+        except duckdb.Error as exc:
+            if self.where is None or isinstance(exc, duckdb.IOException):
+                raise
+            raise SelectionError(f"{self.where_key}: {self.where!r}: "
+                                 f"{str(exc).splitlines()[0]}") from None
         [(n_rows, n_ids, null_domains, null_tokens)] = self.con.sql(
             "SELECT count(*), count(DISTINCT id), count(*) - count(domain), "
             "count(*) - count(n_tokens) FROM raw_scores").fetchall()

@@ -121,11 +121,13 @@ def _select(
     console: Console | None,
 ) -> dict[str, Any]:
     engine = SelectionEngine(con, scored_paths, list(weights), normalization=normalization,
-                             hard_filters=cfg.hard_filters)
+                             hard_filters=cfg.hard_filters, where=cfg.where)
     selection = engine.select(weights, cfg.cut())
     counts = con.sql(
         "SELECT domain, coalesce(outcome, ''), count(*), sum(n_tokens) "
         "FROM outcomes GROUP BY ALL ORDER BY ALL").fetchall()
+    if selection.kept.num_rows == 0:
+        _refuse_empty(counts)
     domains = sorted({row[0] for row in counts})
     files = {d: domain_file_name(d) for d in domains}
     score_columns = {"combined_score": "combined_score",
@@ -162,3 +164,13 @@ def _select(
     if progress:
         print_summary(summary, console)
     return summary
+
+
+def _refuse_empty(counts: list[tuple[str, str, int, int]]) -> None:
+    """An empty selection is never what a run is for: stop with why every row went."""
+    reasons: dict[str, int] = {}
+    for _, outcome, docs, _ in counts:
+        reasons[outcome] = reasons.get(outcome, 0) + docs
+    top = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+    raise SelectionError(f"the selection kept 0 of the {sum(reasons.values()):,} scored rows; "
+                         f"top reasons: {', '.join(f'{r} {n:,}' for r, n in top) or 'none'}")

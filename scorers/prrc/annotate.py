@@ -55,22 +55,30 @@ class AnnotateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     base_url: str | None = Field(default=None, description="e.g. http://localhost:8000/v1")
-    model: str | None = None
+    model: str | None = Field(default=None, description="model name sent to the endpoint")
     api_key: SecretStr | None = Field(default=None, description="prefer the env variable")
-    dimensions: list[Dimension] = Field(default_factory=lambda: list(DIMENSIONS), min_length=1)
-    rubric_version: int = Field(default=1, ge=1)
+    dimensions: list[Dimension] = Field(default_factory=lambda: list(DIMENSIONS), min_length=1,
+                                        description="PRRC dimensions to rate")
+    rubric_version: int = Field(default=1, ge=1,
+                                description="which rubrics/<dimension>.v<N>.md prompts to use")
     sample: int = Field(default=1000, gt=0, description="documents to rate")
-    stratify: Literal["proportional", "equal"] = "proportional"
+    stratify: Literal["proportional", "equal"] = Field(
+        default="proportional",
+        description="sample per domain in proportion to its size, or equally")
     seed: int | None = Field(default=None, description="default: the run's seed")
-    excerpt_chars: int = Field(default=2000, gt=0)
-    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
-    max_tokens: int = Field(default=512, gt=0)
-    max_concurrency: int = Field(default=8, ge=1, le=512)
-    timeout_s: float = Field(default=120.0, gt=0)
+    excerpt_chars: int = Field(default=2000, gt=0,
+                               description="characters of each document shown to the model")
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0,
+                               description="sampling temperature of the model")
+    max_tokens: int = Field(default=512, gt=0, description="longest answer accepted from the model")
+    max_concurrency: int = Field(default=8, ge=1, le=512, description="requests in flight at once")
+    timeout_s: float = Field(default=120.0, gt=0,
+                             description="seconds before a request is abandoned and retried")
     max_retries: int = Field(default=4, ge=0, description="per request: errors, 429, 5xx")
     parse_retries: int = Field(default=1, ge=0, description="re-asks after an unparsable answer")
-    backoff_base_s: float = Field(default=1.0, gt=0)
-    backoff_max_s: float = Field(default=30.0, gt=0)
+    backoff_base_s: float = Field(default=1.0, gt=0,
+                                  description="first retry wait; doubles per retry")
+    backoff_max_s: float = Field(default=30.0, gt=0, description="longest retry wait")
 
     @field_validator("dimensions")
     @classmethod

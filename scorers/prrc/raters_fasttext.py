@@ -28,15 +28,15 @@ class FastTextParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dim: int = Field(default=16, gt=0)
-    epoch: int = Field(default=40, gt=0)
-    lr: float = Field(default=0.3, gt=0)
-    word_ngrams: int = Field(default=2, ge=1)
-    min_count: int = Field(default=1, ge=1)
-    minn: int = Field(default=0, ge=0)
-    maxn: int = Field(default=0, ge=0)
-    bucket: int = Field(default=20_000, ge=0)
-    seed: int = 0
+    dim: int = Field(default=16, gt=0, description="vector size")
+    epoch: int = Field(default=40, gt=0, description="training epochs")
+    lr: float = Field(default=0.3, gt=0, description="learning rate")
+    word_ngrams: int = Field(default=2, ge=1, description="longest word n-gram")
+    min_count: int = Field(default=1, ge=1, description="words seen fewer times are dropped")
+    minn: int = Field(default=0, ge=0, description="shortest character n-gram (0: none)")
+    maxn: int = Field(default=0, ge=0, description="longest character n-gram (0: none)")
+    bucket: int = Field(default=20_000, ge=0, description="hash buckets for n-grams")
+    seed: int = Field(default=0, description="training seed")
     max_bytes: int = Field(default=5_000_000, gt=0, description="quantize when larger")
 
 

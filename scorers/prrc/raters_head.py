@@ -35,15 +35,17 @@ class HeadParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    alphas: tuple[float, ...] = (1.0, 10.0, 100.0, 1_000.0, 10_000.0)
-    tree_counts: tuple[int, ...] = (25, 50, 100, 200)
+    alphas: tuple[float, ...] = Field(
+        default=(1.0, 10.0, 100.0, 1_000.0, 10_000.0), description="ridge penalties tried")
+    tree_counts: tuple[int, ...] = Field(
+        default=(25, 50, 100, 200), description="LightGBM tree counts tried")
     blends: tuple[float, ...] = Field(default=(0.0, 0.25, 0.5, 0.75, 1.0),
                                       description="weight of the ridge part (1 = ridge only)")
-    learning_rate: float = Field(default=0.1, gt=0)
-    num_leaves: int = Field(default=7, ge=2)
-    min_child_samples: int = Field(default=20, ge=1)
-    inner_folds: int = Field(default=4, ge=2)
-    seed: int = 0
+    learning_rate: float = Field(default=0.1, gt=0, description="LightGBM learning rate")
+    num_leaves: int = Field(default=7, ge=2, description="LightGBM leaves per tree")
+    min_child_samples: int = Field(default=20, ge=1, description="LightGBM rows per leaf, at least")
+    inner_folds: int = Field(default=4, ge=2, description="folds of the tuning cross-validation")
+    seed: int = Field(default=0, description="seed of folds and trees")
 
 
 def _tree_params(params: HeadParams) -> dict[str, Any]:

@@ -27,8 +27,10 @@ class TransferCV(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    group_by: Literal["kind", "source"] = "kind"
-    scheme: Scheme = "leave_one_kind_out"
+    group_by: Literal["kind", "source"] = Field(
+        default="kind", description="the unit held out together: a kind of text or a source")
+    scheme: Scheme = Field(
+        default="leave_one_kind_out", description="hold out each group in turn, or K group folds")
     folds: int = Field(default=5, ge=2, description="for group_k_fold")
     inversion_margin: float = Field(
         default=0.25, ge=0,

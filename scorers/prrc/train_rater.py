@@ -70,17 +70,21 @@ class TrainRaterConfig(BaseModel):
                                "it exists, else prrc_seed_v1.parquet")
     excerpts: tuple[str, ...] = Field(default=EXCERPT_GLOBS,
                                       description="JSONL files holding the labelled excerpts")
-    out_dir: str = "scorers/prrc/models"
-    kinds: tuple[Kind, ...] = ALL_KINDS
+    out_dir: str = Field(
+        default="scorers/prrc/models", description="where trained raters and evaluation.json go")
+    kinds: tuple[Kind, ...] = Field(
+        default=ALL_KINDS, description="rater kinds to train and evaluate")
     default_candidates: tuple[Kind, ...] = Field(
         default=("fasttext", "static"),
         description="kinds the shipped default may be (embedding needs a GPU to keep pace)")
-    dimensions: tuple[str, ...] = DIMENSIONS
-    excerpt_chars: int = Field(default=DEFAULT_EXCERPT_CHARS, gt=0)
+    dimensions: tuple[str, ...] = Field(default=DIMENSIONS, description="PRRC dimensions to train")
+    excerpt_chars: int = Field(default=DEFAULT_EXCERPT_CHARS, gt=0,
+                               description="characters of each excerpt the raters read")
     static_encoder: str | None = Field(default=None, description="default: the shipped one")
     cache_dir: str = Field(default="out/_cache/prrc", description="MiniLM vectors by text hash")
-    device: str = "auto"
-    embedding_batch_size: int = Field(default=32, gt=0)
+    device: str = Field(
+        default="auto", description="auto, cpu or cuda: where MiniLM vectors are computed")
+    embedding_batch_size: int = Field(default=32, gt=0, description="texts per MiniLM batch")
     workers: int | None = Field(default=None, ge=1,
                                 description="processes for the cross-validation folds; "
                                 "None = one per core")
