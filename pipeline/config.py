@@ -167,15 +167,16 @@ class ScoreConfig(Strict):
 class ResourceRequest(Strict):
     """What one Ray task asks of the cluster (Ray's own resource names)."""
 
-    num_cpus: float = Field(default=1, ge=0, description="CPUs one run holds")
-    num_gpus: float = Field(default=0, ge=0, description="GPUs (or a fraction) one run holds; "
-                            "a run asking for more than any node has is an error")
-    memory_mb: int | None = Field(default=None, gt=0, description="Ray's memory resource")
+    num_cpus: float = Field(default=1, ge=0, description="CPUs one task reserves")
+    num_gpus: float = Field(default=0, ge=0, description="GPUs one task reserves (fractions "
+                            "share a GPU)")
+    memory_mb: int | None = Field(default=None, gt=0, description="memory one task reserves "
+                                  "(Ray's memory resource); null: none")
 
 
-def _default_proxy_resources() -> dict[str, ResourceRequest]:
+def _default_proxy_resources() -> dict[str, Any]:
     # the gpt proxy is the one that wants an accelerator on a cluster that has them
-    return {"gpt": ResourceRequest(num_cpus=1, num_gpus=0)}
+    return {"gpt": {"num_cpus": 1, "num_gpus": 0}}
 
 
 class RayConfig(Strict):
@@ -185,14 +186,14 @@ class RayConfig(Strict):
         default="auto", description="'auto' (the cluster `ray start` made on this machine), "
         "'host:port' of a head node, 'ray://host:10001' (Ray client), or 'local' (start a "
         "one-machine Ray inside this command)")
-    num_cpus_per_task: float = Field(default=1, gt=0, description="per shard task")
-    memory_mb_per_task: int | None = Field(
-        default=None, gt=0, description="Ray's memory resource per shard task (default: none "
-        "reserved)")
+    num_cpus_per_task: float = Field(default=1, gt=0, description="CPUs a shard task "
+                                     "reserves (and the native thread pools it sizes)")
+    memory_mb_per_task: int | None = Field(default=None, gt=0, description="memory a shard "
+                                           "task reserves (Ray's memory resource); null: none")
     max_retries: int = Field(default=3, ge=0, description="re-runs of a shard task whose "
                              "worker or node died (Ray's system-failure retries)")
     proxy_resources: dict[str, ResourceRequest] = Field(
-        default_factory=_default_proxy_resources,
+        default_factory=_default_proxy_resources, validate_default=True,
         description="per proxy trainer (ngram, gpt, ...): resources of one sweep run; "
                     "trainers not listed ask for 1 CPU")
     env_vars: list[str] = Field(

@@ -102,6 +102,8 @@ def is_saved_dataset(path: Path) -> bool:
 
 def _walk(root: Path, detect_datasets: bool) -> list[Path]:
     """Input files under ``root``; saved datasets are taken whole, not walked into."""
+    if is_remote(root):  # a prefix on an object store: its data files (no saved datasets)
+        return [p for p in root.rglob("*") if _known_suffix(p) and p.is_file()]
     if detect_datasets and (root / "dataset_dict.json").is_file():
         splits = ", ".join(sorted(p.name for p in root.iterdir() if is_saved_dataset(p)))
         raise UserError(f"{root}: holds a DatasetDict (splits: {splits}); point input.paths "
