@@ -180,6 +180,10 @@ class MinHasher:
         return _signatures(doc_offsets, words, a, b, self.ngram).astype(np.uint32)
 
 
+#: Candidate pairs whose signatures are compared at once (bounds the agreement check's memory).
+_AGREEMENT_CHUNK = 65_536
+
+
 def lsh_clusters(signatures: np.ndarray, bands: int, rows: int,
                  min_agreement: float = 0.0, same_as: np.ndarray | None = None) -> np.ndarray:
     """Component label per document (documents without words are alone); labels are the
@@ -203,10 +207,19 @@ def lsh_clusters(signatures: np.ndarray, bands: int, rows: int,
         dst.append(candidates[order[:-1][same]])
     edges_src = np.concatenate(src) if src else np.zeros(0, dtype=np.int64)
     edges_dst = np.concatenate(dst) if dst else np.zeros(0, dtype=np.int64)
+    if len(edges_src):   # a pair found by several bands is one edge
+        pairs = np.unique(np.minimum(edges_src, edges_dst) * max(n, 1)
+                          + np.maximum(edges_src, edges_dst))
+        edges_src, edges_dst = pairs // max(n, 1), pairs % max(n, 1)
     if min_agreement > 0 and len(edges_src):
-        agreement = (signatures[edges_src] == signatures[edges_dst]).mean(axis=1)
-        edges_src, edges_dst = (edges_src[agreement >= min_agreement],
-                                edges_dst[agreement >= min_agreement])
+        # in chunks: two gathered signature rows per edge would be ~2 KB x edges at once
+        # (GBs on a corpus with many duplicates)
+        keep = np.empty(len(edges_src), dtype=bool)
+        for start in range(0, len(edges_src), _AGREEMENT_CHUNK):
+            part = slice(start, start + _AGREEMENT_CHUNK)
+            agreement = (signatures[edges_src[part]] == signatures[edges_dst[part]]).mean(axis=1)
+            keep[part] = agreement >= min_agreement
+        edges_src, edges_dst = edges_src[keep], edges_dst[keep]
     if same_as is not None:
         linked = np.flatnonzero(same_as != np.arange(n))
         edges_src = np.concatenate([edges_src, linked])
