@@ -39,7 +39,7 @@ from rich.console import Console
 from metamix.base.atomic import atomic_path
 from metamix.base.hashing import file_hash, json_hash
 from metamix.base.progress import make_progress
-from metamix.base.storage import is_remote, open_binary, relative
+from metamix.base.storage import arrow_source, is_remote, relative
 from metamix.pipeline.config import PipelineConfig
 from metamix.pipeline.manifest import ShardRecord, ShardStats, StageManifest
 from metamix.pipeline.report import StageReport
@@ -138,14 +138,14 @@ def _compute(cfg: PipelineConfig, console: Console, in_paths: list[Path], finger
     keys: list[bytes] = []
     signatures: list[np.ndarray] = []
     rows_per_shard: list[int] = []
-    total = sum(pq.ParquetFile(open_binary(p)).metadata.num_rows for p in in_paths)
+    total = sum(pq.ParquetFile(arrow_source(p)).metadata.num_rows for p in in_paths)
     started = time.monotonic()
     n_bytes = 0
     with make_progress(console, cfg.progress) as progress:
         bar = progress.add_task("dedup", total=total, mb=0.0, rate=0.0)
         for path in in_paths:
             n_rows = 0
-            reader = pq.ParquetFile(open_binary(path))
+            reader = pq.ParquetFile(arrow_source(path))
             for batch in reader.iter_batches(_READ_ROWS, columns=["id", "text"]):
                 texts = batch.column("text")
                 ids.extend(batch.column("id").to_pylist())
@@ -191,7 +191,7 @@ def duplicate_counts(paths: list[Path]) -> dict[str, int]:
     that are not exact ones (the reason order ``select`` uses)."""
     counts = {"exact": 0, "near": 0}
     for path in paths:
-        table = pq.read_table(open_binary(path), columns=["dup_exact_keep", "dup_near_keep"])
+        table = pq.read_table(arrow_source(path), columns=["dup_exact_keep", "dup_near_keep"])
         exact_kept = table.column("dup_exact_keep")
         counts["exact"] += int(pc.sum(pc.invert(exact_kept)).as_py() or 0)
         near_only = pc.and_(pc.invert(table.column("dup_near_keep")), exact_kept)

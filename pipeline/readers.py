@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import zstandard
 
 from metamix.base.errors import UserError
-from metamix.base.storage import as_path, is_remote, is_uri, open_binary
+from metamix.base.storage import arrow_source, as_path, is_remote, is_uri, open_binary
 from metamix.pipeline.config import InputConfig, PipelineConfig
 from metamix.pipeline.fields import top_columns
 
@@ -293,7 +293,7 @@ def _read_parquet(path: Path, inp: InputConfig, batch_rows: int) -> Iterator[lis
 
 def parquet_file(path: Path) -> pq.ParquetFile:
     try:
-        return pq.ParquetFile(open_binary(path))
+        return pq.ParquetFile(arrow_source(path))
     except Exception as exc:  # pyarrow raises several types for a corrupt file
         raise UserError(f"{path}: not a readable Parquet file: {exc}") from None
 

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from metamix.base.atomic import atomic_path
 from metamix.base.hashing import file_hash
-from metamix.base.storage import as_path, open_binary, relative
+from metamix.base.storage import arrow_source, as_path, relative
 from metamix.pipeline.config import InputConfig
 from metamix.pipeline.executor import report_progress, worker_cache
 from metamix.pipeline.fields import KeptField
@@ -145,7 +145,7 @@ def _byte_bounded(batches: Iterator[pa.RecordBatch], max_bytes: int
 def transform_shard(task: ShardTask) -> ShardRecord:
     assert task.input_path is not None
     outputs = _paths(task)
-    reader = pq.ParquetFile(open_binary(task.input_path))
+    reader = pq.ParquetFile(arrow_source(task.input_path))
     stages = reuse_warm(task.stages, worker_cache())
     schema = output_schema(stages, reader.schema_arrow)
     stats = ShardStats()

@@ -30,7 +30,7 @@ from metamix.base.atomic import atomic_path
 from metamix.base.bpe import TOKEN_IDS_COLUMN, TOKENIZER_SHA256_KEY
 from metamix.base.errors import UserError
 from metamix.base.hashing import file_hash, id_hash_key, json_hash
-from metamix.base.storage import as_path, is_remote, open_binary
+from metamix.base.storage import arrow_source, as_path, is_remote
 from metamix.pipeline.config import TokenizerConfig
 from metamix.pipeline.manifest import shard_record_path
 
@@ -45,7 +45,7 @@ def sample_texts(shards: list[Path], n_docs: int) -> list[str]:
     """The ``n_docs`` documents with the smallest id hash: stable under shard re-ordering."""
     scored: list[tuple[bytes, str]] = []
     for shard in shards:
-        reader = pq.ParquetFile(open_binary(shard))
+        reader = pq.ParquetFile(arrow_source(shard))
         for batch in reader.iter_batches(columns=["id", "text"], batch_size=4096):
             for doc_id, text in zip(batch.column("id").to_pylist(),
                                     batch.column("text").to_pylist(), strict=True):

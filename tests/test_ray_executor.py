@@ -19,8 +19,6 @@ import pytest
 from tests.conftest import PROSE, write_config, write_jsonl
 from tests.ray_cluster import LocalRayCluster
 
-pytest.importorskip("ray", reason="executor: ray needs the ray package (pip install .[ray])")
-
 N_SHARDS = 10
 SELECT = {"weights": {"rps_doc_frac_unique_words": 1.0, "fineweb_line_punct_ratio": 0.5},
           "hard_filters": ["gopher_quality"], "fraction": 0.5, "per_domain": True}

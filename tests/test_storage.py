@@ -16,7 +16,6 @@ from tests.conftest import write_config
 
 
 def test_uris_become_upaths_and_local_paths_stay_pathlib() -> None:
-    pytest.importorskip("s3fs")
     assert is_uri("s3://bucket/a/b.jsonl") and is_uri("gs://b/x")
     assert not is_uri("/data/x.jsonl") and not is_uri("data/x") and not is_uri("file:///x")
     local = as_path("data/x.parquet")
@@ -31,7 +30,6 @@ def test_uris_become_upaths_and_local_paths_stay_pathlib() -> None:
 
 
 def test_config_paths_on_object_stores_resolve_to_upaths(tmp_path: Path) -> None:
-    pytest.importorskip("s3fs")
     cfg = load_config(write_config(tmp_path / "c.yaml", out_dir="s3://bucket/runs",
                                    input={"paths": ["s3://bucket/in/*.jsonl"]}))
     assert str(cfg.run_dir) == "s3://bucket/runs/t" and is_remote(cfg.run_dir)

@@ -67,6 +67,14 @@ def open_binary(path: str | os.PathLike[str]) -> IO[bytes]:
     return open(p, "rb")
 
 
+def arrow_source(path: str | os.PathLike[str]) -> str | IO[bytes]:
+    """What pyarrow reads best: a local file by name (Arrow's own reader, which closes it),
+    an object-store file as an open stream. A Python file object for a local file would put
+    every read of the hot path through Python and keep the descriptor open until GC."""
+    p = as_path(path)
+    return open_binary(p) if is_remote(p) else os.fspath(p)
+
+
 def relative(path: Any, base: Any) -> str:
     """``path`` relative to ``base`` as a POSIX string (also across object-store paths)."""
     if not (is_remote(path) or is_remote(base)):
