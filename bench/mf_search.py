@@ -216,13 +216,15 @@ def report(key: str, results: list[dict], budget: float) -> list[str]:
         counts = [r[m]["counts"] for r in results if r[m]["counts"] is not None]
         cnt = " / ".join(f"{c:.0f}" for c in np.mean(counts, axis=0)) if counts else "-"
         sf = f"{med[m] / med['sf-bo']:7.2f}" if "sf-bo" in med else "      -"
-        print(f"{m:8} {med[m]:11.2f} {med[m] / med['random']:8.2f} {sf} "
+        rnd = f"{med[m] / med['random']:8.2f}" if "random" in med else "       -"
+        print(f"{m:8} {med[m]:11.2f} {rnd} {sf} "
               f"{' / '.join(f'{x:.4f}' for x in regret):>26} {cnt:>16} "
               f"{np.mean([r[m]['seconds'] for r in results]):6.1f}")
     failed = []
     if {"mf-bo", "sf-bo"} <= set(med) and med["mf-bo"] > 1.1 * med["sf-bo"]:
         failed.append(f"{name}: mf-bo {med['mf-bo']:.2f} > 1.1 x sf-bo {med['sf-bo']:.2f}")
-    if "mf-bo" in med and rho.max() >= 0.6 - 0.02 and med["mf-bo"] > 0.2 * med["random"]:
+    if ({"mf-bo", "random"} <= set(med) and rho.max() >= 0.6 - 0.02
+            and med["mf-bo"] > 0.2 * med["random"]):
         failed.append(f"{name}: mf-bo {med['mf-bo']:.2f} > 0.2 x random {med['random']:.2f}")
     return failed
 

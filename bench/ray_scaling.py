@@ -28,6 +28,7 @@ work.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import statistics
@@ -137,6 +138,37 @@ class TreeCPU:
         return sum(t - self.base.get(pid, 0) for pid, t in self.last.items()) / TICK
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> None:
+    """Orphaned descendants of a timed command (the local executor's forkserver, which
+    forks the pool workers and outlives the command by a moment) are reparented to this
+    process, which reaps them, so their CPU lands in RUSAGE_CHILDREN."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def _own_children() -> set[int]:
+    me = os.getpid()
+    return {pid for pid, (ppid, _) in _proc_table().items() if ppid == me}
+
+
+def reap_orphans(keep: set[int]) -> None:
+    """Wait for every child of this process not in ``keep`` (the clusters' daemons are
+    children too and stay up)."""
+    while True:
+        orphans = _own_children() - keep
+        if not orphans:
+            return
+        for pid in orphans:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -148,11 +180,13 @@ def timed_score(config: Path, run: str, *sets: str,
     args = [sys.executable, "-m", "metamix", "score", "-c", str(config), "--set", f"run={run}"]
     for s in sets:
         args += ["--set", s]
+    keep = _own_children()
     cpu0 = children_cpu()
     with TreeCPU({p.pid for p in cluster.nodes} if cluster else set()) as tree:
         start = time.perf_counter()
         done = subprocess.run(args, capture_output=True, text=True)
         seconds = time.perf_counter() - start
+        reap_orphans(keep)
     cpu = children_cpu() - cpu0 + tree.seconds
     if done.returncode != 0:
         raise SystemExit(f"{run} failed:\n{done.stdout}\n{done.stderr}")
@@ -167,6 +201,7 @@ def main() -> None:
     args = parser.parse_args()
     if not sorted(TRAIN.glob("*.parquet")):
         raise SystemExit(f"no corpus at {TRAIN}")
+    become_subreaper()
 
     with tempfile.TemporaryDirectory(prefix="ray-scaling-") as tmp:
         data = corpus(Path(tmp), args.copies)

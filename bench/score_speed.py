@@ -12,7 +12,8 @@ number of worker processes (``--workers``).
 
 - metamix, heuristic only: ``metamix score`` with the five heuristic families and
   ``n_tokens`` (the run's BPE; the tokenizer is trained and cached before timing, as it is
-  on every run after the first), no validation split.
+  on every run after the first), no validation split, dedup off (datatrove's pipeline has
+  no dedup either; ``bench/dedup.py`` measures it against datatrove's own).
 - datatrove 0.10 (``make setup-bench``): ParquetReader, its Gopher quality, Gopher
   repetition, C4 quality and FineWeb quality filters, ParquetWriter, on a
   ``LocalPipelineExecutor`` with one task per file. ``--datatrove-mode chain`` is the
@@ -110,6 +111,8 @@ def heuristic_config(work: Path, folder: Path, workers: int) -> Path:
            "progress": False,
            "input": {**demo["input"], "paths": [str(folder / "*.parquet")]},
            "tokenizer": demo["tokenizer"],
+           # dedup is a separate job in datatrove's pipeline too: not part of this comparison
+           "dedup": {"exact": False, "near": False},
            "score": {"batch_size": demo["score"]["batch_size"],
                      "scorers": [{"name": n} for n in HEURISTICS]}}
     path = work / "heuristics.yaml"

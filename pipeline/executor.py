@@ -4,8 +4,8 @@ Tasks are plain picklable objects and workers only touch their own output files,
 same task list could be handed to another executor. Workers report (docs, bytes) per
 batch through a queue; the parent owns the display.
 
-One ``WorkerPool`` serves a whole command: starting a spawned worker (interpreter, imports,
-models) costs 1–3 s of CPU, so the score job's four stages share the same workers, and a
+One ``WorkerPool`` serves a whole command: starting a worker (imports, models) costs
+1–3 s of CPU, so the score job's four stages share the same workers, and a
 worker keeps the stage objects it has warmed up (loaded models, encoders) for the next shard
 of the same stage (``worker_cache``). Each worker gets ``cores // workers`` threads for the
 native libraries that start their own (torch, OpenMP, BLAS, Rayon), so workers × threads
@@ -49,25 +49,37 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
     return max(1, (cores or os.cpu_count() or 1) // max(1, workers))
 
 
-def _init_worker(q: Any, threads: int) -> None:
+def _init_worker(q: Any, threads: int, environ: dict[str, str] | None = None) -> None:
     global _progress_queue, _worker_cache
     _progress_queue = q
     _worker_cache = {}
+    # A forked worker has the environment the forkserver started with; it takes this
+    # command's instead, as a spawned one would (credentials set since, thread limits).
+    if environ is not None:
+        os.environ.clear()
+        os.environ.update(environ)
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     for var in THREAD_ENV_VARS:  # read by the libraries when they load, after this
         os.environ[var] = str(threads)
     import sys
 
-    if "torch" in sys.modules:  # already imported (not with spawn): set it directly
+    if "torch" in sys.modules:  # already imported (not in a fresh worker): set it directly
         sys.modules["torch"].set_num_threads(threads)
 
 
+#: Imported once by the forkserver, before it forks the workers.
+PRELOAD = ("metamix.pipeline.shard_tasks", "metamix.pipeline.runner")
+
+
 class WorkerPool:
-    """A spawn-context process pool started on first use and shared by several
+    """A forkserver process pool started on first use and shared by several
     ``run_tasks`` calls; ``workers <= 1`` runs every task in this process instead."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, preload: tuple[str, ...] = ()) -> None:
         self.workers = max(1, workers)
+        #: more modules for the forkserver to import (and so run) before forking workers;
+        #: used by the first pool of a process (the forkserver is started once)
+        self.preload = preload
         self._executor: ProcessPoolExecutor | None = None
         self._queue: Any = None
 
@@ -83,13 +95,19 @@ class WorkerPool:
 
     def executor(self) -> tuple[ProcessPoolExecutor, Any]:
         if self._executor is None:
-            ctx = mp.get_context("spawn")
+            # forkserver: one clean server process imports the shard-task modules once and
+            # forks every worker from itself, instead of each spawned worker paying for the
+            # interpreter and those imports again. Forking the server, not this process,
+            # keeps threads this process started (progress display, tokenizers, Ray
+            # clients) out of the children.
+            ctx = mp.get_context("forkserver")
+            ctx.set_forkserver_preload([*PRELOAD, *self.preload])
             # SimpleQueue writes to the pipe inside put(): a task's progress items are in
             # the pipe before its result is, so a stage's last drain finds all of them.
             self._queue = ctx.SimpleQueue()
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=ctx, initializer=_init_worker,
-                initargs=(self._queue, threads_per_worker(self.workers)))
+                initargs=(self._queue, threads_per_worker(self.workers), dict(os.environ)))
         return self._executor, self._queue
 
     def map(self, fn: Callable[[T], R], tasks: Sequence[T], *, label: str,

@@ -48,7 +48,7 @@ def test_paired_rank_corr_and_trust_by_hand() -> None:
     rho, pairs = paired_rank_corr(w, level, losses, cheap=0, target=1)
     assert pairs == 3 and rho == pytest.approx(0.5)   # ranks (1,3,2) vs (1,2,3)
     trust = assess_levels(w, level, losses, FidelityLevels((0.1, 1.0), (0.1, 1.0)))
-    assert not trust[0].trusted and "3 of 4 pairs" in trust[0].reason
+    assert not trust[0].trusted and "3 of 5 pairs" in trust[0].reason
 
 
 def test_probes_stay_within_the_allowance() -> None:
@@ -202,11 +202,11 @@ def test_continuous_multi_fidelity_probes_a_new_level(tmp_path: Path) -> None:
                             losses={"loss": target_loss(w)})          # target runs only
     out = tmp_path / "next.csv"
     chosen = cmd_mix(_parse("suggest", "--runs", str(runs), "--fidelities", "0.2,1",
-                            "--n", "3", "--surrogate", "gp", "--out", str(out)))
+                            "--n", "4", "--surrogate", "gp", "--out", str(out)))
     got = load_runs_table(out, require_losses=False)
     np.testing.assert_allclose(chosen.sum(axis=1), 1.0, atol=1e-6)
-    # 7% of 6 target runs buys two 0.2 probes at mixtures already run at the target
+    # 10% of 6 target runs buys three 0.2 probes at mixtures already run at the target
     # (first runs first), then one target run from single-fidelity BO
-    np.testing.assert_allclose(got.fidelity, [0.2, 0.2, 1.0])
-    np.testing.assert_allclose(got.weights[:2], w[:2], atol=1e-9)
-    np.testing.assert_allclose(got.cost, [0.2, 0.2, 1.0])
+    np.testing.assert_allclose(got.fidelity, [0.2, 0.2, 0.2, 1.0])
+    np.testing.assert_allclose(got.weights[:3], w[:3], atol=1e-9)
+    np.testing.assert_allclose(got.cost, [0.2, 0.2, 0.2, 1.0])

@@ -35,10 +35,11 @@ from metamix.mixtures.mix.multifidelity import (
 from metamix.mixtures.mix.pool import same_weights
 from metamix.mixtures.mix.sampling import dirichlet_candidates
 
-#: Share of the target spend that probes of untrusted cheap levels may cost: the most
-#: multi-fidelity search can lose to single-fidelity when no cheap level ever helps
-#: (kept under the 10% the search may lose; more would earn trust a step or two sooner).
-PROBE_FRACTION = 0.07
+#: Share of the target spend that probes of untrusted cheap levels may cost: with cheap runs
+#: at 0.1 of the target, every target run gets its pair at once, so a level that predicts
+#: the target is trusted as early as the pairs allow. What a useless level costs is capped
+#: by ``MAX_PROBE_PAIRS`` / ``GIVE_UP_CORR`` (at most 12 pairs a level), not by this share.
+PROBE_FRACTION = 0.1
 #: An untrusted level is no longer probed once it has this many pairs, or half as many
 #: with a rank correlation below ``GIVE_UP_CORR``: the evidence says it will not help.
 MAX_PROBE_PAIRS = 12

@@ -39,10 +39,12 @@ from scipy.stats import spearmanr
 from metamix.mixtures.mix.bo_models import SqrtWeights, _fit
 
 #: Rank correlation a cheap level needs on its paired mixtures to be trusted, by number of
-#: pairs: few pairs need a high correlation (on 4 pairs, 0.8 = at most one adjacent swap;
-#: an unrelated level gets there by chance 1 time in 6, and must then also pass the GP's
-#: fitted correlation), more pairs a lower one.
-TRUST_THRESHOLDS = ((4, 0.8), (6, 0.7), (8, 0.55))
+#: pairs: few pairs need a high correlation, more pairs a lower one. Nothing below 5 pairs:
+#: on 4, 0.8 (at most one adjacent swap) happens by chance 1 time in 6 for an unrelated
+#: level and ~1 in 4 at rank correlation 0.3, and a level trusted by chance misleads the
+#: search for several steps (issue 16: 4 of 20 seeds at 0.3). On 5 pairs 0.9 (one adjacent
+#: swap) happens by chance 1 time in 24; the GP's fitted correlation must then also pass.
+TRUST_THRESHOLDS = ((5, 0.9), (6, 0.7), (8, 0.55))
 #: The multi-task GP's fitted correlation a level also needs (0 = an unrelated level).
 MIN_MODEL_CORR = 0.5
 
