@@ -75,11 +75,8 @@ class WorkerPool:
     """A forkserver process pool started on first use and shared by several
     ``run_tasks`` calls; ``workers <= 1`` runs every task in this process instead."""
 
-    def __init__(self, workers: int, preload: tuple[str, ...] = ()) -> None:
+    def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
-        #: more modules for the forkserver to import (and so run) before forking workers;
-        #: used by the first pool of a process (the forkserver is started once)
-        self.preload = preload
         self._executor: ProcessPoolExecutor | None = None
         self._queue: Any = None
 
@@ -101,7 +98,7 @@ class WorkerPool:
             # keeps threads this process started (progress display, tokenizers, Ray
             # clients) out of the children.
             ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload([*PRELOAD, *self.preload])
+            ctx.set_forkserver_preload(list(PRELOAD))
             # SimpleQueue writes to the pipe inside put(): a task's progress items are in
             # the pipe before its result is, so a stage's last drain finds all of them.
             self._queue = ctx.SimpleQueue()

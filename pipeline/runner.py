@@ -33,7 +33,6 @@ from metamix.pipeline.shard_tasks import ShardTask, ingest_shard, transform_shar
 from metamix.pipeline.stages import ApplyScorer, BatchStage, CountTokens, QuarantineIds
 from metamix.pipeline.tokenizer import TOKEN_FILES_DIR, ensure_tokenizer
 from metamix.scorers.base import Scorer
-from metamix.scorers.registry import HEURISTIC_FAMILIES
 
 CODE_VERSION = "1"
 
@@ -44,14 +43,13 @@ class StageRun:
     report: StageReport
 
 
-def open_pool(cfg: PipelineConfig, preload: tuple[str, ...] = ()) -> WorkerPool | Any:
-    """The configured executor: a local process pool (its forkserver importing ``preload``
-    first), or the Ray cluster (``RayPool``)."""
+def open_pool(cfg: PipelineConfig) -> WorkerPool | Any:
+    """The configured executor: a local process pool, or the Ray cluster (``RayPool``)."""
     if cfg.executor == "ray":
         from metamix.pipeline.ray_executor import RayPool
 
         return RayPool(cfg.ray)
-    return WorkerPool(cfg.n_workers, preload=preload)
+    return WorkerPool(cfg.n_workers)
 
 
 def _run_stage(cfg: PipelineConfig, console: Console, stage: str, tasks: list[ShardTask],
@@ -199,8 +197,7 @@ def run_score(cfg: PipelineConfig, console: Console) -> list[StageReport]:
     # is importable before the workers start.
     scorers = build_scorers(cfg.score.scorers, base_dir=Path(cfg.base_dir))
     _check_kept_names(cfg.input, scorers)
-    heuristics = any(s.name in HEURISTIC_FAMILIES for s in scorers)
-    with open_pool(cfg, ("metamix.scorers.warmup",) if heuristics else ()) as pool:
+    with open_pool(cfg) as pool:
         reports = _score_stages(cfg, console, pool, scorers)
         if getattr(pool, "placement", None):  # Ray: which node ran each shard, per stage
             write_json_atomic(cfg.run_dir / "logs" / "ray_placement.json", pool.placement)

@@ -46,30 +46,20 @@ def test_stages_share_one_pool_of_workers() -> None:
     assert all(r[2] == expected_threads and r[3] for r in first + second + lone)
 
 
-def env_and_warm_modules(task: int) -> tuple[str | None, bool]:
-    """(METAMIX_TEST_VAR as this worker sees it, whether the warm-up module was imported)."""
-    import sys
-
-    return os.environ.get("METAMIX_TEST_VAR"), "metamix.scorers.warmup" in sys.modules
+def env_var(task: int) -> str:
+    return os.environ.get("METAMIX_TEST_VAR", "unset")
 
 
 def test_forked_workers_see_this_commands_environment(monkeypatch: pytest.MonkeyPatch
                                                       ) -> None:
     """Workers fork from a forkserver that may have started earlier in this process; they
     still see the environment as it is when their pool starts (e.g. credentials set since),
-    as spawned workers would, and the server's preloaded (warmed) modules."""
+    as spawned workers would."""
     with WorkerPool(2) as pool:      # the forkserver is up after this (if not before)
-        _run(worker_facts, list(range(4)), pool)
+        assert set(_run(env_var, list(range(4)), pool)) == {"unset"}
     monkeypatch.setenv("METAMIX_TEST_VAR", "set-later")
-    with WorkerPool(2, preload=("metamix.scorers.warmup",)) as pool:
-        seen = _run(env_and_warm_modules, list(range(4)), pool)
-    assert {var for var, _ in seen} == {"set-later"}
-
-
-def test_warmup_module_runs_every_heuristic_family() -> None:
-    from metamix.scorers import warmup
-
-    assert warmup.WARMED and warmup.warm()
+    with WorkerPool(2) as pool:
+        assert set(_run(env_var, list(range(4)), pool)) == {"set-later"}
 
 
 def test_threads_per_worker_never_oversubscribes() -> None:
