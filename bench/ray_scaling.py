@@ -46,6 +46,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from score_speed import become_subreaper  # noqa: E402 - this folder is sys.path[0]
+
 from tests.ray_cluster import LocalRayCluster  # noqa: E402
 
 TRAIN = REPO / "data" / "sample" / "train"
@@ -136,20 +138,6 @@ class TreeCPU:
     @property
     def seconds(self) -> float:
         return sum(t - self.base.get(pid, 0) for pid, t in self.last.items()) / TICK
-
-
-PR_SET_CHILD_SUBREAPER = 36
-
-
-def become_subreaper() -> None:
-    """Orphaned descendants of a timed command (the local executor's forkserver, which
-    forks the pool workers and outlives the command by a moment) are reparented to this
-    process, which reaps them, so their CPU lands in RUSAGE_CHILDREN."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
 
 
 def _own_children() -> set[int]:

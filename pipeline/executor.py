@@ -63,7 +63,16 @@ def _init_worker(q: Any, threads: int, environ: dict[str, str] | None = None) ->
         os.environ[var] = str(threads)
     import sys
 
-    if "torch" in sys.modules:  # already imported (not in a fresh worker): set it directly
+    # Libraries the forkserver imported before forking sized their pools from its
+    # environment, not from the variables above: limit those in place.
+    if "numpy" in sys.modules:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)   # BLAS / OpenMP pools (the limit stays: not a context)
+    if "numba" in sys.modules:
+        numba = sys.modules["numba"]
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
 
 

@@ -62,6 +62,22 @@ def test_forked_workers_see_this_commands_environment(monkeypatch: pytest.Monkey
         assert set(_run(env_var, list(range(4)), pool)) == {"set-later"}
 
 
+def blas_threads(task: int) -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [info["num_threads"] for info in threadpool_info()]
+
+
+def test_workers_blas_pools_are_limited_though_numpy_loaded_before_the_fork() -> None:
+    """numpy (and its BLAS pool, sized at import) is loaded in the forkserver, before the
+    worker's thread limit exists; the limit must still apply to it."""
+    import numpy  # noqa: F401 - makes sure the BLAS library is loaded here too
+
+    with WorkerPool(2) as pool:
+        pools = _run(blas_threads, list(range(4)), pool)
+    assert all(pools) and {n for p in pools for n in p} == {threads_per_worker(2)}
+
+
 def test_threads_per_worker_never_oversubscribes() -> None:
     assert threads_per_worker(2, cores=2) == 1
     assert threads_per_worker(2, cores=8) == 4
