@@ -57,8 +57,9 @@ PR_SET_CHILD_SUBREAPER = 36
 # --- CPU of a whole process tree --------------------------------------------------------
 
 def become_subreaper() -> None:
-    """Orphaned descendants (datatrove's forkserver and its workers) are reparented to this
-    process, which reaps them, so their CPU lands in RUSAGE_CHILDREN."""
+    """Orphaned descendants (datatrove's and metamix's forkservers and their workers, which
+    outlive the command by a moment) are reparented to this process, which reaps them, so
+    their CPU lands in RUSAGE_CHILDREN (``ray_scaling.py`` uses this too)."""
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")

@@ -34,6 +34,16 @@ def write_config(path: Path, **sections: Any) -> Path:
     return path
 
 
+def run_outputs(run_dir: Path, skip_dirs: tuple[str, ...] = ("logs", "_steps")
+                ) -> dict[str, bytes]:
+    """Every file of a run that a rerun, a resume or another executor must reproduce byte
+    for byte: all but timings (``logs/``, ``score_summary.json``), step stamps and the lock."""
+    return {p.relative_to(run_dir).as_posix(): p.read_bytes()
+            for p in sorted(run_dir.rglob("*"))
+            if p.is_file() and p.name not in ("score_summary.json", ".lock")
+            and p.relative_to(run_dir).parts[0] not in skip_dirs}
+
+
 PROSE = (
     "The committee met on Tuesday to review the annual budget. Members discussed the "
     "costs of maintaining the old library building, which was built in 1903. After a long "

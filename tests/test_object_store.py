@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PROSE, write_config, write_jsonl
+from tests.conftest import PROSE, run_outputs, write_config, write_jsonl
 
 BUCKET = "metamix-test"
 N_SHARDS = 6
@@ -46,13 +46,6 @@ def _s3_outputs(client: Any, prefix: str) -> dict[str, bytes]:
     return out
 
 
-def _local_outputs(run_dir: Path) -> dict[str, bytes]:
-    return {p.relative_to(run_dir).as_posix(): p.read_bytes()
-            for p in sorted(run_dir.rglob("*"))
-            if p.is_file() and p.name not in ("score_summary.json", ".lock")
-            and p.relative_to(run_dir).parts[0] not in ("logs", "_steps")}
-
-
 @pytest.fixture(scope="module")
 def bucket(s3_endpoint: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The corpus uploaded to s3://metamix-test/in/; returns a local work folder."""
@@ -80,7 +73,7 @@ def local_run(bucket: Path) -> dict[str, bytes]:
     cfg = _config(bucket, "ref", str(bucket / "out"))
     _ok("score", "-c", str(cfg))
     _ok("select", "-c", str(cfg))
-    return _local_outputs(bucket / "out" / "ref")
+    return run_outputs(bucket / "out" / "ref")
 
 
 @pytest.fixture(scope="module")

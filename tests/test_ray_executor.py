@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PROSE, write_config, write_jsonl
+from tests.conftest import PROSE, run_outputs, write_config, write_jsonl
 from tests.ray_cluster import LocalRayCluster
 
 N_SHARDS = 10
@@ -68,14 +68,6 @@ def _run(*args: str) -> str:
     return out
 
 
-def _outputs(run_dir: Path) -> dict[str, bytes]:
-    """Data, quarantine, token, manifest and selection files: what must match byte for byte."""
-    return {p.relative_to(run_dir).as_posix(): p.read_bytes()
-            for p in sorted(run_dir.rglob("*"))
-            if p.is_file() and p.name not in ("score_summary.json", ".lock")
-            and p.relative_to(run_dir).parts[0] not in ("logs", "_steps")}
-
-
 def _ray_set(cluster: LocalRayCluster) -> list[str]:
     return ["--set", "executor=ray", "--set", f"ray.address={cluster.address}"]
 
@@ -85,7 +77,7 @@ def local_outputs(corpus: Path) -> dict[str, bytes]:
     cfg = _config(corpus, "local", workers=2)
     _run("score", "-c", str(cfg))
     _run("select", "-c", str(cfg))
-    return _outputs(corpus / "out" / "local")
+    return run_outputs(corpus / "out" / "local")
 
 
 def _wait_for_records(stage_dir: Path, at_least: int, proc: subprocess.Popen[str]) -> int:
@@ -106,7 +98,7 @@ def test_score_and_select_on_two_nodes_match_local_bytes(
     assert f"ray {cluster.address}" in out
     _run("select", "-c", str(cfg), *_ray_set(cluster))
     run_dir = corpus / "out" / "ray"
-    got = _outputs(run_dir)
+    got = run_outputs(run_dir)
     assert sorted(got) == sorted(local_outputs)
     assert any(k.startswith("selected/") for k in got)
     assert [k for k in got if got[k] != local_outputs[k]] == []
@@ -197,7 +189,7 @@ def test_killed_driver_resumes_to_the_same_bytes(
     assert resumed["ingest"] == N_SHARDS            # all ingested before the kill
     assert resumed["scored"] >= done_at_kill        # finished shards are not redone
     _run("select", "-c", str(cfg), *_ray_set(cluster))
-    got = _outputs(run_dir)
+    got = run_outputs(run_dir)
     assert [k for k in local_outputs if got.get(k) != local_outputs[k]] == []
 
 
@@ -216,5 +208,5 @@ def test_worker_node_killed_mid_stage_completes_with_the_same_bytes(
     print(f"\nscored records at the kill: {done_at_kill}/{N_SHARDS}; shards per node after "
           f"the run: {[list(placement['scored'].values()).count(n) for n in nodes]}")
     _run("select", "-c", str(cfg), *_ray_set(cluster))
-    got = _outputs(run_dir)
+    got = run_outputs(run_dir)
     assert [k for k in local_outputs if got.get(k) != local_outputs[k]] == []

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from metamix.config import load_config
 from metamix.pipeline.runner import run_score
-from tests.conftest import PROSE, REPO, write_config, write_jsonl
+from tests.conftest import PROSE, REPO, run_outputs, write_config, write_jsonl
 
 QUIET = Console(quiet=True)
 N_SHARDS = 12
@@ -31,13 +31,6 @@ def _corpus(tmp_path: Path) -> Path:
     return data
 
 
-def _outputs(run_dir: Path) -> dict[str, bytes]:
-    """Every data, quarantine and manifest file: what a rerun must reproduce exactly."""
-    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*"))
-            if p.is_file() and p.name not in ("score_summary.json", ".lock")
-            and p.relative_to(run_dir).parts[0] != "logs"}
-
-
 def _config(tmp_path: Path, name: str) -> Path:
     return write_config(tmp_path / f"{name}.yaml", run=name,
                         input={"paths": [str(tmp_path / "data" / "*.jsonl")]},
@@ -51,10 +44,10 @@ def test_rerun_skips_completed_shards_and_redoes_changed_ones(tmp_path: Path) ->
     assert first["ingest"].skipped == 0
     assert first["ingest"].totals.read == N_SHARDS * 301
     assert dict(first["ingest"].totals.quarantined) == {"invalid_json": N_SHARDS}
-    before = _outputs(cfg.run_dir)
+    before = run_outputs(cfg.run_dir, skip_dirs=("logs",))
     again = {r.stage: r for r in run_score(cfg, QUIET)}
     assert again["ingest"].skipped == N_SHARDS and again["scored"].skipped == N_SHARDS
-    assert _outputs(cfg.run_dir) == before
+    assert run_outputs(cfg.run_dir, skip_dirs=("logs",)) == before
     # Touch one input: only its shard is redone, everything else is reused.
     write_jsonl(tmp_path / "data" / "shard03.jsonl", [{"id": "new", "text": PROSE,
                                                        "domain": "web"}])
@@ -78,7 +71,7 @@ def test_sigkill_mid_stage_then_rerun_is_byte_identical(tmp_path: Path, kill_sta
     _corpus(tmp_path)
     clean = load_config(_config(tmp_path, "clean"))
     run_score(clean, QUIET)
-    expected = _outputs(clean.run_dir)
+    expected = run_outputs(clean.run_dir, skip_dirs=("logs",))
 
     killed_cfg = _config(tmp_path, "killed")
     run_dir = tmp_path / "out" / "killed"
@@ -98,4 +91,4 @@ def test_sigkill_mid_stage_then_rerun_is_byte_identical(tmp_path: Path, kill_sta
 
     resumed = {r.stage: r for r in run_score(load_config(killed_cfg), QUIET)}
     assert resumed[kill_stage].skipped >= done_at_kill
-    assert _outputs(run_dir) == expected
+    assert run_outputs(run_dir, skip_dirs=("logs",)) == expected

@@ -41,9 +41,10 @@ from metamix.mixtures.mix.bo_models import SqrtWeights, _fit
 #: Rank correlation a cheap level needs on its paired mixtures to be trusted, by number of
 #: pairs: few pairs need a high correlation, more pairs a lower one. Nothing below 5 pairs:
 #: on 4, 0.8 (at most one adjacent swap) happens by chance 1 time in 6 for an unrelated
-#: level and ~1 in 4 at rank correlation 0.3, and a level trusted by chance misleads the
-#: search for several steps (issue 16: 4 of 20 seeds at 0.3). On 5 pairs 0.9 (one adjacent
-#: swap) happens by chance 1 time in 24; the GP's fitted correlation must then also pass.
+#: level, more often for a weakly related one, and a level trusted by chance misleads the
+#: search for several steps (``bench/mf_search.py``, cheap rank correlation 0.3: 4 of 20
+#: seeds). On 5 pairs 0.9 (one adjacent swap) happens by chance 1 time in 24; the GP's
+#: fitted correlation must then also pass.
 TRUST_THRESHOLDS = ((5, 0.9), (6, 0.7), (8, 0.55))
 #: The multi-task GP's fitted correlation a level also needs (0 = an unrelated level).
 MIN_MODEL_CORR = 0.5
