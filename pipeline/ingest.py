@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from metamix.pipeline.config import InputConfig, PipelineConfig
 from metamix.pipeline.fields import (
@@ -27,17 +29,31 @@ from metamix.pipeline.fields import (
     kept_schema,
     unify,
 )
-from metamix.pipeline.readers import InputShard, Record, plan_shards, read_records, shard_schema
+from metamix.pipeline.readers import (
+    InputShard,
+    Record,
+    plan_shards,
+    read_columns,
+    read_records,
+    records_of,
+    shard_schema,
+)
 
 CANONICAL_SCHEMA = pa.schema(
     [("id", pa.string()), ("text", pa.string()), ("domain", pa.string()), ("source", pa.string())]
 )
 
 
-def content_id(text: str) -> str:
+def content_id(text: str | bytes | memoryview) -> str:
     """Stable id for sources without one: identical texts share it, so exact duplicates
     are caught by the duplicate-id check."""
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=10).hexdigest()
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return hashlib.blake2b(data, digest_size=10).hexdigest()
+
+
+#: A character ``str.strip()`` keeps: text matching it is not empty after stripping.
+NOT_PYTHON_SPACE = "[^" + "".join(
+    f"\\x{{{c:x}}}" for c in range(0x3001) if chr(c).isspace()) + "]"
 
 
 class Canonicalizer:
@@ -56,6 +72,16 @@ class Canonicalizer:
         self.path_domain = self._domain_from_path(shard_path)
         self.seen_ids: set[str] = set()
 
+    def read(self, shard: InputShard, batch_rows: int
+             ) -> Iterator[tuple[int, pa.RecordBatch, list[dict[str, Any]]]]:
+        """(records read, canonical batch, quarantined rows) for each batch of ``shard``."""
+        if shard.kind == "jsonl":
+            for records in read_records(shard, self.inp, batch_rows):
+                yield len(records), *self(records)
+        else:
+            for first_row, columns in read_columns(shard, self.inp, batch_rows):
+                yield columns.num_rows, *self.from_columns(columns, first_row)
+
     def _domain_from_path(self, path: str) -> str | None:
         if self.inp.domain is not None:
             return self.inp.domain
@@ -63,6 +89,100 @@ class Canonicalizer:
             return None
         match = re.search(self.inp.domain_from_path, Path(path).as_posix())
         return match.group("domain") if match else None
+
+    def from_columns(self, batch: pa.RecordBatch, first_row: int
+                     ) -> tuple[pa.RecordBatch, list[dict[str, Any]]]:
+        """``self(records_of(batch, first_row))``, the same rows and reasons, with the row
+        checks done by Arrow kernels when every mapped field is a top-level column of a
+        plain type (else record by record)."""
+        columns = self._columnar_fields(batch.schema)
+        if columns is None:
+            return self(records_of(batch, first_row))
+        inp, n = self.inp, batch.num_rows
+        text = _as_string(batch.column(inp.text_field))
+        good = _true(pc.and_kleene(pc.less_equal(pc.binary_length(text), inp.max_doc_bytes),
+                                   pc.match_substring_regex(text, NOT_PYTHON_SPACE)))
+        if inp.id_field:
+            id_column = _as_string(batch.column(inp.id_field))
+            good &= _true(pc.greater(pc.binary_length(id_column), 0))
+            ids: list[str | None] = id_column.to_pylist()
+        else:
+            ids = _content_ids(text, good)
+        domain = None
+        if self.path_domain is None:
+            domain = _as_string(batch.column(inp.domain_field))
+            good &= _true(pc.greater(pc.binary_length(domain), 0))
+        keep: list[int] = []
+        bad: list[dict[str, Any]] = []
+        added: list[str] = []
+        for i in range(n):
+            doc_id = ids[i]
+            if not good[i]:
+                problem, shown = self._canonical(batch.slice(i, 1).to_pylist()[0])
+                if problem is None:  # a check above is stricter than the row path's
+                    self.seen_ids.difference_update([*added, shown[0]])
+                    return self(records_of(batch, first_row))
+                bad.append({"row": first_row + i, "id": shown, "reason": problem[0],
+                            "detail": problem[1]})
+            elif doc_id in self.seen_ids:
+                bad.append({"row": first_row + i, "id": doc_id, "reason": "duplicate_id",
+                            "detail": "id seen earlier in this shard"})
+            else:
+                self.seen_ids.add(doc_id)  # type: ignore[arg-type]
+                added.append(doc_id)       # type: ignore[arg-type]
+                keep.append(i)
+        return self._columnar_batch(batch, keep, ids, text, domain, columns), bad
+
+    def _columnar_fields(self, schema: pa.Schema) -> dict[str, str | None] | None:
+        """Top-level columns of ``source`` and the kept fields, or None when some mapped
+        field needs the record path (nested, absent or not plain text)."""
+        inp = self.inp
+
+        def text_column(name: str | None) -> bool:
+            return name is not None and name in schema.names and _is_text(schema.field(name))
+
+        if not text_column(inp.text_field):
+            return None
+        if inp.id_field and not text_column(inp.id_field):
+            return None
+        if self.path_domain is None and not text_column(inp.domain_field):
+            return None
+        source = inp.source_field
+        if source and source not in schema.names and source.split(".")[0] in schema.names:
+            return None  # a nested path
+        # a source that is absent or not text is the file's stem on every row
+        out: dict[str, str | None] = {"source": source if text_column(source) else None}
+        for f in self.kept:
+            if f.path not in schema.names or schema.field(f.path).type != f.type:
+                return None
+            out[f.name] = f.path
+        return out
+
+    def _columnar_batch(self, batch: pa.RecordBatch, keep: list[int], ids: list[str | None],
+                        text: pa.Array, domain: pa.Array | None,
+                        columns: dict[str, str | None]) -> pa.RecordBatch:
+        n = len(keep)
+        take = None if n == batch.num_rows else pa.array(keep, pa.int64())
+
+        def rows(array: pa.Array) -> pa.Array:
+            return array if take is None else array.take(take)
+
+        if self.inp.id_field:
+            id_array = rows(_as_string(batch.column(self.inp.id_field)))
+        else:
+            id_array = pa.array([ids[i] for i in keep], pa.string())
+        domain_array = (pa.array([self.path_domain] * n, pa.string()) if domain is None
+                        else rows(domain))
+        source_field = columns.pop("source")
+        if source_field is None:
+            source_array = pa.array([self.default_source] * n, pa.string())
+        else:
+            given = rows(_as_string(batch.column(source_field)))
+            source_array = pc.if_else(_true(pc.greater(pc.binary_length(given), 0)), given,
+                                      pa.scalar(self.default_source, pa.string()))
+        kept = [rows(batch.column(path)) for path in columns.values()]  # type: ignore[arg-type]
+        return pa.RecordBatch.from_arrays(
+            [id_array, rows(text), domain_array, source_array, *kept], schema=self.schema)
 
     def __call__(self, records: list[Record]) -> tuple[pa.RecordBatch, list[dict[str, Any]]]:
         columns: list[list[Any]] = [[] for _ in self.schema]
@@ -129,6 +249,27 @@ class Canonicalizer:
         return None, (doc_id, text, domain, source, *kept)
 
 
+def _is_text(f: pa.Field) -> bool:
+    return pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+
+
+def _as_string(array: pa.Array) -> pa.Array:
+    return array if array.type == pa.string() else array.cast(pa.string())
+
+
+def _true(mask: pa.Array) -> np.ndarray:
+    """A boolean Arrow array as numpy, null as False."""
+    return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
+
+
+def _content_ids(text: pa.Array, good: np.ndarray) -> list[str | None]:
+    """``content_id`` of each good row, hashed from the UTF-8 bytes in place."""
+    offsets = np.frombuffer(text.buffers()[1], np.int32)[text.offset:text.offset + len(text) + 1]
+    data = memoryview(text.buffers()[2] or b"")
+    return [content_id(data[offsets[i]:offsets[i + 1]]) if good[i] else None
+            for i in range(len(text))]
+
+
 def _value(obj: dict[str, Any], path: str) -> Any:
     value = get_path(obj, path)
     return None if value is MISSING else value
@@ -193,9 +334,8 @@ def read_canonical(cfg: PipelineConfig, inp: InputConfig, batch_rows: int = 4096
         kept = inspect_inputs(shards, inp)
         for shard in shards:
             canon = Canonicalizer(inp, shard.path, kept)
-            for records in read_records(shard, inp, batch_rows):
-                batch, bad = canon(records)
-                result.read += len(records)
+            for n_read, batch, bad in canon.read(shard, batch_rows):
+                result.read += n_read
                 result.quarantined.update(r["reason"] for r in bad)
                 yield batch
 

@@ -162,10 +162,8 @@ def read_records(shard: InputShard, inp: InputConfig, batch_rows: int = 4096
     """Yield lists of records; memory stays bounded by ``batch_rows``."""
     if shard.kind == "jsonl":
         yield from _read_jsonl(as_path(shard.path), inp, batch_rows)
-    elif shard.kind == "parquet":
-        yield from _read_parquet(as_path(shard.path), inp, batch_rows)
     else:
-        yield from _read_hf(shard, inp, batch_rows)
+        yield from _read_columnar(shard, inp, batch_rows)
 
 
 _BOM = b"\xef\xbb\xbf"
@@ -282,13 +280,35 @@ def _decode_json_line(row: int, line: bytes) -> Record:
     return (row, obj, None, None)
 
 
-def _read_parquet(path: Path, inp: InputConfig, batch_rows: int) -> Iterator[list[Record]]:
-    pf = parquet_file(path)
-    columns = top_columns(inp, pf.schema_arrow.names)
-    row = 0
-    for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
-        yield [(row + i, obj, None, None) for i, obj in enumerate(batch.to_pylist())]
-        row += batch.num_rows
+def read_columns(shard: InputShard, inp: InputConfig, batch_rows: int = 4096
+                 ) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """Batches of a columnar input (Parquet, datasets) holding the mapped columns, each with
+    the input row number of its first row; ingest checks them with Arrow kernels instead of
+    building a Python dict per record."""
+    if shard.kind == "parquet":
+        pf = parquet_file(as_path(shard.path))
+        columns = top_columns(inp, pf.schema_arrow.names)
+        row = 0
+        for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
+            yield row, batch
+            row += batch.num_rows
+        return
+    ds = _load_hf(shard.kind, shard.path)
+    rows = ds.select_columns(top_columns(inp, ds.column_names)).with_format("arrow")
+    stop = shard.stop if shard.stop is not None else len(ds)
+    for start in range(shard.start, stop, batch_rows):
+        table = rows[start : min(start + batch_rows, stop)].combine_chunks()
+        yield start, pa.RecordBatch.from_struct_array(table.to_struct_array().combine_chunks())
+
+
+def records_of(batch: pa.RecordBatch, first_row: int) -> list[Record]:
+    return [(first_row + i, obj, None, None) for i, obj in enumerate(batch.to_pylist())]
+
+
+def _read_columnar(shard: InputShard, inp: InputConfig, batch_rows: int
+                   ) -> Iterator[list[Record]]:
+    for first_row, batch in read_columns(shard, inp, batch_rows):
+        yield records_of(batch, first_row)
 
 
 def parquet_file(path: Path) -> pq.ParquetFile:
@@ -320,13 +340,3 @@ def _load_hf(kind: str, path: str) -> Any:
     if isinstance(ds, datasets.DatasetDict):
         raise UserError(f"{path}: is a DatasetDict; point input.paths at one split's folder")
     return ds
-
-
-def _read_hf(shard: InputShard, inp: InputConfig, batch_rows: int) -> Iterator[list[Record]]:
-    ds = _load_hf(shard.kind, shard.path)
-    columns = top_columns(inp, ds.column_names)
-    rows = ds.select_columns(columns).with_format("arrow")
-    stop = shard.stop if shard.stop is not None else len(ds)
-    for start in range(shard.start, stop, batch_rows):
-        table = rows[start : min(start + batch_rows, stop)]
-        yield [(start + i, obj, None, None) for i, obj in enumerate(table.to_pylist())]
