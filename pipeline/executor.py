@@ -76,16 +76,22 @@ def _init_worker(q: Any, threads: int, environ: dict[str, str] | None = None) ->
         sys.modules["torch"].set_num_threads(threads)
 
 
-#: Imported once by the forkserver, before it forks the workers.
-PRELOAD = ("metamix.pipeline.shard_tasks", "metamix.pipeline.runner")
+#: Imported once by the forkserver, before it forks the workers. pandas: pyarrow imports
+#: it on the first ``pa.array`` from a Python list, in every worker (~0.2 s CPU each).
+#: (Loading numba's CPU target here as well, 0.4 s of each worker's first kernel call,
+#: saved nothing measurable in 6 interleaved pairs: the workers' copies cost as much.)
+PRELOAD = ("metamix.pipeline.shard_tasks", "metamix.pipeline.runner", "pandas")
 
 
 class WorkerPool:
     """A forkserver process pool started on first use and shared by several
     ``run_tasks`` calls; ``workers <= 1`` runs every task in this process instead."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, preload: Sequence[str] = ()) -> None:
+        """``preload``: more modules every worker will import (the run's scorers), imported
+        once by the forkserver instead (a module that fails to import is skipped there)."""
         self.workers = max(1, workers)
+        self.preload = [*PRELOAD, *preload]
         self._executor: ProcessPoolExecutor | None = None
         self._queue: Any = None
 
@@ -107,7 +113,7 @@ class WorkerPool:
             # keeps threads this process started (progress display, tokenizers, Ray
             # clients) out of the children.
             ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload(list(PRELOAD))
+            ctx.set_forkserver_preload(list(dict.fromkeys(self.preload)))
             # SimpleQueue writes to the pipe inside put(): a task's progress items are in
             # the pipe before its result is, so a stage's last drain finds all of them.
             self._queue = ctx.SimpleQueue()

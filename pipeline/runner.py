@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,13 +44,16 @@ class StageRun:
     report: StageReport
 
 
-def open_pool(cfg: PipelineConfig) -> WorkerPool | Any:
-    """The configured executor: a local process pool, or the Ray cluster (``RayPool``)."""
+def open_pool(cfg: PipelineConfig, scorers: Sequence[Scorer] = ()) -> WorkerPool | Any:
+    """The configured executor: a local process pool, or the Ray cluster (``RayPool``).
+    The local pool's forkserver imports the built-in ``scorers``' modules once for all
+    workers (user scorers' modules are left to the workers: their import may fail)."""
     if cfg.executor == "ray":
         from metamix.pipeline.ray_executor import RayPool
 
         return RayPool(cfg.ray)
-    return WorkerPool(cfg.n_workers)
+    modules = [type(s).__module__ for s in scorers]
+    return WorkerPool(cfg.n_workers, [m for m in modules if m.startswith("metamix.scorers.")])
 
 
 def _run_stage(cfg: PipelineConfig, console: Console, stage: str, tasks: list[ShardTask],
@@ -197,7 +201,7 @@ def run_score(cfg: PipelineConfig, console: Console) -> list[StageReport]:
     # is importable before the workers start.
     scorers = build_scorers(cfg.score.scorers, base_dir=Path(cfg.base_dir))
     _check_kept_names(cfg.input, scorers)
-    with open_pool(cfg) as pool:
+    with open_pool(cfg, scorers) as pool:
         reports = _score_stages(cfg, console, pool, scorers)
         if getattr(pool, "placement", None):  # Ray: which node ran each shard, per stage
             write_json_atomic(cfg.run_dir / "logs" / "ray_placement.json", pool.placement)

@@ -144,3 +144,26 @@ def test_score_with_two_workers_matches_one_worker(tmp_path: Path) -> None:
                             ".parquet", ".arrow")})
     assert outputs[0] == outputs[1]
     assert any(k.startswith("tokens/scored/") for k in outputs[0])
+
+
+def modules_loaded_before_task(task: int) -> list[str]:
+    import sys
+
+    return [m for m in ("pandas", "metamix.scorers.c4", "metamix.scorers.fineweb")
+            if m in sys.modules]
+
+
+def test_the_forkserver_imports_the_runs_scorers_once() -> None:
+    """Workers fork with the run's scorer modules (and pandas, which pyarrow imports in
+    each process) already imported. A fresh process: the forkserver is per process."""
+    import subprocess
+    import sys
+
+    script = (
+        "from tests.test_executor import _run, modules_loaded_before_task\n"
+        "from metamix.pipeline.executor import WorkerPool\n"
+        "with WorkerPool(2, ['metamix.scorers.c4', 'metamix.scorers.no_such_module']) as p:\n"
+        "    print(sorted(set(sum(_run(modules_loaded_before_task, [0, 1], p), []))))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "['metamix.scorers.c4', 'pandas']"
