@@ -63,6 +63,11 @@ def _init_worker(q: Any, threads: int, environ: dict[str, str] | None = None) ->
         os.environ[var] = str(threads)
     import sys
 
+    if "numba" in sys.modules:
+        # numba, loaded by the forkserver (the run's scorers), sized its pool from the
+        # forkserver's environment and refuses another size once that pool has started:
+        # keep the size it has; ``set_num_threads`` below limits what a kernel uses.
+        os.environ["NUMBA_NUM_THREADS"] = str(sys.modules["numba"].config.NUMBA_NUM_THREADS)
     # Libraries the forkserver imported before forking sized their pools from its
     # environment, not from the variables above: limit those in place.
     if "numpy" in sys.modules:
