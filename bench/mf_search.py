@@ -18,8 +18,9 @@ Methods (all start from the same 4 random target runs per seed):
 
     .venv/bin/python bench/mf_search.py [--seeds 20] [--problems regmix60m,rho0.9,...]
 
-Prints one table per problem and the goal checks: mf-bo <= 1.1 x sf-bo everywhere and
-<= 0.2 x random where the cheap fidelity's rank correlation is >= 0.6.
+Prints one table per problem (each median with its 90% bootstrap interval over the seeds)
+and the goal checks: mf-bo <= 1.1 x sf-bo everywhere and <= 0.2 x random where the cheap
+fidelity's rank correlation is >= 0.6.
 """
 
 from __future__ import annotations
@@ -201,6 +202,15 @@ def one(key: str, seed: int, budget: float, methods: tuple[str, ...], surrogate:
     return out
 
 
+def median_interval(costs: list[float], draws: int = 5000) -> tuple[float, float]:
+    """90% bootstrap interval of the median over seeds: how far a 20-seed median can move
+    by the luck of the seeds (a goal missed or met inside it is not settled)."""
+    rng = np.random.default_rng(0)
+    x = np.asarray(costs, dtype=float)
+    medians = np.median(x[rng.integers(0, len(x), size=(draws, len(x)))], axis=1)
+    return float(np.percentile(medians, 5)), float(np.percentile(medians, 95))
+
+
 def report(key: str, results: list[dict], budget: float) -> list[str]:
     """Print the problem's table; return failed goal checks."""
     name, n = results[0]["name"], results[0]["n"]
@@ -209,7 +219,7 @@ def report(key: str, results: list[dict], budget: float) -> list[str]:
            if m in METHODS}
     print(f"\n{name}: pool {n}, cheap rank corr {np.round(rho, 2).tolist()}, "
           f"{len(results)} seeds, budget {budget:g} (miss = {budget + 1:g})")
-    print(f"{'method':8} {'median cost':>11} {'x random':>8} {'x sf-bo':>7} "
+    print(f"{'method':8} {'median cost':>11} {'90% CI':>13} {'x random':>8} {'x sf-bo':>7} "
           f"{'regret @5 / 10 / 20':>26} {'runs per level':>16} {'s/seed':>6}")
     for m in med:
         regret = np.mean([r[m]["regret"] for r in results], axis=0)
@@ -217,7 +227,8 @@ def report(key: str, results: list[dict], budget: float) -> list[str]:
         cnt = " / ".join(f"{c:.0f}" for c in np.mean(counts, axis=0)) if counts else "-"
         sf = f"{med[m] / med['sf-bo']:7.2f}" if "sf-bo" in med else "      -"
         rnd = f"{med[m] / med['random']:8.2f}" if "random" in med else "       -"
-        print(f"{m:8} {med[m]:11.2f} {rnd} {sf} "
+        lo, hi = median_interval([r[m]["cost"] for r in results])
+        print(f"{m:8} {med[m]:11.2f} {f'{lo:.1f}-{hi:.1f}':>13} {rnd} {sf} "
               f"{' / '.join(f'{x:.4f}' for x in regret):>26} {cnt:>16} "
               f"{np.mean([r[m]['seconds'] for r in results]):6.1f}")
     failed = []
