@@ -95,8 +95,8 @@ class Canonicalizer:
         """``self(records_of(batch, first_row))``, the same rows and reasons, with the row
         checks done by Arrow kernels when every mapped field is a top-level column of a
         plain type (else record by record)."""
-        columns = self._columnar_fields(batch.schema)
-        if columns is None:
+        fields = self._columnar_fields(batch.schema)
+        if fields is None:
             return self(records_of(batch, first_row))
         inp, n = self.inp, batch.num_rows
         text = _as_string(batch.column(inp.text_field))
@@ -131,11 +131,11 @@ class Canonicalizer:
                 self.seen_ids.add(doc_id)  # type: ignore[arg-type]
                 added.append(doc_id)       # type: ignore[arg-type]
                 keep.append(i)
-        return self._columnar_batch(batch, keep, ids, text, domain, columns), bad
+        return self._columnar_batch(batch, keep, ids, text, domain, *fields), bad
 
-    def _columnar_fields(self, schema: pa.Schema) -> dict[str, str | None] | None:
-        """Top-level columns of ``source`` and the kept fields, or None when some mapped
-        field needs the record path (nested, absent or not plain text)."""
+    def _columnar_fields(self, schema: pa.Schema) -> tuple[str | None, list[str]] | None:
+        """(source column or None, kept fields' columns), or None when some mapped field
+        needs the record path (nested, absent or not plain text)."""
         inp = self.inp
 
         def text_column(name: str | None) -> bool:
@@ -150,17 +150,15 @@ class Canonicalizer:
         source = inp.source_field
         if source and source not in schema.names and source.split(".")[0] in schema.names:
             return None  # a nested path
+        if any(f.path not in schema.names or schema.field(f.path).type != f.type
+               for f in self.kept):
+            return None
         # a source that is absent or not text is the file's stem on every row
-        out: dict[str, str | None] = {"source": source if text_column(source) else None}
-        for f in self.kept:
-            if f.path not in schema.names or schema.field(f.path).type != f.type:
-                return None
-            out[f.name] = f.path
-        return out
+        return (source if text_column(source) else None), [f.path for f in self.kept]
 
     def _columnar_batch(self, batch: pa.RecordBatch, keep: list[int], ids: list[str | None],
-                        text: pa.Array, domain: pa.Array | None,
-                        columns: dict[str, str | None]) -> pa.RecordBatch:
+                        text: pa.Array, domain: pa.Array | None, source_field: str | None,
+                        kept_paths: list[str]) -> pa.RecordBatch:
         n = len(keep)
         take = None if n == batch.num_rows else pa.array(keep, pa.int64())
 
@@ -173,14 +171,13 @@ class Canonicalizer:
             id_array = pa.array([ids[i] for i in keep], pa.string())
         domain_array = (pa.array([self.path_domain] * n, pa.string()) if domain is None
                         else rows(domain))
-        source_field = columns.pop("source")
         if source_field is None:
             source_array = pa.array([self.default_source] * n, pa.string())
         else:
             given = rows(_as_string(batch.column(source_field)))
             source_array = pc.if_else(_true(pc.greater(pc.binary_length(given), 0)), given,
                                       pa.scalar(self.default_source, pa.string()))
-        kept = [rows(batch.column(path)) for path in columns.values()]  # type: ignore[arg-type]
+        kept = [rows(batch.column(path)) for path in kept_paths]
         return pa.RecordBatch.from_arrays(
             [id_array, rows(text), domain_array, source_array, *kept], schema=self.schema)
 
