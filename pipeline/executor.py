@@ -63,19 +63,16 @@ def _init_worker(q: Any, threads: int, environ: dict[str, str] | None = None) ->
         os.environ[var] = str(threads)
     import sys
 
-    if "numba" in sys.modules:
-        # numba, loaded by the forkserver (the run's scorers), sized its pool from the
-        # forkserver's environment and refuses another size once that pool has started:
-        # keep the size it has; ``set_num_threads`` below limits what a kernel uses.
-        os.environ["NUMBA_NUM_THREADS"] = str(sys.modules["numba"].config.NUMBA_NUM_THREADS)
     # Libraries the forkserver imported before forking sized their pools from its
     # environment, not from the variables above: limit those in place.
     if "numpy" in sys.modules:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(threads)   # BLAS / OpenMP pools (the limit stays: not a context)
-    if "numba" in sys.modules:
-        numba = sys.modules["numba"]
+    if (numba := sys.modules.get("numba")) is not None:
+        # numba refuses a new pool size once its pool has started (every kernel compile
+        # re-reads NUMBA_NUM_THREADS): keep the size it has, limit what kernels use.
+        os.environ["NUMBA_NUM_THREADS"] = str(numba.config.NUMBA_NUM_THREADS)
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
@@ -96,7 +93,7 @@ class WorkerPool:
         """``preload``: more modules every worker will import (the run's scorers), imported
         once by the forkserver instead (a module that fails to import is skipped there)."""
         self.workers = max(1, workers)
-        self.preload = [*PRELOAD, *preload]
+        self.preload = list(dict.fromkeys([*PRELOAD, *preload]))
         self._executor: ProcessPoolExecutor | None = None
         self._queue: Any = None
 
@@ -118,7 +115,7 @@ class WorkerPool:
             # keeps threads this process started (progress display, tokenizers, Ray
             # clients) out of the children.
             ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload(list(dict.fromkeys(self.preload)))
+            ctx.set_forkserver_preload(self.preload)
             # SimpleQueue writes to the pipe inside put(): a task's progress items are in
             # the pipe before its result is, so a stage's last drain finds all of them.
             self._queue = ctx.SimpleQueue()

@@ -102,6 +102,7 @@ class Canonicalizer:
         text = _as_string(batch.column(inp.text_field))
         good = _true(pc.and_kleene(pc.less_equal(pc.binary_length(text), inp.max_doc_bytes),
                                    pc.match_substring_regex(text, NOT_PYTHON_SPACE)))
+        id_column = None
         if inp.id_field:
             id_column = _as_string(batch.column(inp.id_field))
             good &= _true(pc.greater(pc.binary_length(id_column), 0))
@@ -131,7 +132,7 @@ class Canonicalizer:
                 self.seen_ids.add(doc_id)  # type: ignore[arg-type]
                 added.append(doc_id)       # type: ignore[arg-type]
                 keep.append(i)
-        return self._columnar_batch(batch, keep, ids, text, domain, *fields), bad
+        return self._columnar_batch(batch, keep, ids, id_column, text, domain, *fields), bad
 
     def _columnar_fields(self, schema: pa.Schema) -> tuple[str | None, list[str]] | None:
         """(source column or None, kept fields' columns), or None when some mapped field
@@ -157,18 +158,18 @@ class Canonicalizer:
         return (source if text_column(source) else None), [f.path for f in self.kept]
 
     def _columnar_batch(self, batch: pa.RecordBatch, keep: list[int], ids: list[str | None],
-                        text: pa.Array, domain: pa.Array | None, source_field: str | None,
-                        kept_paths: list[str]) -> pa.RecordBatch:
+                        id_column: pa.Array | None, text: pa.Array, domain: pa.Array | None,
+                        source_field: str | None, kept_paths: list[str]) -> pa.RecordBatch:
+        """The kept rows' canonical columns: ``id_column`` when the input has ids, else
+        the content ids in ``ids``."""
         n = len(keep)
         take = None if n == batch.num_rows else pa.array(keep, pa.int64())
 
         def rows(array: pa.Array) -> pa.Array:
             return array if take is None else array.take(take)
 
-        if self.inp.id_field:
-            id_array = rows(_as_string(batch.column(self.inp.id_field)))
-        else:
-            id_array = pa.array([ids[i] for i in keep], pa.string())
+        id_array = (rows(id_column) if id_column is not None
+                    else pa.array([ids[i] for i in keep], pa.string()))
         domain_array = (pa.array([self.path_domain] * n, pa.string()) if domain is None
                         else rows(domain))
         if source_field is None:
