@@ -65,15 +65,16 @@ def _init_worker(q: Any, threads: int, environ: dict[str, str] | None = None) ->
 
     # Libraries the forkserver imported before forking sized their pools from its
     # environment, not from the variables above: limit those in place.
+    if (numba := sys.modules.get("numba")) is not None:
+        # numba refuses a new pool size once its pool has started (every kernel compile
+        # re-reads NUMBA_NUM_THREADS): keep the size it has, limit what kernels use.
+        # (This starts numba's OpenMP pool: limited below with the others.)
+        os.environ["NUMBA_NUM_THREADS"] = str(numba.config.NUMBA_NUM_THREADS)
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     if "numpy" in sys.modules:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(threads)   # BLAS / OpenMP pools (the limit stays: not a context)
-    if (numba := sys.modules.get("numba")) is not None:
-        # numba refuses a new pool size once its pool has started (every kernel compile
-        # re-reads NUMBA_NUM_THREADS): keep the size it has, limit what kernels use.
-        os.environ["NUMBA_NUM_THREADS"] = str(numba.config.NUMBA_NUM_THREADS)
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 from rich.console import Console
 
 from metamix.base.atomic import atomic_path, write_json_atomic
@@ -29,7 +28,6 @@ from metamix.pipeline.manifest import ShardRecord, StageManifest, input_fingerpr
 from metamix.pipeline.readers import plan_shards
 from metamix.pipeline.report import StageReport, check_stage_output
 from metamix.pipeline.scorer_specs import build_scorers
-from metamix.pipeline.selection.engine import register_object_stores
 from metamix.pipeline.shard_tasks import ShardTask, ingest_shard, transform_shard
 from metamix.pipeline.stages import ApplyScorer, BatchStage, CountTokens, QuarantineIds
 from metamix.pipeline.tokenizer import TOKEN_FILES_DIR, ensure_tokenizer
@@ -52,8 +50,10 @@ def open_pool(cfg: PipelineConfig, scorers: Sequence[Scorer] = ()) -> WorkerPool
         from metamix.pipeline.ray_executor import RayPool
 
         return RayPool(cfg.ray)
-    modules = [type(s).__module__ for s in scorers]
-    return WorkerPool(cfg.n_workers, [m for m in modules if m.startswith("metamix.scorers.")])
+    modules = [m for m in (type(s).__module__ for s in scorers) if m.startswith("metamix.scorers.")]
+    # numba before the scorer modules: their kernels are then numba dispatchers from the
+    # start, not the stand-ins of a process without numba (``metamix.scorers._jit``)
+    return WorkerPool(cfg.n_workers, ["numba", *modules] if modules else [])
 
 
 def _run_stage(cfg: PipelineConfig, console: Console, stage: str, tasks: list[ShardTask],
@@ -150,6 +150,10 @@ def find_cross_shard_duplicates(shard_paths: list[Path]) -> dict[str, set[str]]:
     """
     if not shard_paths:
         return {}
+    import duckdb  # only runs that drop exact duplicates need it (0.1 s of every start)
+
+    from metamix.pipeline.selection.engine import register_object_stores
+
     con = duckdb.connect()
     con.execute("SET threads TO 2")
     register_object_stores(con, shard_paths)

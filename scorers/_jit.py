@@ -12,11 +12,24 @@ numba re-compiles a cached kernel when its own file changes, but not when a func
 calls (compiled into it) changes in another module: after an edit to ``_hashing.py`` the
 cached tokenizer kept the old hash. So the whole cache is tied to the source of every
 scorer module and dropped when any of them changes.
+
+numba costs ~0.3 s of CPU to import (it pulls in scipy), and a command's main process only
+builds the scorers; the workers run them. So a kernel module imported while numba is not
+loaded yet gets ``LazyKernel`` stand-ins: the first call of any of them imports numba,
+compiles nothing yet (numba compiles on each kernel's first call, as always), and swaps
+every stand-in for its numba dispatcher in the ``metamix`` modules' namespaces, so a kernel
+that calls another one finds a real dispatcher when numba compiles it. A process that
+loaded numba first (the pool workers: their forkserver preloads it) gets the dispatchers
+directly.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
+import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,14 +38,7 @@ from metamix.base.atomic import write_bytes_atomic
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-try:
-    import numba
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - exercised only without numba
-    numba = None
-    HAVE_NUMBA = False
-
+HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -60,20 +66,73 @@ def _drop_stale_kernel_caches(package: Path = _PACKAGE) -> bool:
     return True
 
 
-if numba is not None:
-    _drop_stale_kernel_caches()
+class LazyKernel:
+    """Stands in for a numba kernel until the first kernel call of the process."""
+
+    def __init__(self, function: Callable[..., Any], options: dict[str, Any]) -> None:
+        functools.update_wrapper(self, function)
+        self.function = function
+        self.options = options
+        self.dispatcher: Any = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.dispatcher is None:
+            _load_numba()
+        return self.dispatcher(*args, **kwargs)
+
+
+_LAZY: list[LazyKernel] = []
+_LOCK = threading.Lock()
+_numba: Any = None
+
+
+def _load_numba() -> Any:
+    """Import numba once, drop stale caches, and turn every stand-in into its dispatcher."""
+    global _numba
+    with _LOCK:
+        if _numba is None:
+            import numba
+
+            _drop_stale_kernel_caches()
+            _numba = numba
+        for kernel in _LAZY:
+            if kernel.dispatcher is None:
+                kernel.dispatcher = _numba.njit(**kernel.options)(kernel.function)
+        dispatchers = {id(k): k.dispatcher for k in _LAZY}
+        _LAZY.clear()
+        if dispatchers:
+            for name, module in list(sys.modules.items()):
+                if name.startswith("metamix.") and module is not None:
+                    namespace = vars(module)
+                    for attr, value in list(namespace.items()):
+                        if isinstance(value, LazyKernel) and id(value) in dispatchers:
+                            namespace[attr] = dispatchers[id(value)]
+    return _numba
+
+
+def _compiled(function: F, options: dict[str, Any]) -> F:
+    if not HAVE_NUMBA:  # pragma: no cover - plain Python, correct but slow
+        return function
+    if _numba is None and "numba" in sys.modules:
+        _load_numba()
+    if _numba is not None:
+        return _numba.njit(**options)(function)
+    kernel = LazyKernel(function, options)
+    _LAZY.append(kernel)
+    return kernel  # type: ignore[return-value]
 
 
 def jit(function: F) -> F:
     """Compile ``function`` with numba (nopython, cached, releases the GIL) when available."""
-    if numba is None:  # pragma: no cover
-        return function
-    return numba.njit(cache=True, nogil=True)(function)
+    return _compiled(function, {"cache": True, "nogil": True})
 
 
 def jit_inline(function: F) -> F:
     """``jit`` for small helpers of a kernel: inlined into each caller at compile time, so a
     call passes no arrays (each array passed to a non-inlined call is reference-counted)."""
-    if numba is None:  # pragma: no cover
-        return function
-    return numba.njit(inline="always", cache=True, nogil=True)(function)
+    return _compiled(function, {"inline": "always", "cache": True, "nogil": True})
+
+
+def numba_module() -> Any:
+    """numba itself (imported on first use), for code that needs its API."""
+    return _load_numba()

@@ -47,18 +47,29 @@ for _bit, _chars in ((_PCT_DASH, b"%-+"), (_PCT_PLUS, b"%+"), (_ARITHMETIC, b"+-
     _BYTE_RULES[np.frombuffer(_chars, np.uint8)] |= _bit
 
 
+@jit
+def _char_flags(data, size, leads, lead_flags, ascii_flags):  # noqa: ANN001, ANN202
+    """Flags of the character starting at each byte (0 on continuation bytes): the rules
+    look at a punctuation mark's neighbours, and a binary search of ``leads`` for each
+    non-ASCII neighbour was a third of the scan."""
+    out = np.zeros(size, np.uint16)
+    lead = 0
+    for p in range(size):
+        byte = data[p]
+        if byte < 0x80:
+            out[p] = ascii_flags[byte]
+        elif byte >= 0xC0:
+            out[p] = lead_flags[lead]
+            lead += 1
+    return out
+
+
 @jit_inline
-def _flags_at(data, size, pos, leads, lead_flags, ascii_flags):  # noqa: ANN001, ANN202
+def _flags_at(char_flags, size, pos):  # noqa: ANN001, ANN202
     """Flags of the character starting at ``pos``; 0 outside the buffer or mid-character."""
     if pos < 0 or pos >= size:
         return 0
-    byte = data[pos]
-    if byte < 0x80:
-        return ascii_flags[byte]
-    k = np.searchsorted(leads, pos)
-    if k < leads.size and leads[k] == pos:
-        return lead_flags[k]
-    return 0
+    return char_flags[pos]
 
 
 @jit_inline
@@ -95,21 +106,22 @@ def scan_token_starts(
     tokens = np.empty((2, size // 2 + 64), np.int64)  # start, chunk
     chunks = np.empty((2, size // 8 + 64), np.int64)  # end, row
     scratch = _Scratch(256)
-    state = np.zeros(6, np.int64)  # byte, lead, tokens, chunks, needed tokens, needed scratch
+    state = np.zeros(5, np.int64)  # byte, tokens, chunks, needed tokens, needed scratch
     special_hashes, special_ends = _special_cases()
+    char_flags = _char_flags(data, size, leads, lead_flags, ascii_flags)
     while True:
-        done = _scan(data, offsets, space, leads, lead_flags, ascii_flags, special_hashes,
-                     special_ends, state, tokens, chunks, *scratch.arrays)
+        done = _scan(data, offsets, space, char_flags, special_hashes, special_ends, state,
+                     tokens, chunks, *scratch.arrays)
         if done:
             break
-        n_tokens, n_chunks, need_tokens, need_scratch = state[2:]
+        n_tokens, n_chunks, need_tokens, need_scratch = state[1:]
         if need_tokens > tokens.shape[1]:
             tokens = _grown(tokens, n_tokens, need_tokens)
         if n_chunks == chunks.shape[1]:
             chunks = _grown(chunks, n_chunks, n_chunks + 1)
         if need_scratch > scratch.capacity:
             scratch = _Scratch(int(need_scratch))
-    n_tokens, n_chunks = state[2], state[3]
+    n_tokens, n_chunks = state[1], state[2]
     return tokens[0, :n_tokens], tokens[1, :n_tokens], chunks[0, :n_chunks], chunks[1, :n_chunks]
 
 
@@ -189,8 +201,8 @@ def _merge_specials(data, starts, m, chunk_end, lengths, special_hashes, special
 
 
 @jit
-def _scan(data, offsets, space, leads, lead_flags, ascii_flags, special_hashes,  # noqa: ANN001, ANN202
-          special_ends, state, tokens, chunks, positions, flag_rows, marks, starts, lengths):
+def _scan(data, offsets, space, char_flags, special_hashes, special_ends,  # noqa: ANN001, ANN202
+          state, tokens, chunks, positions, flag_rows, marks, starts, lengths):
     """Scan from ``state`` on; True when done, False when an array is too small."""
     size = offsets[-1]
     pos, nxt = positions[0], positions[1]
@@ -199,7 +211,7 @@ def _scan(data, offsets, space, leads, lead_flags, ascii_flags, special_hashes, 
     in_prefix, in_suffix = marks[3], marks[4]
     dots_before, dots_after = marks[5], marks[6]  # "." of an ellipsis, after / before a "."
     cap = positions.shape[1]
-    i, lead, n_tokens, n_chunks = state[0], state[1], state[2], state[3]
+    i, n_tokens, n_chunks = state[0], state[1], state[2]
     row = np.searchsorted(offsets, i, side="right") - 1
     n_rows = offsets.size - 1
     while row < n_rows:
@@ -216,9 +228,9 @@ def _scan(data, offsets, space, leads, lead_flags, ascii_flags, special_hashes, 
             if ce - cs > cap or n_chunks == chunks.shape[1] or (
                 n_tokens + (ce - cs) > tokens.shape[1]
             ):
-                state[0], state[1], state[2], state[3] = cs, lead, n_tokens, n_chunks
-                state[4] = n_tokens + (ce - cs)
-                state[5] = ce - cs
+                state[0], state[1], state[2] = cs, n_tokens, n_chunks
+                state[3] = n_tokens + (ce - cs)
+                state[4] = ce - cs
                 return False
             chunks[0, n_chunks] = ce
             chunks[1, n_chunks] = row
@@ -229,13 +241,11 @@ def _scan(data, offsets, space, leads, lead_flags, ascii_flags, special_hashes, 
                 byte = data[p]
                 if byte < 0x80:  # stored unconditionally, kept unless alphanumeric
                     pos[n] = p
-                    flag[n] = ascii_flags[byte]
+                    flag[n] = char_flags[p]
                     nxt[n] = p + 1
                     n += 1 - _ASCII_ALNUM[byte]
                 elif byte >= 0xC0:
-                    while leads[lead] < p:
-                        lead += 1
-                    f = lead_flags[lead]
+                    f = char_flags[p]
                     if f & (WORD | SPACE) == 0:
                         pos[n] = p
                         flag[n] = f
@@ -253,14 +263,14 @@ def _scan(data, offsets, space, leads, lead_flags, ascii_flags, special_hashes, 
                     byte = data[p]
                     has_next = nxt[k] < ce
                     nf[k] = (
-                        _flags_at(data, size, nxt[k], leads, lead_flags, ascii_flags)
+                        _flags_at(char_flags, size, nxt[k])
                         if has_next
                         else 0
                     )
                     has_prev = p > cs
                     prev_pos = _prev_start(data, p)
                     pf[k] = (
-                        _flags_at(data, size, max(prev_pos, 0), leads, lead_flags, ascii_flags)
+                        _flags_at(char_flags, size, max(prev_pos, 0))
                         if has_prev
                         else 0
                     )
@@ -274,9 +284,7 @@ def _scan(data, offsets, space, leads, lead_flags, ascii_flags, special_hashes, 
                         prev2_pos = _prev_start(data, max(prev_pos, 0))
                         has_prev2 = has_prev and prev_pos > cs and prev2_pos >= 0
                         if has_prev2:
-                            p2f = _flags_at(
-                                data, size, max(prev2_pos, 0), leads, lead_flags, ascii_flags
-                            )
+                            p2f = _flags_at(char_flags, size, max(prev2_pos, 0))
                     # The rules below combine booleans with & and | (no short-circuit): the
                     # branches "and"/"or" compile to mispredict too often to be cheaper.
                     rules = _BYTE_RULES[byte]
@@ -321,10 +329,7 @@ def _scan(data, offsets, space, leads, lead_flags, ascii_flags, special_hashes, 
                     if is_hyphen:
                         nnf = 0
                         if has_next and nxt[k] + 1 < ce:
-                            nnf = _flags_at(
-                                data, size, min(nxt[k] + 1, size - 1), leads, lead_flags,
-                                ascii_flags,
-                            )
+                            nnf = _flags_at(char_flags, size, min(nxt[k] + 1, size - 1))
                         fx |= ((pfk & (ALPHA | DIGIT)) != 0) & (
                             ((nfk & ALPHA) != 0) | (((nfk & HYPHEN) != 0) & ((nnf & ALPHA) != 0))
                         )
@@ -430,5 +435,5 @@ def _scan(data, offsets, space, leads, lead_flags, ascii_flags, special_hashes, 
                 n_tokens += 1
             n_chunks += 1
         row += 1
-    state[0], state[1], state[2], state[3] = i, lead, n_tokens, n_chunks
+    state[0], state[1], state[2] = i, n_tokens, n_chunks
     return True

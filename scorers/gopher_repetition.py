@@ -181,7 +181,7 @@ def _paragraph_duplicates(text: pa.Array, n: int) -> tuple[np.ndarray, np.ndarra
     ] + np.maximum(lines_in - 1, 0)
     para_parent = parent[starts]
     keys ^= lengths.astype(np.uint64) * np.uint64(0x94D049BB133111EB)
-    pair_ids = row_scoped_ids(para_parent, encode(keys.view(np.int64)))
+    pair_ids = row_scoped_ids(para_parent, keys.view(np.int64))  # groups the keys themselves
     count, chars = duplicate_stats(para_parent, pair_ids, lengths, n)
     return count, chars, per_row_sum(para_parent, None, n)
 

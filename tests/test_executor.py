@@ -68,12 +68,15 @@ def blas_threads(task: int) -> list[int]:
     return [info["num_threads"] for info in threadpool_info()]
 
 
-def test_workers_blas_pools_are_limited_though_numpy_loaded_before_the_fork() -> None:
+@pytest.mark.parametrize("preload", [[], ["numba"]])
+def test_workers_blas_pools_are_limited_though_numpy_loaded_before_the_fork(
+        preload: list[str]) -> None:
     """numpy (and its BLAS pool, sized at import) is loaded in the forkserver, before the
-    worker's thread limit exists; the limit must still apply to it."""
+    worker's thread limit exists; the limit must still apply to it, and to the OpenMP pool
+    numba starts in each worker when the forkserver loaded numba (a scoring run's pool)."""
     import numpy  # noqa: F401 - makes sure the BLAS library is loaded here too
 
-    with WorkerPool(2) as pool:
+    with WorkerPool(2, preload) as pool:
         pools = _run(blas_threads, list(range(4)), pool)
     assert all(pools) and {n for p in pools for n in p} == {threads_per_worker(2)}
 

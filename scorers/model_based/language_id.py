@@ -26,7 +26,6 @@ from functools import lru_cache
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy import sparse
 
 from metamix.scorers.base import Scorer
 from metamix.scorers.model_based._common import LazyModel, text_column
@@ -79,6 +78,8 @@ class BatchLangId:
             state = self.nextmove[(state << 8) + byte_at[:, j]]
             states[:, j] = state
         rows = np.broadcast_to(np.arange(n)[:, None], (n, width))[valid]
+        from scipy import sparse  # here: the registry imports this module in every command
+
         visits = sparse.csr_matrix((np.ones(len(rows)), (rows, states[valid])),
                                    shape=(n, self.n_states))
         logp = visits @ self.state_logp + self.prior
