@@ -52,8 +52,10 @@ def open_pool(cfg: PipelineConfig, scorers: Sequence[Scorer] = ()) -> WorkerPool
         return RayPool(cfg.ray)
     modules = [m for m in (type(s).__module__ for s in scorers) if m.startswith("metamix.scorers.")]
     # numba before the scorer modules: their kernels are then numba dispatchers from the
-    # start, not the stand-ins of a process without numba (``metamix.scorers._jit``)
-    return WorkerPool(cfg.n_workers, ["numba", *modules] if modules else [])
+    # start, not the stand-ins of a process without numba (``metamix.scorers._jit``);
+    # after them, the warm-up that loads their kernels once for all workers
+    return WorkerPool(cfg.n_workers, ["numba", *modules, "metamix.scorers.warm_kernels"]
+                      if modules else [])
 
 
 def _run_stage(cfg: PipelineConfig, console: Console, stage: str, tasks: list[ShardTask],

@@ -229,6 +229,13 @@ def text_view(batch: pa.RecordBatch) -> TextView:
     return view
 
 
+def forget_cached_view() -> None:
+    """Drop the kept view (and the text it holds)."""
+    global _cached
+    with _cache_lock:
+        _cached = None
+
+
 def _same_array(a: pa.Array, b: pa.Array) -> bool:
     if a is b:
         return True

@@ -178,3 +178,41 @@ def test_the_forkserver_imports_the_runs_scorers_once() -> None:
                          check=False, cwd=Path(__file__).resolve().parent.parent, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "['metamix.scorers.c4', 'pandas']"
+
+
+def kernels_loaded_before_task(task: int) -> list[str]:
+    """Names of the scorer kernels (and families warmed) this worker starts with."""
+    import sys
+
+    from numba.core.registry import CPUDispatcher
+
+    warm = sys.modules.get("metamix.scorers.warm_kernels")
+    loaded = [f"{name}.{attr}" for name, module in list(sys.modules.items())
+              if name.startswith("metamix.scorers.")
+              for attr, value in vars(module).items()
+              if isinstance(value, CPUDispatcher) and value.signatures]
+    return [*(warm.WARMED if warm else []), *loaded]
+
+
+def test_a_scoring_runs_workers_start_with_its_kernels_loaded() -> None:
+    """The run's forkserver imports numba, the scorer modules, then the warm-up, which
+    scores a probe batch: workers fork with the kernels loaded (not ~0.75 s each to
+    load them). Only the run's families are warmed. A fresh process: the forkserver is
+    per process."""
+    import ast
+    import subprocess
+    import sys
+
+    script = (
+        "from tests.test_executor import _run, kernels_loaded_before_task\n"
+        "from metamix.pipeline.executor import WorkerPool\n"
+        "mods = ['numba', 'metamix.scorers.c4', 'metamix.scorers.warm_kernels']\n"
+        "with WorkerPool(2, mods) as p:\n"
+        "    print(sorted(set(sum(_run(kernels_loaded_before_task, [0, 1], p), []))))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=False, cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    loaded = ast.literal_eval(out.stdout.strip())
+    assert "c4" in loaded and "gopher_quality" not in loaded
+    assert "metamix.scorers._token_scan._scan" in loaded   # the word tokenizer C4 uses
+    assert "metamix.scorers.c4._sentence_counts" in loaded
