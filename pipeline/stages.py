@@ -143,10 +143,12 @@ class CountTokens:
         if self._encoder is None:
             from metamix.base.bpe import TOKEN_IDS_COLUMN, TOKENIZER_SHA256_KEY, load_encoder
             from metamix.base.hashing import file_sha256
-            from metamix.base.storage import local_copy
+            from metamix.base.storage import is_uri, local_copy
 
             path = local_copy(self.tokenizer_path)  # the encoders open local files only
-            self._encoder = load_encoder(path)
+            # a passed encoder check is remembered beside a local run's tokenizer
+            record = None if is_uri(self.tokenizer_path) else f"{self.tokenizer_path}.check"
+            self._encoder = load_encoder(path, record)
             value_type = pa.from_numpy_dtype(self._encoder.dtype)
             self._ids_field = pa.field(
                 TOKEN_IDS_COLUMN, pa.large_list(value_type),

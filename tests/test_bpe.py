@@ -123,3 +123,72 @@ def test_a_file_rewritten_in_place_is_loaded_again(tmp_path: Path) -> None:
     second = load_encoder(path)
     assert second is not first
     assert as_lists(second, ["zzz yyy"]) == reference_ids(path, ["zzz yyy"])
+
+
+def _fresh_copy(tmp_path: Path, name: str = "tok.json") -> Path:
+    path = tmp_path / name
+    path.write_bytes(DEMO_TOKENIZER.read_bytes())
+    return path
+
+
+def test_a_passed_check_is_recorded_and_spares_the_next_load(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each worker of each command loads the run's tokenizer: the check against
+    ``tokenizers`` runs once per file and library versions, then the record vouches."""
+    import json
+    from importlib.metadata import version
+
+    from metamix.base.hashing import file_sha256
+
+    path, record = _fresh_copy(tmp_path), tmp_path / "tok.json.check"
+    first = BpeEncoder(str(path), check_record=str(record))
+    assert first.backend == "fastokens"
+    assert json.loads(record.read_text()) == {
+        "tokenizer_sha256": file_sha256(path), "fastokens": version("fastokens"),
+        "tokenizers": version("tokenizers"), "vocab_size": first.vocab_size}
+
+    def no_check(self: BpeEncoder) -> bool:
+        raise AssertionError("checked again")
+
+    monkeypatch.setattr(BpeEncoder, "_matches_reference", no_check)
+    second = BpeEncoder(str(path), check_record=str(record))
+    assert second.backend == "fastokens" and second.vocab_size == first.vocab_size
+    assert second._reference is None   # not even loaded
+    assert as_lists(second, [PROSE, ""]) == reference_ids(path, [PROSE, ""])
+
+
+@pytest.mark.parametrize("spoil", ["other file", "other version", "garbage", "no size"])
+def test_a_record_that_does_not_hold_means_checking_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spoil: str) -> None:
+    import json
+
+    path, record = _fresh_copy(tmp_path), tmp_path / "tok.json.check"
+    BpeEncoder(str(path), check_record=str(record))
+    data = json.loads(record.read_text())
+    if spoil == "other file":
+        data["tokenizer_sha256"] = "0" * 64
+    elif spoil == "other version":
+        data["fastokens"] = "0.0.1"
+    elif spoil == "no size":
+        del data["vocab_size"]
+    record.write_text("{not json" if spoil == "garbage" else json.dumps(data))
+    checks = []
+    real = BpeEncoder._matches_reference
+    monkeypatch.setattr(BpeEncoder, "_matches_reference",
+                        lambda self: checks.append(1) or real(self))
+    encoder = BpeEncoder(str(path), check_record=str(record))
+    assert checks == [1] and encoder.backend == "fastokens"
+    assert json.loads(record.read_text())["vocab_size"] == encoder.vocab_size  # rewritten
+
+
+def test_a_failed_check_is_never_recorded(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import metamix.base.bpe as bpe
+
+    path, record = _fresh_copy(tmp_path), tmp_path / "tok.json.check"
+    real_load = bpe._load_fast
+    monkeypatch.setattr(bpe, "_load_fast", lambda p: _OffByOne(real_load(p)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        encoder = BpeEncoder(str(path), check_record=str(record))
+    assert encoder.backend == "tokenizers" and not record.exists()

@@ -13,9 +13,11 @@ inside text, mixed scripts and whitespace runs); a file that fails the check, or
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,19 +48,36 @@ class BpeEncoder:
     ``tokenizers.Tokenizer.encode(text, add_special_tokens=False)`` gives.
     """
 
-    def __init__(self, path: str, prefer_fast: bool = True) -> None:
-        from tokenizers import Tokenizer
-
+    def __init__(self, path: str, prefer_fast: bool = True,
+                 check_record: str | None = None) -> None:
+        """``check_record``: a file that remembers a passed check of this tokenizer file
+        with these library versions (read, or written after a check that passes): each
+        worker of each command otherwise spends ~0.1 s checking the same file again."""
         self.path = path
-        self.reference = Tokenizer.from_file(path)
-        self.vocab_size = self.reference.get_vocab_size()
-        self.dtype = np.uint16 if self.vocab_size <= 1 << 16 else np.uint32
+        self._reference: Any = None
         self._fast: Any = _load_fast(path) if prefer_fast else None
-        if self._fast is not None and not self._matches_reference():
-            warnings.warn(f"{path}: fastokens gives other ids than tokenizers for this file; "
-                          "encoding with tokenizers (slower)", RuntimeWarning, stacklevel=2)
-            self._fast = None
+        passed = _recorded_check(path, check_record) if self._fast is not None else None
+        self.vocab_size = (passed["vocab_size"] if passed
+                           else self.reference.get_vocab_size())
+        self.dtype = np.uint16 if self.vocab_size <= 1 << 16 else np.uint32
+        if self._fast is not None and not passed:
+            if not self._matches_reference():
+                warnings.warn(f"{path}: fastokens gives other ids than tokenizers for this "
+                              "file; encoding with tokenizers (slower)", RuntimeWarning,
+                              stacklevel=2)
+                self._fast = None
+            elif check_record is not None:
+                _record_check(path, check_record, self.vocab_size)
         self.backend = "fastokens" if self._fast is not None else "tokenizers"
+
+    @property
+    def reference(self) -> Any:
+        """The ``tokenizers`` encoder of the file (loaded on first use)."""
+        if self._reference is None:
+            from tokenizers import Tokenizer
+
+            self._reference = Tokenizer.from_file(self.path)
+        return self._reference
 
     def token_to_id(self, token: str) -> int | None:
         return self.reference.token_to_id(token)
@@ -106,6 +125,41 @@ class BpeEncoder:
                     and np.array_equal(fast_ids, ref_ids))
 
 
+def _check_key(path: str) -> dict[str, Any]:
+    """What a passed check holds for: this file's bytes, these two libraries' versions."""
+    from importlib.metadata import version
+
+    from metamix.base.hashing import file_sha256
+
+    return {"tokenizer_sha256": file_sha256(path), "fastokens": version("fastokens"),
+            "tokenizers": version("tokenizers")}
+
+
+def _recorded_check(path: str, record: str | None) -> dict[str, Any] | None:
+    """The recorded check when it holds for this file and these versions, else None."""
+    if record is None:
+        return None
+    try:
+        data = json.loads(Path(record).read_text())
+        key = _check_key(path)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or any(data.get(k) != v for k, v in key.items()):
+        return None
+    return data if isinstance(data.get("vocab_size"), int) else None
+
+
+def _record_check(path: str, record: str, vocab_size: int) -> None:
+    """Best effort: a folder that cannot be written only means the check runs again."""
+    from metamix.base.atomic import write_bytes_atomic
+
+    try:
+        data = {**_check_key(path), "vocab_size": vocab_size}
+        write_bytes_atomic(Path(record), json.dumps(data, sort_keys=True).encode())
+    except OSError:
+        pass
+
+
 def _load_fast(path: str) -> Any:
     try:
         import fastokens
@@ -119,19 +173,23 @@ def _load_fast(path: str) -> Any:
         return None
 
 
-def load_encoder(path: str | os.PathLike[str]) -> BpeEncoder:
+def load_encoder(path: str | os.PathLike[str],
+                 check_record: str | os.PathLike[str] | None = None) -> BpeEncoder:
     """One checked encoder per tokenizer file and process (workers reuse it across shards);
-    a file rewritten in place (new size or mtime) is loaded again.
+    a file rewritten in place (new size or mtime) is loaded again. ``check_record``: see
+    ``BpeEncoder`` (a run passes a file in its own folder).
 
     ``METAMIX_BPE=tokenizers`` forces the reference implementation (for comparisons)."""
     st = os.stat(path)
     return _load_encoder(os.path.abspath(path), st.st_mtime_ns, st.st_size,
-                         os.environ.get("METAMIX_BPE", "") != "tokenizers")
+                         os.environ.get("METAMIX_BPE", "") != "tokenizers",
+                         None if check_record is None else os.fspath(check_record))
 
 
 @lru_cache(maxsize=4)
-def _load_encoder(path: str, mtime_ns: int, size: int, prefer_fast: bool) -> BpeEncoder:
-    return BpeEncoder(path, prefer_fast=prefer_fast)
+def _load_encoder(path: str, mtime_ns: int, size: int, prefer_fast: bool,
+                  check_record: str | None) -> BpeEncoder:
+    return BpeEncoder(path, prefer_fast=prefer_fast, check_record=check_record)
 
 
 def shared_token_ids(batch: Any, tokenizer_sha256: str) -> Any:
