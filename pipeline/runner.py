@@ -252,16 +252,19 @@ def _score_stages(cfg: PipelineConfig, console: Console, pool: WorkerPool,
         with atomic_path(run_tok) as tmp:
             tmp.write_bytes(tok_path.read_bytes())
     tok_hash = file_hash(run_tok)
+    # the fast encoder's check against ``tokenizers`` is remembered in the local cache
+    check = None if is_uri(tok_path) else f"{tok_path}.check"
 
     def score_stages(path: Path) -> list[BatchStage]:
         return [QuarantineIds(dups.get(str(path), set()), "duplicate_id",
                               "id seen in an earlier shard or in the validation split"),
-                CountTokens(str(run_tok), keep_ids=True), *[ApplyScorer(s) for s in scorers]]
+                CountTokens(str(run_tok), keep_ids=True, check_record=check),
+                *[ApplyScorer(s) for s in scorers]]
 
     def validation_stages(path: Path) -> list[BatchStage]:
         return [QuarantineIds(dups.get(str(path), set()), "duplicate_id",
                               "id seen in an earlier validation shard"),
-                CountTokens(str(run_tok), keep_ids=True)]
+                CountTokens(str(run_tok), keep_ids=True, check_record=check)]
 
     scorer_params = [(s.name, s.params()) for s in scorers]
     scored = _transform(cfg, console, "scored", train.records, "ingest", score_stages,

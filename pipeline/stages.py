@@ -130,9 +130,14 @@ class CountTokens:
     name = "count_tokens"
     input_columns = ("text",)
 
-    def __init__(self, tokenizer_path: str, keep_ids: bool = False) -> None:
+    def __init__(self, tokenizer_path: str, keep_ids: bool = False,
+                 check_record: str | None = None) -> None:
+        """``check_record``: where a passed check of the fast encoder against
+        ``tokenizers`` is remembered (``metamix.base.bpe.BpeEncoder``); outside the run's
+        folder, whose files are its outputs."""
         self.tokenizer_path = tokenizer_path
         self.keep_ids = keep_ids
+        self.check_record = check_record
         self._encoder: Any = None
         self._ids_field: pa.Field | None = None
 
@@ -143,12 +148,10 @@ class CountTokens:
         if self._encoder is None:
             from metamix.base.bpe import TOKEN_IDS_COLUMN, TOKENIZER_SHA256_KEY, load_encoder
             from metamix.base.hashing import file_sha256
-            from metamix.base.storage import is_uri, local_copy
+            from metamix.base.storage import local_copy
 
             path = local_copy(self.tokenizer_path)  # the encoders open local files only
-            # a passed encoder check is remembered beside a local run's tokenizer
-            record = None if is_uri(self.tokenizer_path) else f"{self.tokenizer_path}.check"
-            self._encoder = load_encoder(path, record)
+            self._encoder = load_encoder(path, self.check_record)
             value_type = pa.from_numpy_dtype(self._encoder.dtype)
             self._ids_field = pa.field(
                 TOKEN_IDS_COLUMN, pa.large_list(value_type),
@@ -171,7 +174,7 @@ class CountTokens:
 
     def __getstate__(self) -> dict[str, Any]:
         return {"tokenizer_path": self.tokenizer_path, "keep_ids": self.keep_ids,
-                "_encoder": None, "_ids_field": None}
+                "check_record": self.check_record, "_encoder": None, "_ids_field": None}
 
     def reuse_key(self) -> str:
         return json_hash([self.name, self.tokenizer_path, self.keep_ids])

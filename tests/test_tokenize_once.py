@@ -67,6 +67,17 @@ def test_score_stage_stores_each_rows_ids(scored_run: Path, stage: str) -> None:
         assert f"tokens/{stage}/{shard.stem}.arrow" in record  # checked on resume too
 
 
+def test_the_encoder_check_is_recorded_in_the_cache_not_the_run(scored_run: Path) -> None:
+    """The run's folder holds its outputs only (an object-store run has the same files);
+    the passed check of the fast encoder is kept beside the cached tokenizer."""
+    import json
+
+    records = list((scored_run.parent / "_cache").glob("tokenizer-*.json.check"))
+    assert len(records) == 1
+    assert json.loads(records[0].read_text())["tokenizer_sha256"] == bpe_sha(scored_run)
+    assert not list(scored_run.rglob("*.check"))
+
+
 def bpe_sha(run_dir: Path) -> str:
     from metamix.base.hashing import file_sha256
 
