@@ -152,7 +152,9 @@ def find_cross_shard_duplicates(shard_paths: list[Path]) -> dict[str, set[str]]:
     """
     if not shard_paths:
         return {}
-    import duckdb  # only runs that drop exact duplicates need it (0.1 s of every start)
+    # imported here, not with the module: the pool's forkserver imports this module and
+    # never runs this (0.1 s CPU)
+    import duckdb
 
     from metamix.pipeline.selection.engine import register_object_stores
 

@@ -131,8 +131,3 @@ def jit_inline(function: F) -> F:
     """``jit`` for small helpers of a kernel: inlined into each caller at compile time, so a
     call passes no arrays (each array passed to a non-inlined call is reference-counted)."""
     return _compiled(function, {"inline": "always", "cache": True, "nogil": True})
-
-
-def numba_module() -> Any:
-    """numba itself (imported on first use), for code that needs its API."""
-    return _load_numba()

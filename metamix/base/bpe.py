@@ -177,7 +177,7 @@ def load_encoder(path: str | os.PathLike[str],
                  check_record: str | os.PathLike[str] | None = None) -> BpeEncoder:
     """One checked encoder per tokenizer file and process (workers reuse it across shards);
     a file rewritten in place (new size or mtime) is loaded again. ``check_record``: see
-    ``BpeEncoder`` (a run passes a file in its own folder).
+    ``BpeEncoder`` (a run passes one beside its cached tokenizer).
 
     ``METAMIX_BPE=tokenizers`` forces the reference implementation (for comparisons)."""
     st = os.stat(path)
