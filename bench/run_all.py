@@ -19,6 +19,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("heuristics_speed.py", []),
     ("score_speed.py", []),
     ("score_speed.py", ["--encoders-only"]),
+    ("score_parts.py", []),
     ("select_speed.py", []),
     ("dedup.py", []),
     ("ray_scaling.py", []),

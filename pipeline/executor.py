@@ -81,8 +81,7 @@ def _init_worker(q: Any, threads: int, environ: dict[str, str] | None = None) ->
 
 #: Imported once by the forkserver, before it forks the workers. pandas: pyarrow imports
 #: it on the first ``pa.array`` from a Python list, in every worker (~0.2 s CPU each).
-#: (Loading numba's CPU target here as well, 0.4 s of each worker's first kernel call,
-#: saved nothing measurable in 6 interleaved pairs: the workers' copies cost as much.)
+#: A scoring run adds numba, its scorer modules and ``metamix.scorers.warm_kernels``.
 PRELOAD = ("metamix.pipeline.shard_tasks", "metamix.pipeline.runner", "pandas")
 
 

@@ -32,6 +32,7 @@ from metamix.pipeline.shard_tasks import ShardTask, ingest_shard, transform_shar
 from metamix.pipeline.stages import ApplyScorer, BatchStage, CountTokens, QuarantineIds
 from metamix.pipeline.tokenizer import TOKEN_FILES_DIR, ensure_tokenizer
 from metamix.scorers.base import Scorer
+from metamix.scorers.registry import HEURISTIC_FAMILIES
 
 CODE_VERSION = "1"
 
@@ -51,11 +52,12 @@ def open_pool(cfg: PipelineConfig, scorers: Sequence[Scorer] = ()) -> WorkerPool
 
         return RayPool(cfg.ray)
     modules = [m for m in (type(s).__module__ for s in scorers) if m.startswith("metamix.scorers.")]
-    # numba before the scorer modules: their kernels are then numba dispatchers from the
-    # start, not the stand-ins of a process without numba (``metamix.scorers._jit``);
-    # after them, the warm-up that loads their kernels once for all workers
-    return WorkerPool(cfg.n_workers, ["numba", *modules, "metamix.scorers.warm_kernels"]
-                      if modules else [])
+    if any(s.name in HEURISTIC_FAMILIES for s in scorers):
+        # numba before the scorer modules: their kernels are then numba dispatchers from
+        # the start, not the stand-ins of a process without numba (``scorers._jit``);
+        # after them, the warm-up that loads those kernels once for all workers
+        modules = ["numba", *modules, "metamix.scorers.warm_kernels"]
+    return WorkerPool(cfg.n_workers, modules)
 
 
 def _run_stage(cfg: PipelineConfig, console: Console, stage: str, tasks: list[ShardTask],

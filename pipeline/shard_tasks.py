@@ -35,9 +35,9 @@ from metamix.pipeline.stages import (
 )
 from metamix.pipeline.tokenizer import TokenIdsFile
 
-#: zstd at level 1, Arrow's default (and so datatrove's): level 3 made shards 9-12% smaller
-#: for 28% more write CPU (``bench/score_speed.py``), a poor trade for shards that the next
-#: stage reads once.
+#: zstd at level 1, Arrow's default (and so datatrove's): level 3 makes shards ~10% smaller
+#: for 30-40% more write CPU (``bench/score_parts.py``), a poor trade for shards that the
+#: next stage reads once.
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1,
                                    "write_statistics": True}
 QUARANTINE_DETAIL_CHARS = 2000

@@ -65,9 +65,9 @@ def _char_flags(data, size, leads, lead_flags, ascii_flags):  # noqa: ANN001, AN
 
 
 @jit_inline
-def _flags_at(char_flags, size, pos):  # noqa: ANN001, ANN202
+def _flags_at(char_flags, pos):  # noqa: ANN001, ANN202
     """Flags of the character starting at ``pos``; 0 outside the buffer or mid-character."""
-    if pos < 0 or pos >= size:
+    if pos < 0 or pos >= char_flags.size:
         return 0
     return char_flags[pos]
 
@@ -263,14 +263,14 @@ def _scan(data, offsets, space, char_flags, special_hashes, special_ends,  # noq
                     byte = data[p]
                     has_next = nxt[k] < ce
                     nf[k] = (
-                        _flags_at(char_flags, size, nxt[k])
+                        _flags_at(char_flags, nxt[k])
                         if has_next
                         else 0
                     )
                     has_prev = p > cs
                     prev_pos = _prev_start(data, p)
                     pf[k] = (
-                        _flags_at(char_flags, size, max(prev_pos, 0))
+                        _flags_at(char_flags, max(prev_pos, 0))
                         if has_prev
                         else 0
                     )
@@ -284,7 +284,7 @@ def _scan(data, offsets, space, char_flags, special_hashes, special_ends,  # noq
                         prev2_pos = _prev_start(data, max(prev_pos, 0))
                         has_prev2 = has_prev and prev_pos > cs and prev2_pos >= 0
                         if has_prev2:
-                            p2f = _flags_at(char_flags, size, max(prev2_pos, 0))
+                            p2f = _flags_at(char_flags, max(prev2_pos, 0))
                     # The rules below combine booleans with & and | (no short-circuit): the
                     # branches "and"/"or" compile to mispredict too often to be cheaper.
                     rules = _BYTE_RULES[byte]
@@ -329,7 +329,7 @@ def _scan(data, offsets, space, char_flags, special_hashes, special_ends,  # noq
                     if is_hyphen:
                         nnf = 0
                         if has_next and nxt[k] + 1 < ce:
-                            nnf = _flags_at(char_flags, size, min(nxt[k] + 1, size - 1))
+                            nnf = _flags_at(char_flags, min(nxt[k] + 1, size - 1))
                         fx |= ((pfk & (ALPHA | DIGIT)) != 0) & (
                             ((nfk & ALPHA) != 0) | (((nfk & HYPHEN) != 0) & ((nnf & ALPHA) != 0))
                         )

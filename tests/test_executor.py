@@ -10,7 +10,13 @@ import pytest
 from rich.console import Console
 
 from metamix.pipeline import executor
-from metamix.pipeline.executor import WorkerPool, run_tasks, threads_per_worker, worker_cache
+from metamix.pipeline.executor import (
+    PRELOAD,
+    WorkerPool,
+    run_tasks,
+    threads_per_worker,
+    worker_cache,
+)
 from metamix.pipeline.stages import reuse_warm
 
 QUIET = Console(quiet=True)
@@ -216,3 +222,21 @@ def test_a_scoring_runs_workers_start_with_its_kernels_loaded() -> None:
     assert "c4" in loaded and "gopher_quality" not in loaded
     assert "metamix.scorers._token_scan._scan" in loaded   # the word tokenizer C4 uses
     assert "metamix.scorers.c4._sentence_counts" in loaded
+
+
+def test_only_runs_with_heuristic_families_preload_numba_and_the_warm_up() -> None:
+    """numba and the kernel warm-up cost the forkserver ~1 s: a run without heuristic
+    families (model scorers only) preloads just its scorer modules."""
+    from types import SimpleNamespace
+
+    from metamix.pipeline.runner import open_pool
+    from metamix.scorers.registry import SCORERS, load_builtin
+
+    load_builtin()
+    cfg = SimpleNamespace(executor="local", n_workers=2)
+    with open_pool(cfg, [SCORERS["langid"](), SCORERS["c4"]()]) as pool:
+        extra = pool.preload[len(PRELOAD):]
+    assert extra == ["numba", "metamix.scorers.model_based.language_id", "metamix.scorers.c4",
+                     "metamix.scorers.warm_kernels"]
+    with open_pool(cfg, [SCORERS["langid"]()]) as pool:
+        assert pool.preload[len(PRELOAD):] == ["metamix.scorers.model_based.language_id"]

@@ -118,19 +118,22 @@ def test_nan_only_where_documented() -> None:
 def test_the_word_scans_per_byte_flags_are_each_characters_flags(texts: list[str]) -> None:
     """The tokenizer scan looks up a neighbour's flags by byte position: the character
     starting there (ASCII table or its code point's flags), 0 on continuation bytes."""
-    from metamix.scorers._charclass import ASCII_FLAGS, byte_classes, utf8_buffer
+    from metamix.scorers._charclass import (
+        ASCII_FLAGS,
+        _flags_of_code_points,
+        byte_classes,
+        utf8_buffer,
+    )
     from metamix.scorers._token_scan import _char_flags
 
     data, size, _ = utf8_buffer(pa.array(texts, pa.string()))
     classes = byte_classes(data, size)
     got = _char_flags(data, size, classes.leads, classes.lead_flags, ASCII_FLAGS)
-    raw = data[:size].tobytes()
-    expected, p = [], 0
-    flags_of_lead = dict(zip(classes.leads.tolist(), classes.lead_flags.tolist(), strict=True))
+    expected = []  # per character, from its code point, not from the batch's decoding
     for char in "".join(texts):
         width = len(char.encode("utf-8"))
-        expected += [int(ASCII_FLAGS[ord(char)]) if width == 1 else flags_of_lead[p]]
-        expected += [0] * (width - 1)
-        p += width
-    assert p == size == len(raw)
+        flags = (ASCII_FLAGS[ord(char)] if width == 1
+                 else _flags_of_code_points(np.array([ord(char)]))[0])
+        expected += [int(flags)] + [0] * (width - 1)
+    assert len(expected) == size
     assert got.tolist() == expected
