@@ -116,12 +116,14 @@ class WorkerPool:
             # clients) out of the children.
             ctx = mp.get_context("forkserver")
             ctx.set_forkserver_preload(self.preload)
+            threads = threads_per_worker(self.workers)
+            _start_forkserver(threads)
             # SimpleQueue writes to the pipe inside put(): a task's progress items are in
             # the pipe before its result is, so a stage's last drain finds all of them.
             self._queue = ctx.SimpleQueue()
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=ctx, initializer=_init_worker,
-                initargs=(self._queue, threads_per_worker(self.workers), dict(os.environ)))
+                initargs=(self._queue, threads, dict(os.environ)))
         return self._executor, self._queue
 
     def map(self, fn: Callable[[T], R], tasks: Sequence[T], *, label: str,
@@ -136,6 +138,30 @@ class WorkerPool:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
             self._queue = None
+
+
+def _start_forkserver(threads: int) -> None:
+    """Start the forkserver (if not yet up) with the workers' thread limits in its
+    environment, so the libraries it preloads size their pools for a worker.
+
+    OpenBLAS starts ``cores - 1`` threads when it loads, and each busy-waits ~0.1 s
+    before sleeping: numpy and scipy each bring one, so a forkserver started with this
+    process's environment burnt ~0.25 s of CPU on a 2-core machine, and its workers, whose
+    BLAS pools re-form after the fork, ~0.15 s more between them (perf, 2 workers).
+    Workers still get the limits in ``_init_worker``; a forkserver already up (started by an
+    earlier pool in this process) keeps the environment it has."""
+    from multiprocessing import forkserver
+
+    saved = {var: os.environ.get(var) for var in THREAD_ENV_VARS}
+    os.environ.update({var: str(threads) for var in THREAD_ENV_VARS})
+    try:
+        forkserver.ensure_running()
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
 
 
 class _LocalQueue:

@@ -117,3 +117,21 @@ def test_first_fit_python_and_compiled_agree(monkeypatch: pytest.MonkeyPatch) ->
     kept_tokens = np.bincount(group[small], weights=sizes[small], minlength=4)
     assert kept_tokens[0] == 0 and kept_tokens[3] == sizes[group == 3].sum()
     assert kept_tokens[1] <= 100_000 and kept_tokens[2] <= 500_000
+
+
+@pytest.mark.parametrize(("user", "expected"), [(None, "20"), ("25", "25")])
+def test_commands_keep_openblas_threads_from_spinning(user: str | None, expected: str) -> None:
+    """Each OpenBLAS thread busy-waits 2^28 cycles (~0.1 s) after it starts and after
+    every call unless told less: every command sets a short wait before numpy loads (its
+    workers inherit it), unless the user chose one."""
+    import os
+
+    probe = ("import os, sys\nfrom metamix.cli import main\nmain(['scorers'])\n"
+             "print('numpy' in sys.modules, os.environ['OPENBLAS_THREAD_TIMEOUT'])\n")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if user is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = user
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=REPO, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == f"True {expected}"

@@ -12,6 +12,7 @@ from rich.console import Console
 from metamix.pipeline import executor
 from metamix.pipeline.executor import (
     PRELOAD,
+    THREAD_ENV_VARS,
     WorkerPool,
     run_tasks,
     threads_per_worker,
@@ -85,6 +86,38 @@ def test_workers_blas_pools_are_limited_though_numpy_loaded_before_the_fork(
     with WorkerPool(2, preload) as pool:
         pools = _run(blas_threads, list(range(4)), pool)
     assert all(pools) and {n for p in pools for n in p} == {threads_per_worker(2)}
+
+
+def forkserver_thread_env(task: int) -> dict[str, str]:
+    """The thread limits in the environment the forkserver (this worker's parent) has."""
+    environ = Path(f"/proc/{os.getppid()}/environ").read_bytes().split(b"\0")
+    pairs = dict(v.decode().split("=", 1) for v in environ if b"=" in v)
+    return {k: v for k, v in pairs.items() if k in THREAD_ENV_VARS}
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_the_forkserver_starts_with_the_workers_thread_limits() -> None:
+    """OpenBLAS starts cores - 1 threads when numpy or scipy loads, each busy-waiting
+    ~0.1 s: a forkserver started with the command's environment burnt that CPU for
+    nothing (its workers' pools are limited after the fork). The forkserver starts with
+    the workers' limits instead (one thread each, with one worker per core); the command's
+    own environment stays as it was. A fresh process: the forkserver is per process."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os\n"
+        "from tests.test_executor import _run, forkserver_thread_env\n"
+        "from metamix.pipeline.executor import WorkerPool, THREAD_ENV_VARS\n"
+        "with WorkerPool(os.cpu_count() or 1, ['numpy']) as p:\n"
+        "    print([sorted(e.items()) for e in _run(forkserver_thread_env, [0, 1], p)])\n"
+        "print([v for v in THREAD_ENV_VARS if v in os.environ])\n")
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_ENV_VARS}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=False, cwd=Path(__file__).resolve().parent.parent, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    limits = sorted((var, "1") for var in THREAD_ENV_VARS)
+    assert out.stdout.split("\n")[:2] == [str([limits, limits]), "[]"]
 
 
 def test_threads_per_worker_never_oversubscribes() -> None:

@@ -245,6 +245,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not console.is_terminal:
         console.width = 132  # logs and CI: don't squeeze the summary tables into 80 columns
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+    # OpenBLAS (numpy's, scipy's) starts cores - 1 threads when it loads and each one
+    # busy-waits 2^28 cycles (~0.1 s) for work before it sleeps, and again after every
+    # call: CPU burnt by every process of every command, workers included (they inherit
+    # this environment). 2^20 cycles (~0.4 ms) still keeps them awake between the
+    # back-to-back calls of a BLAS-heavy loop. A value the user set wins.
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
     try:
         if args.command == "mix" and args.mix_command == "run":
             _step("mix")(args, console)
