@@ -34,6 +34,17 @@ THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                    "RAYON_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
+#: glibc malloc settings the forkserver starts with (its workers inherit them; read once,
+#: when a process starts): a worker allocates and frees the same large buffers for every
+#: batch, and glibc's defaults hand them back to the kernel (munmap above a moving
+#: threshold, trimming the heap top beyond 128 KiB free), so every batch faulted them in
+#: again, zero-filled. With these, freed memory stays in the worker for the next batch (its
+#: footprint stays at its peak). A value in the command's environment wins.
+WORKER_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20),
+                     "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
+                     "MALLOC_TOP_PAD_": str(64 << 20)}
+
+
 def report_progress(docs: int, nbytes: int) -> None:
     """Called by shard workers after each batch."""
     if _progress_queue is not None:
@@ -77,6 +88,12 @@ def _init_worker(q: Any, threads: int, environ: dict[str, str] | None = None) ->
         threadpool_limits(threads)   # BLAS / OpenMP pools (the limit stays: not a context)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
+    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+        # Arrow's buffers from glibc malloc, kept for the next batch (``WORKER_MALLOC_ENV``)
+        # rather than from jemalloc, which purges them within a second (page faults again)
+        import pyarrow as pa
+
+        pa.set_memory_pool(pa.system_memory_pool())
 
 
 #: Imported once by the forkserver, before it forks the workers. pandas: pyarrow imports
@@ -141,8 +158,9 @@ class WorkerPool:
 
 
 def _start_forkserver(threads: int) -> None:
-    """Start the forkserver (if not yet up) with the workers' thread limits in its
-    environment, so the libraries it preloads size their pools for a worker.
+    """Start the forkserver (if not yet up) with the workers' thread limits and malloc
+    settings (``WORKER_MALLOC_ENV``) in its environment, so the libraries it preloads size
+    their pools for a worker.
 
     OpenBLAS starts ``cores - 1`` threads when it loads, and each busy-waits ~0.1 s
     before sleeping: numpy and scipy each bring one, so a forkserver started with this
@@ -152,8 +170,10 @@ def _start_forkserver(threads: int) -> None:
     earlier pool in this process) keeps the environment it has."""
     from multiprocessing import forkserver
 
-    saved = {var: os.environ.get(var) for var in THREAD_ENV_VARS}
-    os.environ.update({var: str(threads) for var in THREAD_ENV_VARS})
+    settings = {var: str(threads) for var in THREAD_ENV_VARS}
+    settings.update({k: v for k, v in WORKER_MALLOC_ENV.items() if k not in os.environ})
+    saved = {var: os.environ.get(var) for var in settings}
+    os.environ.update(settings)
     try:
         forkserver.ensure_running()
     finally:

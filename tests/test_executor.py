@@ -13,6 +13,7 @@ from metamix.pipeline import executor
 from metamix.pipeline.executor import (
     PRELOAD,
     THREAD_ENV_VARS,
+    WORKER_MALLOC_ENV,
     WorkerPool,
     run_tasks,
     threads_per_worker,
@@ -88,36 +89,47 @@ def test_workers_blas_pools_are_limited_though_numpy_loaded_before_the_fork(
     assert all(pools) and {n for p in pools for n in p} == {threads_per_worker(2)}
 
 
-def forkserver_thread_env(task: int) -> dict[str, str]:
-    """The thread limits in the environment the forkserver (this worker's parent) has."""
+def forkserver_settings(task: int) -> tuple[list[tuple[str, str]], str]:
+    """The thread limits and malloc settings in the environment the forkserver (this
+    worker's parent) started with, and this worker's Arrow memory pool."""
+    import pyarrow as pa
+
     environ = Path(f"/proc/{os.getppid()}/environ").read_bytes().split(b"\0")
     pairs = dict(v.decode().split("=", 1) for v in environ if b"=" in v)
-    return {k: v for k, v in pairs.items() if k in THREAD_ENV_VARS}
+    keys = {*THREAD_ENV_VARS, *WORKER_MALLOC_ENV}
+    return sorted((k, v) for k, v in pairs.items() if k in keys), pa.default_memory_pool(
+        ).backend_name
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
-def test_the_forkserver_starts_with_the_workers_thread_limits() -> None:
+def test_the_forkserver_starts_with_the_workers_settings() -> None:
     """OpenBLAS starts cores - 1 threads when numpy or scipy loads, each busy-waiting
     ~0.1 s: a forkserver started with the command's environment burnt that CPU for
     nothing (its workers' pools are limited after the fork). The forkserver starts with
-    the workers' limits instead (one thread each, with one worker per core); the command's
-    own environment stays as it was. A fresh process: the forkserver is per process."""
+    the workers' limits instead (one thread each, with one worker per core) and malloc
+    settings that keep freed buffers for the next batch (glibc reads them at start); workers
+    take Arrow's buffers from that malloc. The command's own environment stays as it was.
+    A fresh process: the forkserver is per process."""
     import subprocess
     import sys
 
     script = (
         "import os\n"
-        "from tests.test_executor import _run, forkserver_thread_env\n"
+        "from tests.test_executor import _run, forkserver_settings\n"
         "from metamix.pipeline.executor import WorkerPool, THREAD_ENV_VARS\n"
         "with WorkerPool(os.cpu_count() or 1, ['numpy']) as p:\n"
-        "    print([sorted(e.items()) for e in _run(forkserver_thread_env, [0, 1], p)])\n"
+        "    print(_run(forkserver_settings, [0, 1], p))\n"
         "print([v for v in THREAD_ENV_VARS if v in os.environ])\n")
-    env = {k: v for k, v in os.environ.items() if k not in THREAD_ENV_VARS}
+    env = {k: v for k, v in os.environ.items()
+           if k not in {*THREAD_ENV_VARS, *WORKER_MALLOC_ENV, "ARROW_DEFAULT_MEMORY_POOL"}}
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=False, cwd=Path(__file__).resolve().parent.parent, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
-    limits = sorted((var, "1") for var in THREAD_ENV_VARS)
-    assert out.stdout.split("\n")[:2] == [str([limits, limits]), "[]"]
+    expected = sorted([*((var, "1") for var in THREAD_ENV_VARS),
+                       ("MALLOC_MMAP_THRESHOLD_", "33554432"),
+                       ("MALLOC_TOP_PAD_", "67108864"),
+                       ("MALLOC_TRIM_THRESHOLD_", "1073741824")])
+    assert out.stdout.split("\n")[:2] == [str([(expected, "system")] * 2), "[]"]
 
 
 def test_threads_per_worker_never_oversubscribes() -> None:
