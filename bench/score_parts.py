@@ -1,7 +1,11 @@
 """Parts of a heuristic ``metamix score`` measured alone, on the bundled training corpus:
-the word tokenizer's boundary scan, Parquet writing at zstd level 1 (used) vs 3, and what a
+the word tokenizer's boundary scan, Parquet writing at zstd level 1 (used) vs 3, what a
 worker pays to start when the forkserver has not loaded the scorer kernels vs when it has
-(``metamix.scorers.warm_kernels``). ``score_speed.py`` measures the whole command.
+(``metamix.scorers.warm_kernels``), what OpenBLAS's threads burn when numpy and scipy load
+(default, the short wait every command sets, one thread as in a worker), and 2 workers
+scoring and writing the corpus with Arrow's jemalloc and glibc's defaults vs with the
+pool's malloc settings (``WORKER_MALLOC_ENV``). ``score_speed.py`` measures the whole
+command.
 
     .venv/bin/python bench/score_parts.py [--pairs 3]
 
@@ -13,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -118,6 +124,80 @@ def worker_start(pairs: int) -> dict[str, list[float]]:
     return runs
 
 
+def _clean_env(*drop: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in drop}
+
+
+def openblas_spin(repeats: int) -> dict[str, float]:
+    """Median CPU of a fresh process that imports numpy and scipy.linalg (two OpenBLAS
+    copies), by OpenBLAS setting."""
+    from metamix.pipeline.executor import THREAD_ENV_VARS
+
+    base = _clean_env(*THREAD_ENV_VARS, "OPENBLAS_THREAD_TIMEOUT")
+    variants = {"default": {}, "OPENBLAS_THREAD_TIMEOUT=20": {"OPENBLAS_THREAD_TIMEOUT": "20"},
+                "OPENBLAS_NUM_THREADS=1": {"OPENBLAS_NUM_THREADS": "1"}}
+    runs: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(repeats):
+        for name, extra in variants.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            subprocess.run([sys.executable, "-c", "import numpy, scipy.linalg"],
+                           env={**base, **extra}, check=True)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            runs[name].append(after.ru_utime - before.ru_utime
+                              + after.ru_stime - before.ru_stime)
+    return {k: statistics.median(v) for k, v in runs.items()}
+
+
+MEMORY_SCRIPT = r"""
+import glob, io, os, resource, sys
+import numba, pandas, pyarrow as pa, pyarrow.parquet as pq
+from metamix.pipeline.executor import _init_worker
+from metamix.pipeline.shard_tasks import PARQUET_OPTIONS
+from metamix.scorers.registry import HEURISTIC_FAMILIES, SCORERS, load_builtin
+load_builtin()
+import metamix.scorers.warm_kernels
+files = sorted(glob.glob(sys.argv[1] + "/*.parquet"))
+pids = []
+for w in range(2):
+    pid = os.fork()
+    if pid == 0:
+        _init_worker(None, 1)   # as a pool worker: Arrow's allocator chosen there
+        scorers = [SCORERS[name]() for name in HEURISTIC_FAMILIES]
+        for path in files[w::2]:
+            table = pq.read_table(path)
+            buf = io.BytesIO()
+            with pq.ParquetWriter(buf, table.schema, **PARQUET_OPTIONS) as writer:
+                for batch in table.to_batches(1000):
+                    for s in scorers:
+                        s.score(batch)
+                    writer.write_batch(batch)
+        os._exit(0)
+    pids.append(pid)
+for pid in pids:
+    os.waitpid(pid, 0)
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(ru.ru_utime + ru.ru_stime, ru.ru_stime, ru.ru_minflt)
+"""
+
+
+def worker_memory(pairs: int) -> dict[str, list[tuple[float, float, int]]]:
+    """(CPU, sys CPU, minor page faults) of 2 forked workers scoring and writing half the
+    corpus each, with glibc's defaults and Arrow's jemalloc vs with the pool's settings
+    (interleaved, fresh processes; the kernels are loaded before the fork)."""
+    from metamix.pipeline.executor import WORKER_MALLOC_ENV
+
+    base = _clean_env(*WORKER_MALLOC_ENV, "ARROW_DEFAULT_MEMORY_POOL")
+    variants = {"defaults": base, "pool settings": {**base, **WORKER_MALLOC_ENV}}
+    runs: dict[str, list[tuple[float, float, int]]] = {k: [] for k in variants}
+    for _ in range(pairs):
+        for name, env in variants.items():
+            out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(TRAIN)], cwd=REPO,
+                                 env=env, capture_output=True, text=True, check=True)
+            cpu, sys_cpu, faults = out.stdout.split()
+            runs[name].append((float(cpu), float(sys_cpu), int(faults)))
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=3)
@@ -135,6 +215,18 @@ def main() -> None:
           f"kernel warm-up {warm:.2f} s ({cold - warm:+.2f} s saved; medians of "
           f"{args.pairs}: cold {[round(x, 2) for x in runs['cold']]}, "
           f"warm {[round(x, 2) for x in runs['warm']]})")
+    spin = openblas_spin(5)
+    print("import numpy + scipy.linalg, CPU (median of 5): " + ", ".join(
+        f"{k} {v:.3f} s" for k, v in spin.items()))
+    memory = worker_memory(args.pairs)
+    med = {k: [statistics.median(r[i] for r in v) for i in range(3)]
+           for k, v in memory.items()}
+    (c0, s0, f0), (c1, s1, f1) = med["defaults"], med["pool settings"]
+    print(f"2 workers scoring + writing the corpus (medians of {args.pairs} pairs): glibc "
+          f"defaults + jemalloc {c0:.2f} s CPU (sys {s0:.2f}), {f0:,.0f} page faults; pool "
+          f"malloc settings + glibc for Arrow {c1:.2f} s (sys {s1:.2f}), {f1:,.0f} faults "
+          f"({c1 - c0:+.2f} s; per pair "
+          f"{[round(b[0] - a[0], 2) for a, b in zip(*memory.values(), strict=True)]})")
 
 
 if __name__ == "__main__":

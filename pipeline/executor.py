@@ -60,18 +60,24 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
     return max(1, (cores or os.cpu_count() or 1) // max(1, workers))
 
 
+def _thread_env(threads: int) -> dict[str, str]:
+    return {var: str(threads) for var in THREAD_ENV_VARS}
+
+
 def _init_worker(q: Any, threads: int, environ: dict[str, str] | None = None) -> None:
     global _progress_queue, _worker_cache
     _progress_queue = q
     _worker_cache = {}
+    # This process's malloc read its settings when the process (the forkserver) started:
+    # they are in the environment until the command's replaces it below.
+    malloc_keeps_buffers = all(var in os.environ for var in WORKER_MALLOC_ENV)
     # A forked worker has the environment the forkserver started with; it takes this
     # command's instead, as a spawned one would (credentials set since, thread limits).
     if environ is not None:
         os.environ.clear()
         os.environ.update(environ)
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    for var in THREAD_ENV_VARS:  # read by the libraries when they load, after this
-        os.environ[var] = str(threads)
+    os.environ.update(_thread_env(threads))  # read by the libraries when they load
     import sys
 
     # Libraries the forkserver imported before forking sized their pools from its
@@ -88,9 +94,10 @@ def _init_worker(q: Any, threads: int, environ: dict[str, str] | None = None) ->
         threadpool_limits(threads)   # BLAS / OpenMP pools (the limit stays: not a context)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
-    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
-        # Arrow's buffers from glibc malloc, kept for the next batch (``WORKER_MALLOC_ENV``)
-        # rather than from jemalloc, which purges them within a second (page faults again)
+    if malloc_keeps_buffers and "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+        # Arrow's buffers from that malloc, kept for the next batch, rather than from
+        # jemalloc, which purges them within a second (page faults again). Not in a worker
+        # started otherwise (Ray's): there glibc's defaults give the buffers back as well.
         import pyarrow as pa
 
         pa.set_memory_pool(pa.system_memory_pool())
@@ -170,7 +177,7 @@ def _start_forkserver(threads: int) -> None:
     earlier pool in this process) keeps the environment it has."""
     from multiprocessing import forkserver
 
-    settings = {var: str(threads) for var in THREAD_ENV_VARS}
+    settings = _thread_env(threads)
     settings.update({k: v for k, v in WORKER_MALLOC_ENV.items() if k not in os.environ})
     saved = {var: os.environ.get(var) for var in settings}
     os.environ.update(settings)

@@ -132,6 +132,27 @@ def test_the_forkserver_starts_with_the_workers_settings() -> None:
     assert out.stdout.split("\n")[:2] == [str([(expected, "system")] * 2), "[]"]
 
 
+def test_a_worker_started_otherwise_keeps_arrows_allocator() -> None:
+    """A worker whose malloc did not start with the settings (a Ray worker runs
+    ``_init_worker`` too) would give Arrow's buffers back to the kernel either way: Arrow
+    keeps its own allocator there."""
+    import subprocess
+    import sys
+
+    script = ("import pyarrow as pa\n"
+              "from metamix.pipeline.executor import _init_worker\n"
+              "before = pa.default_memory_pool().backend_name\n"
+              "_init_worker(None, 1)\n"
+              "print(before, pa.default_memory_pool().backend_name)\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in {*WORKER_MALLOC_ENV, "ARROW_DEFAULT_MEMORY_POOL"}}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=False, cwd=Path(__file__).resolve().parent.parent, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    before, after = out.stdout.split()
+    assert after == before != "system"
+
+
 def test_threads_per_worker_never_oversubscribes() -> None:
     assert threads_per_worker(2, cores=2) == 1
     assert threads_per_worker(2, cores=8) == 4
