@@ -50,9 +50,10 @@ def test_planted_score_gets_the_largest_weight_and_runs_hold_equal_tokens(
     summary = run_metarater(cfg, mcfg, Console(quiet=True))
     out = cfg.run_dir / "metarater"
     runs = pq.read_table(out / "runs.parquet").to_pylist()
-    # 24 Dirichlet + equal (quality only) + 1 single + 3 neutral scores x 2 ends + 3 random
-    # + learned
-    assert len(runs) == 24 + 1 + 1 + 6 + 3 + 1 and all(r["status"] == "ok" for r in runs)
+    # 24 Dirichlet + equal (quality only) + 1 single + 3 neutral scores x 2 ends + 3 random,
+    # then per held-out target (each its own family) and for the final fit one run per
+    # shrinkage amount (4)
+    assert len(runs) == 24 + 1 + 1 + 6 + 3 + 2 * 4 + 4 and all(r["status"] == "ok" for r in runs)
     assert summary["scores"] == ["flag_count", "length_score", "noise_score", "quality"]
 
     # equal tokens: every run, random included, holds each domain's budget to within one
@@ -70,15 +71,15 @@ def test_planted_score_gets_the_largest_weight_and_runs_hold_equal_tokens(
     rep = summary["report"]
     assert rep["learned"] < rep["random_mean"] and rep["gap_std"] < -2
     assert rep["rank"] <= 5 and set(rep["cv_spearman"]) == {"lightgbm", "ridge"}
-    assert summary["targets"]["reference"]["learned"] < summary["targets"]["reference"][
+    assert summary["targets"]["reference"]["shipped"] < summary["targets"]["reference"][
         "random_mean"]
     assert summary["runs"]["single-quality"]["report"] < summary["runs"][
         "single-noise_score+"]["report"]
     json.dumps(summary)   # the summary is plain JSON
 
-    # one selection code path: `metamix select` with the learned weights file and the same
-    # budget ships exactly the documents the learned proxy trained on
-    learned = next(r for r in runs if r["kind"] == "learned")
+    # one selection code path: `metamix select` with the shipped weights file and the same
+    # budget ships exactly the documents the shipped weights' proxy trained on
+    learned = next(r for r in runs if r["run_id"] == summary["shipped"]["run_id"])
     scored = sorted((cfg.run_dir / "scored").glob("*.parquet"))
     select = SelectConfig(weights_file=out / "weights.json", mode="token_budget",
                           token_budget=sum(budgets.values()), hard_filters=["junk"])

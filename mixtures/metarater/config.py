@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from metamix.base.hashing import json_hash
-from metamix.mixtures.metarater.targets import TargetSpec, ValidationTarget
+from metamix.mixtures.metarater.targets import CombineKind, TargetSpec, ValidationTarget
 
 
 class ProxyConfig(BaseModel):
@@ -85,7 +85,21 @@ class MetaraterConfig(BaseModel):
     top_k: PositiveInt = Field(
         default=128, description="best predicted weight vectors averaged into the learned weights")
     folds: int = Field(5, ge=2, description="K of the regressors' K-fold evaluation")
-    random_draws: int = Field(5, ge=2, description="independent random selections")
+    random_draws: int = Field(16, ge=3, description="independent random selections (their "
+                              "spread is the noise every gap is measured in)")
+    objective: CombineKind = Field(
+        default="mean_z", description="how target families combine into the search "
+        "objective: mean_z (mean of the families' z-scores against random) or worst_z "
+        "(the worst family)")
+    shrinkage: list[float] = Field(
+        default_factory=lambda: [0.0, 0.25, 0.5, 0.75],
+        description="amounts the fitted weights are shrunk towards equal weights by (1.0, "
+        "equal weights, is always a candidate); the held-out families choose")
+    length_neutral: bool = Field(
+        default=True, description="runs keep each domain's spread of tokens over document "
+        "lengths (as select.length_neutral; give both)")
+    bootstrap: int = Field(2000, ge=100, description="bootstrap resamples of the random "
+                           "draws behind every gap's interval")
     seed_repeats: int = Field(1, ge=1, description="seeds per repeated config (1 = off; "
                               "the ngram proxy is deterministic given its documents)")
     seed_repeat_configs: int = Field(
@@ -97,6 +111,13 @@ class MetaraterConfig(BaseModel):
     retries: int = Field(1, ge=0, description="retries of a failed proxy run")
     workers: PositiveInt | None = Field(default=None, description="null: the run's workers")
     seed: int | None = Field(default=None, description="null: the run's seed")
+
+    @field_validator("shrinkage")
+    @classmethod
+    def _shrinkage_amounts(cls, v: list[float]) -> list[float]:
+        if not v or len(set(v)) != len(v) or not all(0 <= a < 1 for a in v):
+            raise ValueError("must list distinct amounts in [0, 1)")
+        return sorted(v)
 
     @field_validator("scores")
     @classmethod
@@ -124,6 +145,6 @@ class MetaraterConfig(BaseModel):
         """Hash of everything that changes a proxy run's outcome (not k/search/baselines)."""
         relevant = self.model_dump(mode="json", include={
             "targets", "fit_fraction", "normalization", "fraction", "token_budget",
-            "mixture_file", "proxy", "hard_filters", "directions",
+            "mixture_file", "proxy", "hard_filters", "directions", "length_neutral",
             *(["where"] if self.where else [])})   # unset: the keys of earlier sweeps hold
         return json_hash([relevant, *parts], length=12)

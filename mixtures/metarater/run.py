@@ -5,13 +5,14 @@
 2. For each, select documents exactly as ``metamix select`` would (the same
    ``SelectionEngine``, mode ``token_budget``: every run holds the same tokens per domain)
    and train a proxy on them; evaluate it on the targets, each split into a fit and a report
-   half.
-3. Fit LightGBM and ridge from weights to the fit-half objective (K-fold CV); search many
-   samples with the better one and average the top-k: the learned weights, written with
-   ``save_weights_file`` so ``select.weights_file`` can use them.
-4. Train a proxy on the learned selection and rank it, on the report half, against every run
-   and baseline (independent random selections with the same tokens, each score alone,
-   equal weights).
+   half. Baselines go through the same cut: equal weights, each score alone and independent
+   random selections, whose spread puts every target on one scale (``families``).
+3. Leave one target family out at a time (``lofo``): fit LightGBM and ridge from weights to
+   the other families' fit-half objective, search, shrink towards equal weights, train a
+   proxy per shrinkage and judge it on the held-out family's report half.
+4. Fit on every family, shrink by the amount the held-out families chose, and ship those
+   weights -- or equal weights or the best single score, when they hold up better on
+   held-out families -- with ``save_weights_file`` for ``select.weights_file``.
 """
 
 from __future__ import annotations
@@ -36,12 +37,14 @@ from metamix.base.storage import require_local
 from metamix.mixtures.metarater.columns import numeric_columns
 from metamix.mixtures.metarater.config import MetaraterConfig
 from metamix.mixtures.metarater.evaluation import evaluation_docs
-from metamix.mixtures.metarater.fit import (
-    cross_validate,
-    importance,
-    make_regressor,
-    search_weights,
+from metamix.mixtures.metarater.families import (
+    FamilyScale,
+    combine,
+    families_of,
+    family_table,
 )
+from metamix.mixtures.metarater.fit import importance
+from metamix.mixtures.metarater.lofo import Fitted, decide, fit_weights, plan_held_out
 from metamix.mixtures.metarater.plan import (
     PlannedRun,
     features_to_weights,
@@ -50,7 +53,8 @@ from metamix.mixtures.metarater.plan import (
     sample_features,
     weights_to_features,
 )
-from metamix.mixtures.metarater.summary import build_summary, print_summary, run_values
+from metamix.mixtures.metarater.printing import print_summary
+from metamix.mixtures.metarater.summary import build_summary, run_values
 from metamix.mixtures.metarater.targets import ValidationTarget, check_targets
 from metamix.mixtures.proxies import TrainingData, ValidationSet, build_token_cache
 from metamix.mixtures.proxies.evalsets import build_eval_cache
@@ -79,6 +83,7 @@ class Context:
     out: Path
     key: str
     seed: int
+    sources: dict[str, str]
     budgets: dict[str, int] | None = None
 
 
@@ -97,6 +102,11 @@ def open_context(cfg: PipelineConfig, mcfg: MetaraterConfig, console: Console
         console.print(f"[yellow]warning:[/] select.where is {cfg.select.where!r} but "
                       f"metarater.where is {mcfg.where!r}: the proxies rank another pool of "
                       "documents than the selection ships")
+    if cfg.select is not None and cfg.select.length_neutral != mcfg.length_neutral:
+        console.print(f"[yellow]warning:[/] select.length_neutral is "
+                      f"{cfg.select.length_neutral} but metarater.length_neutral is "
+                      f"{mcfg.length_neutral}: the proxies train on other cuts than select "
+                      "ships")
     # kept user fields are scores only when input.score_fields gives their direction
     passive = set(cfg.input.kept_columns()) - set(cfg.input.score_fields)
     columns = mcfg.scores or [c for c in numeric_columns(scored) if c not in passive]
@@ -119,7 +129,8 @@ def open_context(cfg: PipelineConfig, mcfg: MetaraterConfig, console: Console
                 cache_root)
         ctx = Context(cfg, mcfg, engine, _cut(engine, mcfg), _rows_of_id(train_cache),
                       train_cache, eval_cache, out,
-                      mcfg.sweep_key(train_cache.name, eval_cache.name, seed), seed)
+                      mcfg.sweep_key(train_cache.name, eval_cache.name, seed), seed,
+                      _sources_of_id(scored))
         yield ctx, names, directions
     finally:
         con.close()
@@ -148,7 +159,21 @@ def _engine(con: Any, scored: list[Path], columns: list[str], mcfg: MetaraterCon
 
 def _cut(engine: SelectionEngine, mcfg: MetaraterConfig) -> Cut:
     budget = mcfg.token_budget or int(mcfg.fraction * sum(engine.domain_tokens().values()))
-    return Cut(mode="token_budget", token_budget=budget, mixture_file=mcfg.mixture_file)
+    return Cut(mode="token_budget", token_budget=budget, mixture_file=mcfg.mixture_file,
+               length_neutral=mcfg.length_neutral)
+
+
+def _sources_of_id(scored: list[Path]) -> dict[str, str]:
+    """id -> source, for the per-source diagnostics ({} when the input has no source)."""
+    import pyarrow.parquet as pq
+
+    out: dict[str, str] = {}
+    for path in scored:
+        if "source" not in pq.read_schema(path).names:
+            return {}
+        table = pq.read_table(path, columns=["id", "source"])
+        out.update(zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True))
+    return out
 
 
 def _rows_of_id(train_cache: Path) -> dict[str, int]:
@@ -187,17 +212,25 @@ def check_equal_tokens(run: PlannedRun, selection: Selection, max_doc: Mapping[s
                 f"{budget}: runs must train on the same tokens per domain")
 
 
-def selection_stats(selection: Selection) -> dict[str, Any]:
-    """Docs, tokens and median document length per domain (the length diagnostics)."""
+def selection_stats(selection: Selection, sources: Mapping[str, str]) -> dict[str, Any]:
+    """Docs, tokens, median document length and tokens per source, per domain (the length
+    and source diagnostics)."""
     lengths: dict[str, list[int]] = {}
-    for domain, n in zip(selection.kept.column("domain").to_pylist(),
-                         selection.kept.column("n_tokens").to_pylist(), strict=True):
+    by_source: dict[str, dict[str, int]] = {}
+    for doc_id, domain, n in zip(selection.kept.column("id").to_pylist(),
+                                 selection.kept.column("domain").to_pylist(),
+                                 selection.kept.column("n_tokens").to_pylist(), strict=True):
         lengths.setdefault(domain, []).append(int(n))
+        if sources:
+            per = by_source.setdefault(domain, {})
+            src = str(sources.get(doc_id))
+            per[src] = per.get(src, 0) + int(n)
     every = [n for v in lengths.values() for n in v]
     return {"docs": {d: len(v) for d, v in lengths.items()},
             "tokens": {d: int(sum(v)) for d, v in lengths.items()},
             "median_tokens": {d: float(np.median(v)) for d, v in lengths.items()},
-            "median_all": float(np.median(every)) if every else 0.0}
+            "median_all": float(np.median(every)) if every else 0.0,
+            "source_tokens": by_source}
 
 
 def proxy_task(ctx: Context, run_id: str, kind: str, weights: dict[str, float],
@@ -222,7 +255,7 @@ def _tasks(ctx: Context, planned: list[PlannedRun], max_doc: Mapping[str, int],
         selection = _select(ctx, run)
         check_equal_tokens(run, selection, max_doc, ctx.mcfg.share_tolerance)
         ctx.budgets = selection.quotas["budget_tokens"]
-        stats[run.run_id] = selection_stats(selection)
+        stats[run.run_id] = selection_stats(selection, ctx.sources)
         tasks.append(proxy_task(ctx, run.run_id, run.kind, run.weights, selection, run.seed))
     return tasks
 
@@ -233,67 +266,97 @@ def _max_doc_tokens(engine: SelectionEngine) -> dict[str, int]:
     return {d: int(n) for d, n in rows}
 
 
+def _weights_run(run_id: str, kind: str, names: list[str], directions: Mapping[str, Any],
+                 features: np.ndarray, seed: int) -> PlannedRun:
+    """A run of fitted weights; the id carries their digest, so new weights never reuse a
+    stale row of the runs table."""
+    weights = features_to_weights(names, directions, features)
+    digest = hashlib.sha256(json.dumps(weights, sort_keys=True).encode()).hexdigest()[:8]
+    return PlannedRun(f"{run_id}-{digest}", kind, weights, seed)
+
+
 def _sweep_and_fit(ctx: Context, names: list[str], directions: dict[str, Any],
                    console: Console, started: float) -> dict[str, Any]:
     mcfg, cfg = ctx.mcfg, ctx.cfg
     planned = plan_runs(names, directions, mcfg, ctx.seed)
     table = RunsTable(ctx.out / "runs.parquet", ctx.key)
     workers = mcfg.workers or cfg.n_workers
+    ray = cfg.ray if cfg.executor == "ray" else None
     max_doc = _max_doc_tokens(ctx.engine)
     stats: dict[str, dict[str, Any]] = {}
+    families = families_of(mcfg.targets)
     console.print(f"metarater: {len(names)} scores, {len(planned)} proxy runs "
                   f"({mcfg.proxy.trainer}), {ctx.cut.token_budget:,} tokens per run, "
-                  f"{len(mcfg.targets)} targets, {workers} workers")
-    rows = run_sweep(_tasks(ctx, planned, max_doc, stats), table, workers=workers,
-                     console=console, show_progress=cfg.progress, retries=mcfg.retries,
-                     ray=cfg.ray if cfg.executor == "ray" else None)
+                  f"{len(mcfg.targets)} targets in {len(families)} families, {workers} workers")
 
-    fit_runs = [p for p in planned if p.kind in FIT_KINDS and rows[p.run_id]["status"] == "ok"]
+    def sweep(runs: list[PlannedRun], label: str) -> dict[str, dict[str, Any]]:
+        return run_sweep(_tasks(ctx, runs, max_doc, stats), table, workers=workers,
+                         console=console, show_progress=cfg.progress, retries=mcfg.retries,
+                         label=label, ray=ray)
+
+    rows = sweep(planned, "proxies")
+    values = {p.run_id: run_values(mcfg.targets, rows.get(p.run_id)) for p in planned}
+    random_ids = [p.run_id for p in planned if p.kind == "random"]
+    try:
+        scale = FamilyScale.from_random(values, random_ids, mcfg.targets)
+    except ValueError:
+        raise UserError(f"metarater: fewer than two random selections succeeded; see "
+                        f"{ctx.out / 'runs.parquet'} for their errors") from None
+    fit_table = family_table(values, scale, "fit", families)
+    fit_runs = [p for p in planned if p.kind in FIT_KINDS and p.run_id in fit_table]
     if len(fit_runs) < 2 * mcfg.folds:
         raise UserError(f"metarater: only {len(fit_runs)} proxy runs succeeded; see "
                         f"{ctx.out / 'runs.parquet'} for their errors")
     x = np.array([weights_to_features(names, directions, p.weights) for p in fit_runs])
-    values = [run_values(mcfg.targets, rows[p.run_id]) for p in fit_runs]
-    y_fit = np.array([v["fit"]["objective"] for v in values if v])
-    y_report = np.array([v["report"]["objective"] for v in values if v])
-    cv = {kind: cross_validate(x, y_fit, kind, folds=mcfg.folds, seed=ctx.seed,
-                               params=mcfg.regressor_params if kind == "lightgbm" else None,
-                               y_report=y_report)
-          for kind in ("lightgbm", "ridge")}
-    regressor = max(cv, key=lambda k: np.nan_to_num(cv[k].spearman, nan=-1.0))
-    model = make_regressor(regressor, ctx.seed,
-                           mcfg.regressor_params if regressor == "lightgbm" else None)
-    model.fit(x, y_fit)
-    if regressor == "lightgbm":
+    report_table = family_table(values, scale, "report", families)
+
+    def fit_on(chosen: list[str], report: bool = False) -> Fitted:
+        y = np.array([combine(fit_table[p.run_id], chosen, mcfg.objective) for p in fit_runs])
+        y_report = (np.array([combine(report_table[p.run_id], chosen, mcfg.objective)
+                              for p in fit_runs]) if report else None)
+        return fit_weights(
+            x, y, lambda rng, n: sample_features(rng, names, directions, mcfg.alpha, n),
+            folds=mcfg.folds, seed=ctx.seed, n_search_samples=mcfg.n_search_samples,
+            top_k=mcfg.top_k, lgbm_params=mcfg.regressor_params, y_report=y_report)
+
+    equal = next((p for p in planned if p.kind == "equal"), None)
+    plan = plan_held_out(
+        list(families), fit_on, equal,
+        weights_to_features(names, directions, equal.weights) if equal else None,
+        mcfg.shrinkage, lambda run_id, kind, features: _weights_run(
+            run_id, kind, names, directions, features, ctx.seed))
+    rows.update(sweep(plan.runs(), "held-out"))
+    every = [*planned, *plan.runs()]
+    values = {p.run_id: run_values(mcfg.targets, rows.get(p.run_id)) for p in every}
+    decision = decide(plan, family_table(values, scale, "report", families), fit_table,
+                      [p.run_id for p in planned if p.kind == "single"],
+                      lambda v, chosen: combine(v, chosen, mcfg.objective))
+    final = plan.final
+    if final.regressor == "lightgbm":
         with atomic_path(ctx.out / "regressor.txt") as tmp:
-            model.booster_.save_model(str(tmp))
-    found = search_weights(
-        model, lambda rng, n: sample_features(rng, names, directions, mcfg.alpha, n),
-        n_samples=mcfg.n_search_samples, top_k=mcfg.top_k, seed=ctx.seed + 1)
-    learned = features_to_weights(names, directions, found.features)
-    digest = hashlib.sha256(json.dumps(learned, sort_keys=True).encode()).hexdigest()[:8]
-    learned_run = PlannedRun(f"learned-{digest}", "learned", learned, ctx.seed)
-    rows.update(run_sweep(_tasks(ctx, [learned_run], max_doc, stats), table, workers=1,
-                          console=console, show_progress=cfg.progress, retries=mcfg.retries,
-                          label="learned", ray=cfg.ray if cfg.executor == "ray" else None))
-    shares = importance(model, names)
+            final.model.booster_.save_model(str(tmp))
+    shares = importance(final.model, names)
     summary = build_summary(
-        planned=[*planned, learned_run], rows=rows, targets=mcfg.targets,
-        learned_id=learned_run.run_id, regressor=regressor,
+        planned=every, rows=rows, values=values, targets=mcfg.targets, scale=scale,
+        families=families, decision=decision, regressor=final.regressor,
         cv={kind: {**score.as_dict(), "oof": {
-            "run_id": [p.run_id for p in fit_runs], "fit": y_fit.tolist(),
-            "report": y_report.tolist(), "predicted": score.oof.tolist()}}
-            for kind, score in cv.items()},
-        predicted=found.predicted_loss,
-        importance=shares, budgets=ctx.budgets or {}, names=names, directions=directions,
-        selection_stats=stats, config=mcfg.model_dump(mode="json"))
-    rep = summary["report"]
-    save_weights_file(ctx.out / "weights.json", learned, normalization=mcfg.normalization,
-                      extra={"predicted_fit_objective": found.predicted_loss,
-                             "report_objective": rep["learned"], "gap_std": rep["gap_std"],
-                             "importance": shares, "regressor": regressor,
+            "run_id": [p.run_id for p in fit_runs], "fit": final.y.tolist(),
+            "report": final.y_report.tolist(), "predicted": score.oof.tolist()}}
+            for kind, score in final.cv.items()},
+        predicted=final.predicted, importance=shares, budgets=ctx.budgets or {}, names=names,
+        directions=directions, selection_stats=stats, config=mcfg.model_dump(mode="json"),
+        seed=ctx.seed, n_boot=mcfg.bootstrap)
+    shipped = summary["shipped"]
+    save_weights_file(ctx.out / "weights.json", shipped["weights"],
+                      normalization=mcfg.normalization,
+                      extra={"method": shipped["method"], "run_id": shipped["run_id"],
+                             "shrinkage": decision.amount,
+                             "predicted_fit_objective": final.predicted,
+                             "held_out_mean_gap_std": shipped["held_out_mean_gap_std"],
+                             "importance": shares, "regressor": final.regressor,
                              "targets": [t.name for t in mcfg.targets],
-                             "hard_filters": mcfg.hard_filters,
+                             "families": list(families), "hard_filters": mcfg.hard_filters,
+                             "length_neutral": mcfg.length_neutral,
                              "n_proxy_runs": len(fit_runs)})
     write_json_atomic(ctx.out / "summary.json", summary)
     write_json_atomic(cfg.run_dir / "logs" / "metarater.json",

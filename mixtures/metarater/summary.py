@@ -1,28 +1,36 @@
-"""The Meta-rater verdict: learned weights against random selections, on the report half.
+"""The Meta-rater verdict: each weighting against random selections, per held-out family.
 
-Every figure here is measured on the *report* half of the targets, which the regressor never
-saw. Noise is the larger of two spreads: independent random selections (which documents) and
-seed repeats of one configuration (the trainer's own randomness); a difference smaller than
-two of it is not a finding.
+Every figure here is measured on the *report* half of the targets, which no regressor saw,
+and -- per family -- for weights fitted without that family. Values are the families'
+z-scores against the random selections (``families``); a gap is in noise std, noise = the
+larger of the random draws' spread and the seed repeats' spread, with a bootstrap interval
+over the random draws. A difference smaller than two noise std is not a finding.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from rich.console import Console
-from rich.table import Table
 
+from metamix.mixtures.metarater.families import (
+    FamilyScale,
+    Gap,
+    family_table,
+    gap,
+    seed_std,
+)
+from metamix.mixtures.metarater.lofo import Decision
 from metamix.mixtures.metarater.plan import RANKED_KINDS, PlannedRun
+from metamix.mixtures.metarater.selection_report import length_diagnostics, source_diagnostics
 from metamix.mixtures.metarater.targets import TargetSpec, objective, target_values
 
-#: A domain whose learned selection keeps fewer documents than this share of a random
-#: selection's (same tokens) has collapsed onto a few long documents.
-COLLAPSE_RATIO = 0.25
+#: a weighting must beat random by this many noise std on a family to count as better
+SIGNIFICANT_STD = 2.0
+#: the planned runs every judged run is ranked among
+POOL_KINDS = ("dirichlet", "equal", "single", "random")
 
 
 def run_values(targets: list[TargetSpec], row: Mapping[str, Any] | None
@@ -39,182 +47,181 @@ def run_values(targets: list[TargetSpec], row: Mapping[str, Any] | None
     return out
 
 
-def _std(values: Sequence[float]) -> float | None:
-    return float(np.std(values, ddof=1)) if len(values) > 1 else None
+class _Judge:
+    """Gaps of any run on any family's report half, against the same random draws."""
+
+    def __init__(self, planned: Sequence[PlannedRun], report: Mapping[str, Mapping[str, float]],
+                 families: Sequence[str], seed: int, n_boot: int) -> None:
+        self.report = report
+        self.random_ids = [p.run_id for p in planned if p.kind == "random"
+                           and p.run_id in report]
+        self.pool = [p.run_id for p in planned if p.kind in POOL_KINDS and p.run_id in report]
+        self.seed_std = {f: seed_std(self._repeats(planned, f)) for f in families}
+        self.seed = seed
+        self.n_boot = n_boot
+
+    def _repeats(self, planned: Sequence[PlannedRun], family: str) -> dict[str, list[float]]:
+        groups: dict[str, list[float]] = {}
+        bases = {p.run_id.split("@")[0] for p in planned if "@" in p.run_id}
+        for p in planned:
+            base = p.run_id.split("@")[0]
+            if base in bases and p.run_id in self.report:
+                groups.setdefault(base, []).append(self.report[p.run_id][family])
+        return groups
+
+    def __call__(self, run_id: str | None, family: str) -> Gap | None:
+        if run_id is None or run_id not in self.report:
+            return None
+        rng = np.random.default_rng([self.seed, len(family), *family.encode()])
+        return gap(self.report[run_id][family],
+                   [self.report[r][family] for r in self.random_ids], self.seed_std[family],
+                   [self.report[r][family] for r in self.pool if r != run_id],
+                   rng=rng, n_boot=self.n_boot)
 
 
-def _seed_noise(planned: Sequence[PlannedRun], report: Mapping[str, float | None]
-                ) -> tuple[float | None, dict[str, float]]:
-    groups: dict[str, list[float]] = {}
-    for p in planned:
-        base = p.run_id.split("@")[0]
-        value = report.get(p.run_id)
-        if value is not None and any(q.run_id.startswith(base + "@") for q in planned):
-            groups.setdefault(base, []).append(value)
-    stds = {k: float(np.std(v, ddof=1)) for k, v in groups.items() if len(v) > 1}
-    pooled = math.sqrt(float(np.mean([s ** 2 for s in stds.values()]))) if stds else None
-    return pooled, stds
+def _mean_gap(gaps: Sequence[Gap | None]) -> float | None:
+    vals = [g.gap_std for g in gaps if g is not None]
+    return float(np.mean(vals)) if vals and len(vals) == len(gaps) else None
 
 
-def _length_diagnostics(stats: Mapping[str, Mapping[str, Any]], learned_id: str,
-                        random_ids: Sequence[str]) -> dict[str, Any]:
-    """Docs and median document length per domain: learned vs the mean of random draws."""
-    learned = stats.get(learned_id, {})
-    domains = sorted({d for s in stats.values() for d in s.get("docs", {})})
-    per_domain = {}
-    collapsed = []
-    for d in domains:
-        rand_docs = [stats[r]["docs"].get(d, 0) for r in random_ids if r in stats]
-        rand_median = [stats[r]["median_tokens"].get(d, 0) for r in random_ids if r in stats]
-        entry = {"learned_docs": learned.get("docs", {}).get(d, 0),
-                 "learned_median_tokens": learned.get("median_tokens", {}).get(d, 0),
-                 "random_docs": float(np.mean(rand_docs)) if rand_docs else None,
-                 "random_median_tokens": float(np.mean(rand_median)) if rand_median else None}
-        per_domain[d] = entry
-        if entry["random_docs"] and entry["learned_docs"] < COLLAPSE_RATIO * entry["random_docs"]:
-            collapsed.append(d)
-    return {"per_domain": per_domain, "collapsed_domains": collapsed,
-            "learned_median_tokens": learned.get("median_all"),
-            "random_median_tokens": (float(np.mean([stats[r]["median_all"] for r in random_ids
-                                                    if r in stats])) if random_ids else None)}
+def _held_out(judge: _Judge, decision: Decision, families: Sequence[str]
+              ) -> tuple[dict[str, Any], dict[str, float | None]]:
+    """Per family: learned (fitted without it), equal, best single (chosen without it)."""
+    in_family = not decision.held_out
+    rows: dict[str, Any] = {}
+    per_method: dict[str, list[Gap | None]] = {"learned": [], "equal": [], "single": []}
+    for f in families:
+        learned_id = decision.learned_id if in_family else decision.held_out[f]
+        single_id = decision.single_id if in_family else decision.held_out_single.get(f)
+        gaps = {"learned": judge(learned_id, f), "equal": judge(decision.equal_id, f),
+                "single": judge(single_id, f)}
+        for k, g in gaps.items():
+            per_method[k].append(g)
+        rows[f] = {k: (None if g is None else g.as_dict()) for k, g in gaps.items()}
+        rows[f]["learned"] = {**(rows[f]["learned"] or {}), "run_id": learned_id}
+        rows[f]["single"] = {**(rows[f]["single"] or {}), "run_id": single_id}
+    return rows, {k: _mean_gap(v) for k, v in per_method.items()}
+
+
+def _shipped(decision: Decision, means: Mapping[str, float | None],
+             planned: Sequence[PlannedRun]) -> dict[str, Any]:
+    """The better of learned, equal weights and the best single score on held-out
+    families; learned weights shrunk all the way are equal weights."""
+    options = {"learned": decision.learned_id, "equal": decision.equal_id,
+               "single": decision.single_id}
+    scored = [(means[k], k) for k in ("learned", "equal", "single")
+              if means.get(k) is not None and options[k] is not None]
+    method = min(scored)[1] if scored else "learned"
+    run_id = options[method] or decision.learned_id
+    if method == "learned" and run_id == decision.equal_id:
+        method = "equal"
+    weights = next(p.weights for p in planned if p.run_id == run_id)
+    return {"method": method, "run_id": run_id, "weights": weights,
+            "held_out_mean_gap_std": means.get(method)}
+
+
+def _verdicts(rows: Mapping[str, Any], means: Mapping[str, float | None],
+              shipped: Mapping[str, Any], in_family: bool) -> list[str]:
+    out = []
+    if in_family:
+        out.append("only one target family: the verdict is on its own report half, so it "
+                   "cannot tell quality from resemblance to the target; add target families")
+    learned, equal = means.get("learned"), means.get("equal")
+    if learned is None:
+        return [*out, "no verdict: a learned run or the random selections failed"]
+    misses = [f for f, r in rows.items()
+              if (r["learned"].get("gap_std") or 0.0) > -SIGNIFICANT_STD]
+    where = "held-out families" if not in_family else "the report half"
+    out.append(f"learned weights vs random on {where}: mean gap {learned:+.1f} noise std"
+               + (f" (equal weights {equal:+.1f})" if equal is not None else "")
+               + ("; not 2 std better on " + ", ".join(misses) if misses
+                  else "; at least 2 std better on every family"))
+    if shipped["method"] != "learned":
+        label = ("equal weights" if shipped["method"] == "equal"
+                 else f"the best single score ({shipped['run_id']})")
+        out.append(f"no fitted weighting beats {label} on {where}: shipping {label}")
+    return out
 
 
 def build_summary(*, planned: Sequence[PlannedRun], rows: Mapping[str, Mapping[str, Any]],
-                  targets: list[TargetSpec], learned_id: str, regressor: str,
-                  cv: Mapping[str, Any], predicted: float, importance: dict[str, float],
-                  budgets: dict[str, int], names: list[str], directions: Mapping[str, str],
-                  selection_stats: Mapping[str, Mapping[str, Any]], config: dict[str, Any]
-                  ) -> dict[str, Any]:
-    values = {p.run_id: run_values(targets, rows.get(p.run_id)) for p in planned}
-    report = {k: (v["report"]["objective"] if v else None) for k, v in values.items()}
+                  values: Mapping[str, Any], targets: list[TargetSpec], scale: FamilyScale,
+                  families: Mapping[str, Sequence[TargetSpec]], decision: Decision,
+                  regressor: str, cv: Mapping[str, Any], predicted: float,
+                  importance: dict[str, float], budgets: dict[str, int], names: list[str],
+                  directions: Mapping[str, str],
+                  selection_stats: Mapping[str, Mapping[str, Any]], config: dict[str, Any],
+                  seed: int, n_boot: int) -> dict[str, Any]:
+    names_f = list(families)
+    report = family_table(values, scale, "report", families)
+    fit = family_table(values, scale, "fit", families)
+    overall = {k: float(np.mean(list(v.values()))) for k, v in report.items()}
+    judge = _Judge(planned, report, names_f, seed, n_boot)
+    held_rows, means = _held_out(judge, decision, names_f)
+    shipped = _shipped(decision, means, planned)
     kinds = {p.run_id: p.kind for p in planned}
-    ranked = sorted((v, k) for k, v in report.items()
-                    if v is not None and kinds[k] in RANKED_KINDS)
+    ranked = sorted((v, k) for k, v in overall.items() if kinds[k] in RANKED_KINDS)
     rank = {k: i + 1 for i, (_, k) in enumerate(ranked)}
-    random_ids = [p.run_id for p in planned if p.kind == "random"]
-    random_vals = [report[r] for r in random_ids if report[r] is not None]
-    random_mean = float(np.mean(random_vals)) if random_vals else None
-    random_std = _std(random_vals)
-    seed_std, per_config = _seed_noise(planned, report)
-    noise = max(s for s in (random_std, seed_std, 0.0) if s is not None)
-    learned = report.get(learned_id)
-    gap = (None if learned is None or random_mean is None or noise <= 0
-           else (learned - random_mean) / noise)
-    dirichlet = np.array([report[p.run_id] for p in planned
-                          if p.kind == "dirichlet" and report[p.run_id] is not None])
+    random_ids = judge.random_ids
+    rand = [overall[r] for r in random_ids]
+    ship_value = overall.get(shipped["run_id"])
+    noise = float(np.std(rand, ddof=1))
     per_target = {}
     for t in targets:
-        rand = [values[r]["report"][t.name] for r in random_ids if values[r]]
-        mine = values[learned_id]["report"][t.name] if values.get(learned_id) else None
-        sd = _std(rand)
+        r = [values[i]["report"][t.name] for i in random_ids]
+        mine = (values[shipped["run_id"]] or {}).get("report", {}).get(t.name)
+        sd = float(np.std(r, ddof=1))
         per_target[t.name] = {
-            "kind": t.kind, "weight": t.weight, "learned": mine,
-            "random_mean": float(np.mean(rand)) if rand else None, "random_std": sd,
-            "gap_std": (None if mine is None or not rand or not sd
-                        else (mine - float(np.mean(rand))) / sd)}
-    verdicts = _verdicts(gap, learned, random_mean, noise, rank.get(learned_id), len(ranked))
-    lengths = _length_diagnostics(selection_stats, learned_id, random_ids)
+            "kind": t.kind, "family": t.family_name, "weight": t.weight, "shipped": mine,
+            "random_mean": float(np.mean(r)), "random_std": sd,
+            "gap_std": None if mine is None or sd == 0 else (mine - float(np.mean(r))) / sd}
+    lengths = length_diagnostics(selection_stats, shipped["run_id"], random_ids)
+    verdicts = _verdicts(held_rows, means, shipped, not decision.held_out)
     if lengths["collapsed_domains"]:
-        verdicts.append("the learned selection collapses onto a few long documents in "
-                        + ", ".join(lengths["collapsed_domains"]) + f" (fewer than "
-                        f"{COLLAPSE_RATIO:.0%} of a random selection's documents, same tokens)")
+        verdicts.append("the shipped selection keeps fewer than half of a random "
+                        "selection's documents (same tokens) in "
+                        + ", ".join(lengths["collapsed_domains"]))
+    dirichlet = np.array([overall[p.run_id] for p in planned
+                          if p.kind == "dirichlet" and p.run_id in overall])
     failed = {k: r["error"] for k, r in rows.items() if r["status"] != "ok"}
+    learned_fit = fit.get(decision.learned_id)
     return {
-        "report": {"learned": learned, "random_mean": random_mean, "random_std": random_std,
-                   "noise_std": noise, "gap_std": gap, "rank": rank.get(learned_id),
-                   "n_runs": len(ranked),
+        "families": {f: {"targets": [t.name for t in families[f]], **held_rows[f]}
+                     for f in names_f},
+        "held_out": {"mean_gap_std": means, "shrinkage": decision.amount,
+                     "shrinkage_scores": {f"{a:g}": v
+                                          for a, v in decision.shrinkage_scores.items()},
+                     "in_family_only": not decision.held_out,
+                     "single_id": decision.single_id, "equal_id": decision.equal_id},
+        "shipped": shipped,
+        "report": {"shipped": shipped["method"], "learned": ship_value,
+                   "random_mean": float(np.mean(rand)), "random_std": noise,
+                   "noise_std": noise,
+                   "gap_std": None if ship_value is None or noise == 0
+                   else (ship_value - float(np.mean(rand))) / noise,
+                   "rank": rank.get(shipped["run_id"]), "n_runs": len(ranked),
                    "cv_spearman": {k: v["report_spearman"] for k, v in cv.items()}},
         "targets": per_target,
-        "learned": {"run_id": learned_id, "predicted_fit": predicted,
-                    "fit": values[learned_id]["fit"]["objective"] if values[learned_id] else None,
-                    "weights": next(p.weights for p in planned if p.run_id == learned_id),
-                    "importance": importance, "regressor": regressor},
-        "cv": {k: {**v, "rmse": math.sqrt(v["mse"])} for k, v in cv.items()},
-        "runs": {p.run_id: {"kind": p.kind, "report": report[p.run_id],
-                            "fit": values[p.run_id]["fit"]["objective"] if values[p.run_id]
-                            else None, "rank": rank.get(p.run_id)} for p in planned},
+        "learned": {"run_id": decision.learned_id, "predicted_fit": predicted,
+                    "fit": None if learned_fit is None else float(np.mean(list(
+                        learned_fit.values()))),
+                    "weights": next(p.weights for p in planned
+                                    if p.run_id == decision.learned_id),
+                    "shrinkage": decision.amount, "importance": importance,
+                    "regressor": regressor},
+        "cv": {k: {**v, "rmse": float(np.sqrt(v["mse"]))} for k, v in cv.items()},
+        "runs": {p.run_id: {"kind": p.kind, "report": overall.get(p.run_id),
+                            "fit": (float(np.mean(list(fit[p.run_id].values())))
+                                    if p.run_id in fit else None),
+                            "families": report.get(p.run_id), "rank": rank.get(p.run_id)}
+                 for p in planned},
         "dirichlet": ({"best": float(dirichlet.min()), "median": float(np.median(dirichlet)),
-                       "worst": float(dirichlet.max()), "std": _std(list(dirichlet))}
+                       "worst": float(dirichlet.max()),
+                       "std": float(np.std(dirichlet, ddof=1)) if len(dirichlet) > 1 else None}
                       if len(dirichlet) else {}),
-        "seed_noise": {"pooled_std": seed_std, "per_config_std": per_config},
-        "document_lengths": lengths, "budget_tokens": budgets, "scores": names,
-        "directions": dict(directions), "k": sum(1 for p in planned if p.kind == "dirichlet"),
+        "seed_noise": {"per_family_std": judge.seed_std},
+        "document_lengths": lengths,
+        "sources": source_diagnostics(selection_stats, shipped["run_id"], random_ids),
+        "budget_tokens": budgets, "scores": names, "directions": dict(directions),
+        "k": sum(1 for p in planned if p.kind == "dirichlet"), "n_random": len(random_ids),
         "n_failed": len(failed), "failed": failed, "verdicts": verdicts, "config": config,
     }
-
-
-def _verdicts(gap: float | None, learned: float | None, random_mean: float | None,
-              noise: float, rank: int | None, n_runs: int) -> list[str]:
-    if gap is None or learned is None or random_mean is None:
-        return ["no verdict: the learned run or the random selections failed"]
-    where = f"rank {rank} of {n_runs}"
-    if gap <= -2:
-        return [f"the learned weights beat random selection by {-gap:.1f} noise std "
-                f"({random_mean - learned:.4g} on the report half; {where})"]
-    if gap >= 2:
-        return [f"random selection beats the learned weights by {gap:.1f} noise std "
-                f"({learned - random_mean:.4g} on the report half; {where}): on these targets "
-                "the scores do not pick better data"]
-    return [f"the learned weights and random selection differ by {abs(gap):.1f} noise std "
-            f"(< 2, std {noise:.4g}; {where}): no significant difference"]
-
-
-def _fmt(v: float | None, digits: int = 4) -> str:
-    return "failed" if v is None else f"{v:.{digits}f}"
-
-
-def print_summary(summary: dict[str, Any], console: Console) -> None:
-    rep = summary["report"]
-    runs = summary["runs"]
-    noise = rep["noise_std"] or float("nan")
-    table = Table(title="Meta-rater on the report half of the targets (objective: lower is "
-                  "better)")
-    for col in ("run", "objective", "vs random (std)", "rank"):
-        table.add_column(col, justify="left" if col == "run" else "right")
-
-    def row(label: str, value: float | None, rank: int | None) -> None:
-        delta = ("" if value is None or rep["random_mean"] is None
-                 else f"{(value - rep['random_mean']) / noise:+.1f}")
-        table.add_row(label, _fmt(value), delta, str(rank or "-"))
-
-    row("learned", rep["learned"], rep["rank"])
-    table.add_row("random (mean ± std)", f"{_fmt(rep['random_mean'])} ± "
-                  f"{_fmt(rep['random_std'])}", "0.0", "")
-    if "equal" in runs:
-        row("equal", runs["equal"]["report"], runs["equal"]["rank"])
-    d = summary["dirichlet"]
-    if d:
-        table.add_row(f"dirichlet best / median (K={summary['k']})",
-                      f"{d['best']:.4f} / {d['median']:.4f}", "", "")
-    singles = sorted((v["report"], k) for k, v in runs.items()
-                     if v["kind"] == "single" and v["report"] is not None)
-    for value, run_id in singles[:5]:
-        row(run_id, value, runs[run_id]["rank"])
-    console.print(table)
-    targets = Table(title="per target (report half)")
-    for col in ("target", "kind", "weight", "learned", "random mean ± std", "gap (std)"):
-        targets.add_column(col, justify="left" if col in ("target", "kind") else "right")
-    for name, t in summary["targets"].items():
-        targets.add_row(name, t["kind"], f"{t['weight']:g}", _fmt(t["learned"]),
-                        f"{_fmt(t['random_mean'])} ± {_fmt(t['random_std'])}",
-                        "" if t["gap_std"] is None else f"{t['gap_std']:+.1f}")
-    console.print(targets)
-    lengths = Table(title="documents per domain (same tokens): learned vs random mean")
-    for col in ("domain", "learned docs", "median tokens", "random docs", "median tokens "):
-        lengths.add_column(col, justify="left" if col == "domain" else "right")
-    for domain, e in summary["document_lengths"]["per_domain"].items():
-        lengths.add_row(domain, f"{e['learned_docs']:,}", f"{e['learned_median_tokens']:,.0f}",
-                        _fmt(e["random_docs"], 1), _fmt(e["random_median_tokens"], 0))
-    console.print(lengths)
-    cv = summary["cv"]
-    console.print("K-fold Spearman (fit-half regressor, out of fold): " + ", ".join(
-        f"{k} {v['spearman']:.3f} on fit / {_fmt(v['report_spearman'], 3)} on report"
-        for k, v in cv.items()) + f"; search used {summary['learned']['regressor']}")
-    seed = summary["seed_noise"]["pooled_std"]
-    console.print(f"noise std {noise:.4g} (random draws {_fmt(rep['random_std'], 4)}, seed "
-                  f"repeats {'not run' if seed is None else f'{seed:.4g}'}); learned rank "
-                  f"{rep['rank']} of {rep['n_runs']}")
-    for line in summary["verdicts"]:
-        console.print(f"[yellow]verdict:[/] {line}")
-    if summary["n_failed"]:
-        console.print(f"[red]{summary['n_failed']} runs failed[/] (errors in runs.parquet)")

@@ -25,6 +25,8 @@ from metamix.base.errors import UserError
 from metamix.pipeline.config import InputConfig
 
 HALVES = ("fit", "report")
+#: how target families combine into the search objective (``families.combine``)
+CombineKind = Literal["mean_z", "worst_z"]
 
 
 class _Target(BaseModel):
@@ -34,6 +36,14 @@ class _Target(BaseModel):
                       description="the target's name in reports and weights")
     weight: float = Field(1.0, ge=0,
                           description="its weight in the objective (0: reported, not optimized)")
+    family: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_.-]+$",
+        description="the kind of text it stands for; verdicts hold each family out of the "
+        "fit in turn (null: a family of its own)")
+
+    @property
+    def family_name(self) -> str:
+        return self.family or self.name
 
 
 class TextTarget(_Target):

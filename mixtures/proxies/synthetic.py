@@ -120,3 +120,54 @@ def make_tokenizer(path: Path, texts: list[str], vocab_size: int = 300) -> Path:
 
 def corpus_texts(paths: list[Path]) -> list[str]:
     return [t for p in paths for t in pq.read_table(p, columns=["text"]).column(0).to_pylist()]
+
+
+def make_family_corpus(out_dir: Path, *, n_docs: int = 600, seed: int = 0,
+                       n_items: int = 40) -> dict[str, list[Path]]:
+    """A corpus whose target families disagree: two sources per domain, ``common`` and
+    ``niche``, each writing its own Markov language; ``quality`` is the share of a document's
+    sentences in its source's language. Families ``alpha`` and ``beta`` are written in the
+    common language, family ``niche`` in the niche one, so the niche source helps one
+    family and wastes the other two's tokens. ``niche_score`` marks the niche source (with
+    noise); ``noise_score`` is unrelated to anything.
+
+    Writes ``scored/``, ``validation/`` and ``targets/<family>.parquet`` +
+    ``targets/<family>_cloze.jsonl``."""
+    rng = np.random.default_rng(seed)
+    words = _words(rng, 120)
+    langs = {"common": _language(rng, len(words)), "niche": _language(rng, len(words))}
+    scored, valid = [], []
+    for i in range(n_docs):
+        source = "niche" if i % 3 == 0 else "common"
+        quality = float(rng.uniform())
+        sents = [_sentence(rng, words, langs[source] if rng.uniform() < quality else None)
+                 for _ in range(int(rng.integers(3, 10)))]
+        text = " ".join(sents)
+        scored.append({
+            "id": f"doc-{i:05d}", "text": text, "domain": ("web", "code")[i % 2],
+            "source": source, "n_tokens": len(text.split()),
+            "quality": quality + float(rng.normal(0, 0.05)),
+            "niche_score": float(source == "niche") + float(rng.normal(0, 0.2)),
+            "noise_score": float(rng.normal())})
+    for i in range(n_items):
+        text = " ".join(_sentence(rng, words, langs["common"]) for _ in range(6))
+        valid.append({"id": f"val-{i:04d}", "text": text, "domain": ("web", "code")[i % 2],
+                      "source": "common", "n_tokens": len(text.split())})
+    half = len(scored) // 2
+    paths = {"scored": [_write(out_dir / "scored" / "part-00000.parquet", scored[:half]),
+                        _write(out_dir / "scored" / "part-00001.parquet", scored[half:])],
+             "validation": [_write(out_dir / "validation" / "part-00000.parquet", valid)]}
+    for family, lang in (("alpha", "common"), ("beta", "common"), ("niche", "niche")):
+        ref = [{"id": f"{family}-{i:04d}", "text": " ".join(
+            _sentence(rng, words, langs[lang]) for _ in range(6))} for i in range(n_items)]
+        paths[family] = [_write(out_dir / "targets" / f"{family}.parquet", ref)]
+        cloze = out_dir / "targets" / f"{family}_cloze.jsonl"
+        with open(cloze, "w", encoding="utf-8") as fh:
+            for i in range(n_items):
+                context = " ".join(_sentence(rng, words, langs[lang]) for _ in range(2))
+                choices = [_sentence(rng, words, langs[lang])] + [
+                    _sentence(rng, words, None) for _ in range(2)]
+                fh.write(json.dumps({"id": f"{family}-cloze-{i}", "context": context,
+                                     "choices": choices, "answer": 0}) + "\n")
+        paths[f"{family}_cloze"] = [cloze]
+    return paths

@@ -22,6 +22,8 @@ class Cut:
     mixture_file: Path | None = None
     #: explicit tokens per domain (e.g. to match another selection); overrides the above
     budgets: tuple[tuple[str, int], ...] | None = None
+    #: token budgets: keep each domain's spread of tokens over document lengths (quota.py)
+    length_neutral: bool = False
 
 
 class SelectConfig(BaseModel):
@@ -55,6 +57,10 @@ class SelectConfig(BaseModel):
         default=None, description="tokens to keep (split by mixture_file, else by domain size)")
     mixture_file: Path | None = Field(
         default=None, description="domain weights JSON (mixture/weights.json) for token budgets")
+    length_neutral: bool = Field(
+        default=True, description="token_budget: each domain keeps its candidates' spread of "
+        "tokens over document lengths (bands of doubling length), so weights that favour long "
+        "documents cannot spend a budget on a few of them; false: plain first-fit by rank")
     drop_duplicates: bool = Field(
         default=True, description="drop documents the run's dedup pass did not keep (dups/: "
         "dup_exact_keep, dup_near_keep), counted as duplicate_exact / duplicate_near")
@@ -79,7 +85,8 @@ class SelectConfig(BaseModel):
 
     def cut(self) -> Cut:
         return Cut(mode=self.mode, fraction=self.fraction, per_domain=self.per_domain,
-                   token_budget=self.token_budget, mixture_file=self.mixture_file)
+                   token_budget=self.token_budget, mixture_file=self.mixture_file,
+                   length_neutral=self.length_neutral)
 
 
 def resolve_weights(cfg: SelectConfig) -> tuple[dict[str, float], Normalization, str]:

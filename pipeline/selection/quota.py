@@ -7,6 +7,15 @@ Token budgets are filled first-fit in rank order: a document that would push its
 the budget is skipped and the scan goes on, so a domain ends less than its smallest remaining
 document short of its budget. Every selection under the same budgets therefore holds the same
 tokens per domain, whatever the length of the documents its weights prefer.
+
+A *length-neutral* cut (``Cut.length_neutral``) also keeps each domain's tokens spread over
+document lengths as the candidates' are: documents fall into bands of doubling length
+(``floor(log2(n_tokens))``), each band gets the domain budget's share that its candidates
+hold, and the ranking decides which documents fill each band; what the bands leave unfilled
+is then topped up first-fit in rank order. Weights that favour long documents can no longer
+spend a domain's budget on a few of them: within a band no document is more than twice as
+long as another, so a domain keeps at least about half the documents a random selection of
+the same tokens keeps.
 """
 
 from __future__ import annotations
@@ -101,15 +110,44 @@ def first_fit(group: np.ndarray, sizes: np.ndarray, budgets: np.ndarray) -> np.n
     return np.array(kept, dtype=np.bool_)
 
 
-def _budget_ranks(con: duckdb.DuckDBPyConnection, budgets: dict[str, int]) -> None:
+def length_band(n_tokens: np.ndarray) -> np.ndarray:
+    """``floor(log2(n))``, exact (frexp's exponent); 0- and 1-token documents share band 0."""
+    return np.frexp(np.maximum(n_tokens, 1).astype(np.float64))[1].astype(np.int64) - 1
+
+
+def length_neutral_fit(group: np.ndarray, sizes: np.ndarray, budgets: np.ndarray
+                       ) -> np.ndarray:
+    """Keep mask of a first-fit fill per (group, length band), each band budgeted by its
+    share of the group's candidate tokens, then topped up per group in rank order."""
+    bands = length_band(sizes)
+    keys, inverse = np.unique(group * 64 + bands, return_inverse=True)
+    band_tokens = np.zeros(len(keys), dtype=np.int64)
+    np.add.at(band_tokens, inverse, sizes)
+    group_tokens = np.zeros(len(budgets), dtype=np.int64)
+    np.add.at(group_tokens, group, sizes)
+    # exact integer shares (Python ints: budget x tokens can pass 2**63 on big corpora)
+    band_budget = np.array([int(budgets[k // 64]) * int(t) // int(group_tokens[k // 64])
+                            for k, t in zip(keys.tolist(), band_tokens.tolist(), strict=True)],
+                           dtype=np.int64)
+    kept = first_fit(inverse.astype(np.int64), sizes, band_budget)
+    used = np.zeros(len(budgets), dtype=np.int64)
+    np.add.at(used, group[kept], sizes[kept])
+    rest = np.flatnonzero(~kept)
+    kept[rest[first_fit(group[rest], sizes[rest], budgets - used)]] = True
+    return kept
+
+
+def _budget_ranks(con: duckdb.DuckDBPyConnection, budgets: dict[str, int],
+                  length_neutral: bool) -> None:
     """Create ``kept_ranks`` (domain, domain_rank): the candidates a first-fit fill of
     ``budgets`` keeps."""
     rows = con.sql("SELECT domain, domain_rank, n_tokens FROM ranked WHERE domain_rank IS NOT "
                    "NULL ORDER BY domain, domain_rank").fetchnumpy()
     domains = sorted(budgets)
-    codes = np.searchsorted(np.asarray(domains, dtype=object), rows["domain"])
-    kept = first_fit(codes.astype(np.int64), np.asarray(rows["n_tokens"], dtype=np.int64),
-                     np.asarray([budgets[d] for d in domains], dtype=np.int64))
+    codes = np.searchsorted(np.asarray(domains, dtype=object), rows["domain"]).astype(np.int64)
+    fill = length_neutral_fit if length_neutral else first_fit
+    kept = fill(codes, np.asarray(rows["n_tokens"], dtype=np.int64),
+                np.asarray([budgets[d] for d in domains], dtype=np.int64))
     # Lists as query parameters: registering an Arrow table would make DuckDB import pandas.
     con.execute("CREATE OR REPLACE TEMP TABLE kept_ranks AS SELECT unnest(?::VARCHAR[]) AS "
                 "domain, unnest(?::BIGINT[]) AS domain_rank",
@@ -131,7 +169,7 @@ def define_outcomes(con: duckdb.DuckDBPyConnection, cut: Cut, warnings: list[str
     if cut.mode == "token_budget":
         budgets = domain_budgets(cut, candidates, warnings)
         quotas = {"budget_tokens": budgets, "available_tokens": candidates}
-        _budget_ranks(con, budgets)
+        _budget_ranks(con, budgets, cut.length_neutral)
         con.execute(
             "CREATE OR REPLACE TEMP TABLE outcomes AS SELECT r.*, CASE WHEN r.drop_reason IS "
             "NOT NULL THEN r.drop_reason WHEN k.domain_rank IS NOT NULL THEN NULL ELSE "

@@ -1,0 +1,70 @@
+"""The Meta-rater summary as terminal tables: held-out families first, then what the
+shipped selection is made of."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _fmt(v: float | None, digits: int = 4) -> str:
+    return "failed" if v is None else f"{v:.{digits}f}"
+
+
+def _gap(entry: dict[str, Any] | None) -> str:
+    if not entry or entry.get("gap_std") is None:
+        return "-"
+    lo, hi = entry["gap_interval"]
+    return f"{entry['gap_std']:+.1f} [{lo:+.1f}, {hi:+.1f}] #{entry['rank']}"
+
+
+def print_summary(summary: dict[str, Any], console: Console) -> None:
+    held = summary["held_out"]
+    how = "in-family (one family)" if held["in_family_only"] else "held out of the fit"
+    table = Table(title=f"Meta-rater per target family, {how}: gap to random in noise std "
+                  "[90% bootstrap], #rank (report half; negative = better)")
+    for col in ("family", "targets", "learned", "equal", "best single", "single"):
+        table.add_column(col, justify="left" if col in ("family", "targets", "single")
+                         else "right")
+    for name, f in summary["families"].items():
+        table.add_row(name, ", ".join(f["targets"]), _gap(f["learned"]), _gap(f["equal"]),
+                      _gap(f["single"]), str(f["single"].get("run_id") or "-"))
+    means = held["mean_gap_std"]
+    table.add_row("[bold]mean", "", *(("-" if means.get(k) is None else f"{means[k]:+.1f}")
+                                      for k in ("learned", "equal", "single")), "")
+    console.print(table)
+    shipped = summary["shipped"]
+    scores = ", ".join(f"{a}: {v:+.2f}" for a, v in held["shrinkage_scores"].items())
+    console.print(f"shipped: {shipped['method']} ({shipped['run_id']}); shrinkage towards "
+                  f"equal weights {held['shrinkage']:g}"
+                  + (f" (held-out mean z by amount: {scores})" if scores else ""))
+    lengths = Table(title="shipped selection: documents per domain (same tokens) vs random")
+    for col in ("domain", "docs", "median tokens", "random docs", "median tokens ", "ratio"):
+        lengths.add_column(col, justify="left" if col == "domain" else "right")
+    for domain, e in summary["document_lengths"]["per_domain"].items():
+        lengths.add_row(domain, f"{e['learned_docs']:,}", f"{e['learned_median_tokens']:,.0f}",
+                        _fmt(e["random_docs"], 1), _fmt(e["random_median_tokens"], 0),
+                        _fmt(e["docs_ratio"], 2))
+    console.print(lengths)
+    if summary["sources"]:
+        sources = Table(title="shipped selection: top sources per domain, token share vs "
+                        "random (mean ± std)")
+        for col in ("domain", "source", "share", "random"):
+            sources.add_column(col, justify="left" if col in ("domain", "source") else "right")
+        for domain, rows in summary["sources"].items():
+            for row in rows:
+                rand = ("-" if row["random_share"] is None else
+                        f"{row['random_share']:.1%} ± {(row['random_std'] or 0):.1%}")
+                sources.add_row(domain, row["source"], f"{row['share']:.1%}", rand)
+        console.print(sources)
+    cv = summary["cv"]
+    console.print("K-fold Spearman (all-family regressor, out of fold): " + ", ".join(
+        f"{k} {v['spearman']:.3f} on fit / {_fmt(v['report_spearman'], 3)} on report"
+        for k, v in cv.items()) + f"; search used {summary['learned']['regressor']}; "
+        f"{summary['n_random']} random draws")
+    for line in summary["verdicts"]:
+        console.print(f"[yellow]verdict:[/] {line}")
+    if summary["n_failed"]:
+        console.print(f"[red]{summary['n_failed']} runs failed[/] (errors in runs.parquet)")
