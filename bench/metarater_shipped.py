@@ -183,8 +183,9 @@ def main() -> int:
         console.print(_table(f"before: weights fitted on {args.before_family} alone, plain "
                              f"first-fit, vs the Meta-rater sweep's {len(sweep_random)} random "
                              "selections", before_gaps, {"before": "before"}))
-        docs = {d: n for d, n in zip(*np.unique(before.kept.column("domain").to_numpy(
-            zero_copy_only=False), return_counts=True), strict=True)}
+        docs = {str(d): int(n) for d, n in zip(*np.unique(before.kept.column("domain")
+                                                           .to_numpy(zero_copy_only=False),
+                                                           return_counts=True), strict=True)}
         console.print(f"before: documents per domain {docs}")
     return 0
 

@@ -135,6 +135,23 @@ def doc_lengths(run: MetaraterRun) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def held_out_families(run: MetaraterRun) -> pd.DataFrame:
+    """family, then per weighting (learned, equal, single): the gap to random in noise std
+    on the family's report half with its 90% bootstrap interval -- for weights fitted
+    without that family (``summary.json`` ``families``)."""
+    rows = []
+    for family, entry in (run.summary.get("families") or {}).items():
+        row: dict[str, Any] = {"family": family}
+        for method in ("learned", "equal", "single"):
+            g = entry.get(method) or {}
+            lo, hi = (g.get("gap_interval") or [None, None])[:2]
+            row[f"{method} gap (std)"] = g.get("gap_std")
+            row[f"{method} 90% interval"] = (None if lo is None else f"[{lo:+.1f}, {hi:+.1f}]")
+        row["single score"] = (entry.get("single") or {}).get("run_id")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def doc_length_diagnostics(run: MetaraterRun) -> pd.DataFrame:
     """domain, learned docs and median tokens vs the random selections' (same tokens)."""
     per_domain = (run.summary.get("document_lengths") or {}).get("per_domain") or {}

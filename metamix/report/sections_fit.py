@@ -18,8 +18,13 @@ def metarater_section(ctx: RunContext) -> Section | None:
     section = Section("metarater", "Meta-rater: learned score weights", intro=(
         f"{s.get('k', '?')} Dirichlet weight vectors over {len(s.get('scores') or [])} scores, "
         f"one proxy run each on the same tokens per domain, judged on the report half of the "
-        f"targets ({run.target}), plus random selections and single-score baselines."))
+        f"targets ({run.target}), plus random selections and single-score baselines; each "
+        "target family is judged on weights fitted without it."))
     section.notes += [f"Verdict: {v}" for v in s.get("verdicts") or []]
+    families = metarater_data.held_out_families(run)
+    if not families.empty:
+        section.add(Table("metarater-families", "Each target family held out of the fit: "
+                          "gap to random in noise std (negative = better)", families))
     head = metarater_data.headline(run)
     if not head.empty:
         section.add(Table("metarater-headline", "Headline numbers", head))

@@ -156,6 +156,7 @@ class Decision:
     single_id: str | None                    # best single score on every family's fit half
     equal_id: str | None
     held_out: dict[str, str] = field(default_factory=dict)         # family -> learned run
+    held_out_amount: dict[str, float] = field(default_factory=dict)  # family -> shrinkage
     held_out_single: dict[str, str | None] = field(default_factory=dict)
     shrinkage_scores: dict[float, float] = field(default_factory=dict)
 
@@ -168,14 +169,16 @@ def decide(plan: HeldOutPlan, report: FamilyValues, fit: FamilyValues, singles: 
     families = [h.family for h in holdouts]
     every = families or list(next(iter(fit.values()), {}))
     amount = choose_shrinkage(report, holdouts, amounts) if holdouts else min(plan.finals)
+    own = {h.family: choose_shrinkage(report, holdouts, amounts, exclude=h.family)
+           for h in holdouts}
     return Decision(
         amount=amount,
         learned_id=(plan.equal_id if amount == 1.0 and plan.equal_id
                     else plan.finals[amount].run_id),
         single_id=best_single(fit, singles, every, combine),
         equal_id=plan.equal_id,
-        held_out={h.family: h.runs[choose_shrinkage(report, holdouts, amounts,
-                                                    exclude=h.family)] for h in holdouts},
+        held_out={h.family: h.runs[own[h.family]] for h in holdouts},
+        held_out_amount=own,
         held_out_single={f: best_single(fit, singles, [g for g in families if g != f],
                                         combine) for f in families},
         shrinkage_scores={a: held_out_score(report, holdouts, a) for a in amounts}

@@ -17,14 +17,16 @@ def _gap(entry: dict[str, Any] | None) -> str:
     if not entry or entry.get("gap_std") is None:
         return "-"
     lo, hi = entry["gap_interval"]
-    return f"{entry['gap_std']:+.1f} [{lo:+.1f}, {hi:+.1f}] #{entry['rank']}"
+    shrunk = "" if entry.get("shrinkage") is None else f" s={entry['shrinkage']:g}"
+    return f"{entry['gap_std']:+.1f} [{lo:+.1f}, {hi:+.1f}] #{entry['rank']}{shrunk}"
 
 
 def print_summary(summary: dict[str, Any], console: Console) -> None:
     held = summary["held_out"]
     how = "in-family (one family)" if held["in_family_only"] else "held out of the fit"
     table = Table(title=f"Meta-rater per target family, {how}: gap to random in noise std "
-                  "[90% bootstrap], #rank (report half; negative = better)")
+                  "[90% bootstrap], #rank, s = shrinkage towards equal weights (report half; "
+                  "negative = better)")
     for col in ("family", "targets", "learned", "equal", "best single", "single"):
         table.add_column(col, justify="left" if col in ("family", "targets", "single")
                          else "right")
@@ -40,6 +42,12 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     console.print(f"shipped: {shipped['method']} ({shipped['run_id']}); shrinkage towards "
                   f"equal weights {held['shrinkage']:g}"
                   + (f" (held-out mean z by amount: {scores})" if scores else ""))
+    frontier = held.get("best_worst_family")
+    if frontier:
+        console.print(f"of every weighting the sweep tried, {frontier['run_id']} comes closest "
+                      "to beating random on every family: worst family "
+                      f"{frontier['worst_gap_std']:+.1f} std; "
+                      f"{frontier['runs_better_on_every_family']} runs are 2 std better on all")
     lengths = Table(title="shipped selection: documents per domain (same tokens) vs random")
     for col in ("domain", "docs", "median tokens", "random docs", "median tokens ", "ratio"):
         lengths.add_column(col, justify="left" if col == "domain" else "right")

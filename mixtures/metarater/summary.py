@@ -79,6 +79,23 @@ class _Judge:
                    rng=rng, n_boot=self.n_boot)
 
 
+def best_worst_family(report: Mapping[str, Mapping[str, float]], random_ids: Sequence[str],
+                      runs: Sequence[str], families: Sequence[str]) -> dict[str, Any] | None:
+    """The run whose worst family gap (in random std) is best: how close any weighting the
+    sweep tried comes to beating random on every family at once."""
+    if len(random_ids) < 2 or not runs:
+        return None
+    r = np.array([[report[i][f] for f in families] for i in random_ids])
+    mean, sd = r.mean(axis=0), r.std(axis=0, ddof=1)
+    sd[sd == 0] = 1.0
+    worst = {run: float(np.max((np.array([report[run][f] for f in families]) - mean) / sd))
+             for run in runs if run in report}
+    best = min(worst, key=lambda k: (worst[k], k))
+    return {"run_id": best, "worst_gap_std": worst[best],
+            "runs_better_on_every_family": sum(1 for v in worst.values()
+                                               if v <= -SIGNIFICANT_STD)}
+
+
 def _mean_gap(gaps: Sequence[Gap | None]) -> float | None:
     vals = [g.gap_std for g in gaps if g is not None]
     return float(np.mean(vals)) if vals and len(vals) == len(gaps) else None
@@ -98,7 +115,8 @@ def _held_out(judge: _Judge, decision: Decision, families: Sequence[str]
         for k, g in gaps.items():
             per_method[k].append(g)
         rows[f] = {k: (None if g is None else g.as_dict()) for k, g in gaps.items()}
-        rows[f]["learned"] = {**(rows[f]["learned"] or {}), "run_id": learned_id}
+        rows[f]["learned"] = {**(rows[f]["learned"] or {}), "run_id": learned_id,
+                              "shrinkage": decision.held_out_amount.get(f, decision.amount)}
         rows[f]["single"] = {**(rows[f]["single"] or {}), "run_id": single_id}
     return rows, {k: _mean_gap(v) for k, v in per_method.items()}
 
@@ -191,7 +209,11 @@ def build_summary(*, planned: Sequence[PlannedRun], rows: Mapping[str, Mapping[s
                      "shrinkage_scores": {f"{a:g}": v
                                           for a, v in decision.shrinkage_scores.items()},
                      "in_family_only": not decision.held_out,
-                     "single_id": decision.single_id, "equal_id": decision.equal_id},
+                     "single_id": decision.single_id, "equal_id": decision.equal_id,
+                     "best_worst_family": best_worst_family(
+                         report, random_ids, [p.run_id for p in planned
+                                              if p.kind in POOL_KINDS + ("learned", "lofo")
+                                              and p.kind != "random"], names_f)},
         "shipped": shipped,
         "report": {"shipped": shipped["method"], "learned": ship_value,
                    "random_mean": float(np.mean(rand)), "random_std": noise,
