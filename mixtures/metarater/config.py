@@ -85,7 +85,7 @@ class MetaraterConfig(BaseModel):
     top_k: PositiveInt = Field(
         default=128, description="best predicted weight vectors averaged into the learned weights")
     folds: int = Field(5, ge=2, description="K of the regressors' K-fold evaluation")
-    random_draws: int = Field(16, ge=3, description="independent random selections (their "
+    random_draws: int = Field(16, ge=2, description="independent random selections (their "
                               "spread is the noise every gap is measured in)")
     objective: CombineKind = Field(
         default="mean_z", description="how target families combine into the search "
