@@ -147,7 +147,8 @@ def test_unwritable_output_and_full_disk_are_one_line_errors(tmp_path: Path,
     ("run: a\nseed: 1\nrun: b\n", r"c\.yaml:3: key 'run' given twice \(lines 1 and 3\)"),
     ("input:\n  paths: [x]\n  paths: [y]\n", r"c\.yaml:3: key 'paths' given twice"),
     ("run: a\n  bad: [\n", r"c\.yaml:2: mapping values are not allowed here"),
-    ("run: ..\ninput: {paths: [x]}\n", r"c\.yaml: run: String should match"),
+    ("run: ..\ninput: {paths: [x]}\n", r"c\.yaml: run: .*one folder name of at most 96"),
+    ("run: " + "a" * 300 + "\ninput: {paths: [x]}\n", r"c\.yaml: run: .*at most 96 char"),
 ])
 def test_config_file_problems_name_file_and_line(tmp_path: Path, text: str,
                                                  message: str) -> None:
