@@ -8,7 +8,6 @@ None), and a quarantine reason when decoding itself failed (bad JSON, bad bytes)
 from __future__ import annotations
 
 import glob
-import gzip
 import os
 import re
 import zlib
@@ -204,13 +203,42 @@ def _zst_chunks(fh: BinaryIO) -> Iterator[bytes]:
         raise TruncatedInput(offset, "the last zstd frame is cut short")
 
 
+_GZ_READ = 64 << 10
+
+
 def _gz_chunks(fh: BinaryIO) -> Iterator[bytes]:
-    with gzip.GzipFile(fileobj=fh) as gz:
-        try:
-            while chunk := gz.read(_CHUNK):
-                yield chunk
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            raise TruncatedInput(fh.tell(), f"gzip stream cut short or corrupt: {exc}") from None
+    """Decompressed bytes of every gzip member in turn, at most ``_CHUNK`` per step, so
+    every byte before a break reaches the line splitter before the error does (as
+    ``_zst_chunks``); zero padding between members is skipped, as ``gzip`` does."""
+    obj = zlib.decompressobj(wbits=31)
+    offset = 0
+    started = False          # bytes of the current member seen
+    while True:
+        data = fh.read(_GZ_READ)
+        offset += len(data)
+        at_end = not data
+        while True:
+            if not started and not (data := data.lstrip(b"\0")):
+                break
+            try:
+                out = obj.decompress(data, _CHUNK)
+            except zlib.error as exc:
+                raise TruncatedInput(offset - len(data),
+                                     f"gzip stream cut short or corrupt: {exc}") from None
+            started = True
+            if out:
+                yield out
+            if obj.eof:      # a member ended: the rest of the data starts the next one
+                data, obj, started = obj.unused_data, zlib.decompressobj(wbits=31), False
+                continue
+            data = obj.unconsumed_tail
+            if not data and len(out) < _CHUNK:   # all taken in, no output held back
+                break
+        if at_end:
+            break
+    if started:
+        raise TruncatedInput(offset, "gzip stream cut short or corrupt: the last member "
+                             "ends early")
 
 
 def _raw_chunks(path: Path, fh: BinaryIO) -> Iterator[bytes]:

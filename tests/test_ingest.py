@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -222,6 +223,35 @@ def test_truncated_input_can_be_quarantined_and_counted(tmp_path: Path) -> None:
     assert ingest.read == ingest.written + sum(ingest.quarantined.values())
     reasons = _quarantine(cfg).column("reason").to_pylist()
     assert "truncated_input" in reasons
+
+
+def _gz_flushed(lines: list[bytes]) -> tuple[bytes, list[int]]:
+    """One gzip member, sync-flushed after each line: (bytes, offset where line i's flush
+    ends). Cut a few bytes past line k's flush point, exactly lines 0..k are whole."""
+    comp = zlib.compressobj(6, zlib.DEFLATED, 31)
+    data, ends = b"", []
+    for line in lines:
+        data += comp.compress(line) + comp.flush(zlib.Z_SYNC_FLUSH)
+        ends.append(len(data))
+    return data + comp.flush(), ends
+
+
+@pytest.mark.parametrize("k", [0, 11, 25, 38])
+def test_a_cut_gz_keeps_every_whole_line_before_the_cut(tmp_path: Path, k: int) -> None:
+    rows = [{"id": f"g{i}", "text": f"Row {i}: " + "words of a row " * (5 + i % 7),
+             "domain": "web"} for i in range(40)]
+    data, ends = _gz_flushed([json.dumps(r).encode() + b"\n" for r in rows])
+    first = gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in _docs("m", 3)))
+    path = tmp_path / "in.jsonl.gz"
+    path.write_bytes(first + data[:ends[k] + 3])   # a whole member, then the cut one
+    config = write_config(tmp_path / "c.yaml", input={"paths": [str(path)],
+                                                      "on_truncated": "quarantine"},
+                          score=NO_SCORERS)
+    cfg, totals = _score(config)
+    assert totals["ingest"].written == 3 + k + 1
+    assert sorted(_read(cfg, "ingest").column("id").to_pylist()) == sorted(
+        [f"m{i}" for i in range(3)] + [f"g{i}" for i in range(k + 1)])
+    assert totals["ingest"].quarantined == {"truncated_input": 1}
 
 
 def test_two_complete_zst_frames_are_both_read(tmp_path: Path) -> None:
