@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 
 from metamix.base.progress import make_progress
-from metamix.base.runlock import die_with_parent, join_run_lock
+from metamix.base.runlock import die_with_parent, exit_on_interrupt, join_run_lock
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -72,6 +72,7 @@ def _thread_env(threads: int) -> dict[str, str]:
 def _init_worker(q: Any, threads: int, environ: dict[str, str] | None = None) -> None:
     global _progress_queue, _worker_cache
     die_with_parent()
+    exit_on_interrupt()
     _progress_queue = q
     _worker_cache = {}
     # This process's malloc read its settings when the process (the forkserver) started:

@@ -317,16 +317,39 @@ def read_columns(shard: InputShard, inp: InputConfig, batch_rows: int = 4096
         pf = parquet_file(as_path(shard.path))
         columns = top_columns(inp, pf.schema_arrow.names)
         row = 0
-        for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
+        batches = pf.iter_batches(batch_size=batch_rows, columns=columns)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except (OSError, pa.ArrowException) as exc:   # a corrupt page, a bad length
+                raise UserError(f"{shard.path}: {_row_group_at(pf, row, columns)}: cannot read: "
+                                f"{exc}; the file is corrupt") from None
             yield row, batch
             row += batch.num_rows
-        return
     ds = _load_hf(shard.kind, shard.path)
     rows = ds.select_columns(top_columns(inp, ds.column_names)).with_format("arrow")
     stop = shard.stop if shard.stop is not None else len(ds)
     for start in range(shard.start, stop, batch_rows):
         table = rows[start : min(start + batch_rows, stop)].combine_chunks()
         yield start, pa.RecordBatch.from_struct_array(table.to_struct_array().combine_chunks())
+
+
+def _row_group_at(pf: pq.ParquetFile, row: int, columns: list[str] | None) -> str:
+    """"row group G of N (rows a-b)": the first at or after input row ``row`` that fails
+    to read on its own (the batch reader reads ahead, so its position does not say)."""
+    start = 0
+    n = pf.metadata.num_row_groups
+    for g in range(n):
+        rows = pf.metadata.row_group(g).num_rows
+        if start + rows > row:
+            try:
+                pf.read_row_group(g, columns=columns)
+            except (OSError, pa.ArrowException):
+                return f"row group {g} of {n} (rows {start}-{start + rows - 1})"
+        start += rows
+    return f"after row {row}"
 
 
 def records_of(batch: pa.RecordBatch, first_row: int) -> list[Record]:

@@ -187,6 +187,54 @@ def test_unmatched_glob_and_corrupt_files(tmp_path: Path) -> None:
         run_score(cfg, QUIET)
 
 
+def test_invalid_utf8_in_a_parquet_string_column_is_quarantined_per_row(
+        tmp_path: Path) -> None:
+    texts = [f"Document {i} says something in plain words.".encode() for i in range(10)]
+    texts[3] = b"bad \xff\xfe bytes"
+    texts[7] = b"cut \xc3( sequence"
+    domains = [b"web"] * 9 + [b"w\xffb"]
+
+    def utf8(values: list[bytes]) -> pa.Array:   # Parquet stores them unchecked
+        return pa.array(values, pa.binary()).view(pa.string())
+
+    pq.write_table(pa.table({"id": [f"u{i}" for i in range(10)], "text": utf8(texts),
+                             "domain": utf8(domains)}), tmp_path / "in.parquet")
+    config = write_config(tmp_path / "c.yaml", input={"paths": [str(tmp_path / "in.parquet")]},
+                          score=NO_SCORERS)
+    cfg, totals = _score(config)
+    assert totals["ingest"].written == 7
+    assert totals["ingest"].quarantined == {"undecodable_bytes": 3}
+    assert totals["scored"].written == 7
+    bad = _quarantine(cfg).to_pylist()
+    assert [(r["row"], r["reason"]) for r in bad] == [
+        (3, "undecodable_bytes"), (7, "undecodable_bytes"), (9, "undecodable_bytes")]
+    assert bad[0]["detail"] == "column 'text' is not valid UTF-8: b'bad \\xff\\xfe bytes'"
+    assert bad[2]["detail"].startswith("column 'domain' is not valid UTF-8")
+    assert _read(cfg, "scored").column("id").to_pylist() == [
+        f"u{i}" for i in (0, 1, 2, 4, 5, 6, 8)]
+
+
+def test_a_corrupt_zstd_page_in_parquet_names_the_file_and_row_group(tmp_path: Path) -> None:
+    texts = [f"Document {i} says something in plain words. " * 20 for i in range(400)]
+    path = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"id": [f"z{i}" for i in range(400)], "text": texts,
+                             "domain": ["web"] * 400}), path, compression="zstd",
+                   row_group_size=100)
+    chunk = pq.ParquetFile(path).metadata.row_group(2).column(1)
+    data = bytearray(path.read_bytes())
+    start = chunk.data_page_offset
+    frame = data.find(b"\x28\xb5\x2f\xfd", start, start + chunk.total_compressed_size)
+    assert frame > 0   # the zstd frame of a page of row group 2
+    for i in range(frame + 4, frame + 60):
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    cfg = load_config(write_config(tmp_path / "c.yaml", input={"paths": [str(path)]},
+                                   score=NO_SCORERS))
+    with pytest.raises(UserError, match=r"in\.parquet: row group 2 of 4 \(rows 200-299\): "
+                                        r"cannot read: .*ZSTD.*; the file is corrupt"):
+        run_score(cfg, QUIET)
+
+
 # --- damaged files and odd line endings (regressions: each read silently lost rows) ---------
 
 

@@ -1,4 +1,5 @@
-"""Workers live no longer than their command, and count as holders of its run lock."""
+"""Workers live no longer than their command, count as holders of its run lock, and leave
+Ctrl-C's one message to it."""
 
 from __future__ import annotations
 
@@ -43,24 +44,34 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG: Linux")
-def test_kill_9_of_the_command_takes_its_forkserver_and_workers_with_it(tmp_path: Path) -> None:
+def _start_score(tmp_path: Path) -> subprocess.Popen[bytes]:
+    """``metamix score`` of the bundled corpus on 2 workers, in its own process group."""
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({
         "run": "k", "out_dir": str(tmp_path / "out"), "workers": 2, "progress": False,
         "input": {"paths": [str(SAMPLE / "train" / "*.parquet")]},
         "tokenizer": {"vocab_size": 300, "sample_docs": 200},
         "score": {"scorers": [{"name": "redpajama"}, {"name": "gopher_quality"}]}}))
-    cmd = subprocess.Popen([sys.executable, "-m", "metamix.cli", "score", "-c", str(config)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen([sys.executable, "-m", "metamix.cli", "score", "-c", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+
+
+def _wait_for(cmd: subprocess.Popen[bytes], workers: bool) -> None:
+    """Until the forkserver is up (and, with ``workers``, a worker forked from it runs)."""
+    deadline = time.monotonic() + 120
+    while len(kids := _descendants(cmd.pid)) < 2 or (
+            workers and not any(_descendants(k) for k in kids)):
+        assert cmd.poll() is None and time.monotonic() < deadline, "no pool started"
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG: Linux")
+def test_kill_9_of_the_command_takes_its_forkserver_and_workers_with_it(tmp_path: Path) -> None:
+    cmd = _start_score(tmp_path)
     kids: list[int] = []
     try:
-        deadline = time.monotonic() + 120
-        # the resource tracker, the forkserver and at least one worker forked from it
-        while len(kids := _descendants(cmd.pid)) < 3 or not any(
-                _descendants(k) for k in kids):
-            assert cmd.poll() is None and time.monotonic() < deadline, "no workers started"
-            time.sleep(0.1)
+        _wait_for(cmd, workers=True)
         time.sleep(1)
         kids = _descendants(cmd.pid)
         os.kill(cmd.pid, signal.SIGKILL)
@@ -75,6 +86,22 @@ def test_kill_9_of_the_command_takes_its_forkserver_and_workers_with_it(tmp_path
             if _state(pid) is not None:
                 os.kill(pid, signal.SIGKILL)
         cmd.wait()
+
+
+@pytest.mark.parametrize("moment", ["forkserver_preloading", "workers_running"])
+def test_ctrl_c_prints_only_its_message(tmp_path: Path, moment: str) -> None:
+    cmd = _start_score(tmp_path)
+    try:
+        _wait_for(cmd, workers=moment == "workers_running")
+        time.sleep(0.5)
+        os.killpg(cmd.pid, signal.SIGINT)   # a terminal's Ctrl-C reaches the whole group
+        _, stderr = cmd.communicate(timeout=60)
+    finally:
+        if cmd.poll() is None:
+            os.killpg(cmd.pid, signal.SIGKILL)
+            cmd.wait()
+    assert cmd.returncode == 130
+    assert stderr.decode().strip() == "interrupted; rerun the same command to resume"
 
 
 def test_a_live_worker_of_a_killed_command_keeps_the_run_folder_locked(

@@ -108,6 +108,21 @@ def join_run_lock() -> None:
     _worker_lock_fd = fd   # kept open: closing any descriptor of the file drops the lock
 
 
+def exit_on_interrupt() -> None:
+    """In a worker process: Ctrl-C (SIGINT reaches the whole process group) ends this
+    process at once and silently; the command prints the one message and a rerun resumes
+    (what the worker was writing is a temporary file the next command removes)."""
+    def _exit(*_: object) -> None:
+        from multiprocessing import util
+
+        # multiprocessing's own exit steps, as when a worker returns: its finalizers give
+        # back the semaphores it registered, else the resource tracker warns about them.
+        util._exit_function()
+        os._exit(130)
+
+    signal.signal(signal.SIGINT, _exit)
+
+
 def die_with_parent() -> None:
     """Have the kernel SIGKILL this process when its parent dies (Linux
     ``PR_SET_PDEATHSIG``); exit now if the parent is already gone. Elsewhere a no-op."""
