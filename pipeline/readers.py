@@ -7,6 +7,7 @@ None), and a quarantine reason when decoding itself failed (bad JSON, bad bytes)
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 import re
@@ -78,6 +79,7 @@ def expand_paths(cfg: PipelineConfig, inp: InputConfig) -> list[Path]:
     ``dataset_info.json`` and ``state.json`` are metadata, not JSON documents)."""
     found: set[Path] = set()
     for pattern in inp.paths:
+        _refuse_outputs_in(str(cfg.resolve(pattern)), pattern, cfg)
         matches = _glob(str(cfg.resolve(pattern)))
         if not matches:
             raise UserError(f"input.paths: nothing matches {pattern!r}")
@@ -91,7 +93,46 @@ def expand_paths(cfg: PipelineConfig, inp: InputConfig) -> list[Path]:
                 and inp.format != "hf_disk":
             raise UserError(f"input.paths: {pattern!r} holds no .jsonl/.json/.ndjson (plain, "
                             ".gz, .zst) or .parquet files")
-    return sorted(found, key=str)
+    return _once_each(found)
+
+
+def _once_each(paths: set[Path]) -> list[Path]:
+    """Sorted, each real file once: a ``**`` glob through a folder symlink loop (or two
+    links to one file) finds the same file under many names; the first name is kept."""
+    seen: set[str] = set()
+    out = []
+    for path in sorted(paths, key=str):
+        real = str(path) if is_remote(path) else os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            out.append(path)
+    return out
+
+
+def _refuse_outputs_in(resolved: str, pattern: str, cfg: PipelineConfig) -> None:
+    """Stop before any work when ``pattern`` can reach this run's folder or the shared
+    ``_cache`` (out_dir inside the input's folder): a rerun would ingest its own outputs.
+    A folder, or a glob with ``**``, reaches everything under it; another glob only what
+    its components match, level by level (``in/*.jsonl`` never reaches ``in/out/``)."""
+    if is_uri(resolved) or is_uri(cfg.out_dir):
+        return
+    parts = Path(resolved).parts
+    magic = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts))
+    base = Path(*parts[:magic]).resolve()
+    rest = parts[magic:]
+    if not rest and not base.is_dir():
+        return   # one file
+    for target in (cfg.run_dir, cfg.resolve(cfg.out_dir) / "_cache"):
+        target = target.resolve()
+        if not target.is_relative_to(base):
+            continue
+        inside = target.relative_to(base).parts
+        if "**" in rest or all(fnmatch.fnmatchcase(t, c) for t, c in zip(inside, rest,
+                                                                         strict=False)):
+            raise UserError(f"input.paths: {pattern!r} reaches {target}, where this run "
+                            "writes (out_dir is inside the input's folder): its outputs "
+                            "would be read back as input; move out_dir out of "
+                            f"{base} or narrow the pattern")
 
 
 def is_saved_dataset(path: Path) -> bool:
