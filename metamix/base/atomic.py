@@ -18,6 +18,7 @@ processes, which take its environment, refuse the same.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import posixpath
@@ -35,6 +36,11 @@ if TYPE_CHECKING:
 
 
 ROOTS_ENV = "METAMIX_WRITE_ROOTS"
+
+
+def disk_full(exc: OSError) -> bool:
+    """A full disk or quota (Arrow's writer puts the errno in its text only, at times)."""
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(exc)
 
 
 def _normal(path: str | os.PathLike[str]) -> str:
@@ -92,9 +98,16 @@ def atomic_path(dest: str | os.PathLike[str], *, confined: bool = True) -> Itera
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
     try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        try:
+            yield tmp
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            if not disk_full(exc):
+                raise
+            # a write() or Arrow's writer says which errno, never which file
+            raise UserError(f"{dest}: no space left on device; free some space and rerun "
+                            "to resume") from None
         _commit_point("before", dest)
         os.replace(tmp, dest)
         _commit_point("after", dest)
