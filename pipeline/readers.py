@@ -355,6 +355,8 @@ def read_columns(shard: InputShard, inp: InputConfig, batch_rows: int = 4096
     the input row number of its first row; ingest checks them with Arrow kernels instead of
     building a Python dict per record."""
     if shard.kind == "parquet":
+        if is_empty_file(as_path(shard.path)):
+            return
         pf = parquet_file(as_path(shard.path))
         columns = top_columns(inp, pf.schema_arrow.names)
         row = 0
@@ -403,6 +405,13 @@ def _read_columnar(shard: InputShard, inp: InputConfig, batch_rows: int
         yield records_of(batch, first_row)
 
 
+def is_empty_file(path: Path) -> bool:
+    """A 0-byte file: no rows, whatever its format (an empty ``.jsonl`` has none either, and
+    a writer that created a Parquet file and wrote nothing meant none), so such an input
+    reads as a shard of 0 rows rather than stopping the run."""
+    return path.stat().st_size == 0
+
+
 def parquet_file(path: Path) -> pq.ParquetFile:
     try:
         return pq.ParquetFile(arrow_source(path))
@@ -415,7 +424,8 @@ def shard_schema(shard: InputShard) -> pa.Schema | None:
     if shard.kind == "jsonl":
         return None
     if shard.kind == "parquet":
-        return parquet_file(as_path(shard.path)).schema_arrow
+        path = as_path(shard.path)
+        return None if is_empty_file(path) else parquet_file(path).schema_arrow
     return _load_hf(shard.kind, shard.path).data.schema
 
 

@@ -235,6 +235,18 @@ def test_a_corrupt_zstd_page_in_parquet_names_the_file_and_row_group(tmp_path: P
         run_score(cfg, QUIET)
 
 
+def test_a_0_byte_input_is_a_shard_of_no_rows_whatever_its_format(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "a.jsonl", _docs("a", 2))
+    empties = ["empty.parquet", "empty.jsonl", "empty.jsonl.gz"]
+    for name in empties:
+        (tmp_path / name).write_bytes(b"")
+    config = write_config(tmp_path / "c.yaml", input={"paths": [
+        str(tmp_path / n) for n in ["a.jsonl", *empties]]}, score=NO_SCORERS)
+    cfg, totals = _score(config)
+    assert totals["ingest"].read == 2 and totals["ingest"].written == 2
+    assert len(list((cfg.run_dir / "ingest").glob("*.parquet"))) == 4   # one per input
+
+
 # --- damaged files and odd line endings (regressions: each read silently lost rows) ---------
 
 
