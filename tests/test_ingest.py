@@ -17,8 +17,8 @@ from rich.console import Console
 from metamix.base.errors import UserError
 from metamix.config import load_config
 from metamix.pipeline.ingest import content_id
-from metamix.pipeline.readers import _lines
 from metamix.pipeline.runner import run_score
+from metamix.pipeline.streams import lines
 from tests.conftest import write_config, write_jsonl
 
 QUIET = Console(quiet=True)
@@ -364,17 +364,17 @@ def test_documents_over_max_doc_bytes_are_quarantined_with_their_size(tmp_path: 
 
 def test_lines_split_the_same_at_every_chunk_boundary() -> None:
     data = b"\xef\xbb\xbfa\r\nbb\rc\n\nd\r\n\re\r"
-    whole = list(_lines(iter([data])))
+    whole = list(lines(iter([data])))
     assert whole == [b"a", b"bb", b"c", b"", b"d", b"", b"e"]
     for i in range(len(data) + 1):
         for j in range(i, len(data) + 1):
-            assert list(_lines(iter([data[:i], data[i:j], data[j:]]))) == whole, (i, j)
+            assert list(lines(iter([data[:i], data[i:j], data[j:]]))) == whole, (i, j)
 
 
 def test_a_line_of_many_chunks_costs_its_length_not_its_square() -> None:
     chunk = b"x" * (1 << 20)
     started = time.perf_counter()
-    lines = list(_lines(iter([chunk] * 48 + [b"\n", b"y"])))
+    found = list(lines(iter([chunk] * 48 + [b"\n", b"y"])))
     elapsed = time.perf_counter() - started
-    assert [len(line) for line in lines] == [48 << 20, 1]
+    assert [len(line) for line in found] == [48 << 20, 1]
     assert elapsed < 5, elapsed   # 0.6 s here; re-splitting the growing buffer took 14 s
