@@ -125,7 +125,9 @@ def exit_on_interrupt() -> None:
 
 def die_with_parent() -> None:
     """Have the kernel SIGKILL this process when its parent dies (Linux
-    ``PR_SET_PDEATHSIG``); exit now if the parent is already gone. Elsewhere a no-op."""
+    ``PR_SET_PDEATHSIG``); exit now if the parent is already gone. Elsewhere a no-op.
+    (The signal follows the parent *thread* that started this process: metamix starts its
+    pools from the main thread.)"""
     if not sys.platform.startswith("linux"):
         return
     parent = os.getppid()

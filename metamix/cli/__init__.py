@@ -256,6 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # this environment). 2^20 cycles (~0.4 ms) still keeps them awake between the
     # back-to-back calls of a BLAS-heavy loop. A value the user set wins.
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
+    # After Ctrl-C the workers exit at once, and multiprocessing's resource tracker (it
+    # starts with this process's -W options) unlinks the semaphores they held, warning
+    # "leaked semaphore objects": noise after the one message, and nothing is left behind.
+    sys.warnoptions.append("ignore:resource_tracker:UserWarning")
     try:
         if args.command == "mix" and args.mix_command == "run":
             _step("mix")(args, console)
