@@ -33,6 +33,7 @@ from rich.console import Console
 
 from metamix.base.atomic import atomic_path, read_parquet_whole
 from metamix.base.progress import counted_progress
+from metamix.base.runlock import die_with_parent, exit_on_interrupt, join_run_lock
 from metamix.mixtures.proxies import ProxyError, TrainingData, ValidationSet, make_trainer
 from metamix.pipeline.config import RayConfig, ResourceRequest
 
@@ -183,6 +184,11 @@ def run_sweep(tasks: Sequence[ProxyTask], table: RunsTable, *, workers: int, con
 
 
 def _init_worker() -> None:
+    """Die with the command, leave Ctrl-C's message to it and hold a share of its run
+    lock (``metamix.base.runlock``)."""
+    die_with_parent()
+    exit_on_interrupt()
+    join_run_lock()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from metamix.base.hashing import json_hash
+from metamix.base.names import MAX_NAME, file_name, is_safe_name
 from metamix.base.storage import as_path, is_uri
 from metamix.pipeline.selection.config import SelectConfig
 from metamix.scorers.base import Direction
@@ -218,8 +219,9 @@ class DedupConfig(Strict):
 class PipelineConfig(Strict):
     """The run-wide keys and the sections the pipeline reads; later layers take this."""
 
-    run: str = Field(default="demo", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
-                     description="one folder name under out_dir (no '/', not '.' or '..')")
+    run: str = Field(default="demo",
+                     description=f"one folder name under out_dir: at most {MAX_NAME} "
+                     "characters from A-Z a-z 0-9 _ . -, not starting with '.' or '-'")
     out_dir: str = Field(
         default="out", description="parent folder of every run folder (and of _cache/)")
     seed: int = Field(
@@ -246,9 +248,18 @@ class PipelineConfig(Strict):
     # Set by load_config so relative paths resolve against the config's directory.
     base_dir: str = Field(default=".", exclude=True)
 
+    @field_validator("run")
+    @classmethod
+    def _run_is_a_name(cls, value: str) -> str:
+        if not is_safe_name(value):
+            raise ValueError(f"{value[:40]!r}: one folder name of at most {MAX_NAME} characters "
+                             "from A-Z a-z 0-9 _ . - (not starting with '.' or '-', not "
+                             "ending with '.', not a device name such as CON)")
+        return value
+
     @property
     def run_dir(self) -> Path:
-        return self.resolve(self.out_dir) / self.run
+        return self.resolve(self.out_dir) / file_name(self.run)
 
     @property
     def n_workers(self) -> int:

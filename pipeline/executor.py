@@ -10,6 +10,10 @@ worker keeps the stage objects it has warmed up (loaded models, encoders) for th
 of the same stage (``worker_cache``). Each worker gets ``cores // workers`` threads for the
 native libraries that start their own (torch, OpenMP, BLAS, Rayon), so workers × threads
 never oversubscribe the machine.
+
+Workers live no longer than the command: the forkserver and each worker have the kernel
+SIGKILL them when their parent dies, and each worker holds a share of the run lock
+(``metamix.base.runlock``), so a rerun cannot start while one still writes.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 
 from metamix.base.progress import make_progress
+from metamix.base.runlock import die_with_parent, exit_on_interrupt, join_run_lock
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -66,6 +71,8 @@ def _thread_env(threads: int) -> dict[str, str]:
 
 def _init_worker(q: Any, threads: int, environ: dict[str, str] | None = None) -> None:
     global _progress_queue, _worker_cache
+    die_with_parent()
+    exit_on_interrupt()
     _progress_queue = q
     _worker_cache = {}
     # This process's malloc read its settings when the process (the forkserver) started:
@@ -76,6 +83,7 @@ def _init_worker(q: Any, threads: int, environ: dict[str, str] | None = None) ->
     if environ is not None:
         os.environ.clear()
         os.environ.update(environ)
+    join_run_lock()
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     os.environ.update(_thread_env(threads))  # read by the libraries when they load
     import sys
@@ -106,7 +114,9 @@ def _init_worker(q: Any, threads: int, environ: dict[str, str] | None = None) ->
 #: Imported once by the forkserver, before it forks the workers. pandas: pyarrow imports
 #: it on the first ``pa.array`` from a Python list, in every worker (~0.2 s CPU each).
 #: A scoring run adds numba, its scorer modules and ``metamix.scorers.warm_kernels``.
-PRELOAD = ("metamix.pipeline.shard_tasks", "metamix.pipeline.runner", "pandas")
+#: ``forkserver_init`` makes the forkserver die with the command.
+PRELOAD = ("metamix.pipeline.forkserver_init", "metamix.pipeline.shard_tasks",
+           "metamix.pipeline.runner", "pandas")
 
 
 class WorkerPool:

@@ -29,6 +29,7 @@ from rich.table import Table
 from metamix.base.atomic import atomic_path, write_bytes_atomic, write_json_atomic
 from metamix.base.errors import UserError
 from metamix.base.hashing import file_hash
+from metamix.base.names import file_name
 from metamix.base.progress import make_progress
 from metamix.pipeline.config import PipelineConfig
 from metamix.pipeline.manifest import stage_summary_path
@@ -152,7 +153,7 @@ def _megatron(cfg: PipelineConfig, console: Console, files: list[Path], out: Pat
         for domain in rows:
             index = np.flatnonzero(domains == domain)
             index = index[rng.permutation(len(index))]
-            prefix = out / f"{_file_safe(domain)}_text_document"
+            prefix = out / f"{file_name(domain)}_text_document"
             tokens = 0
             with IndexedDatasetWriter(prefix, dtype) as writer:
                 for start in range(0, len(index), _ENCODE_BATCH):
@@ -167,18 +168,12 @@ def _megatron(cfg: PipelineConfig, console: Console, files: list[Path], out: Pat
             exported[domain] = {"docs": len(index), "tokens": tokens}
     weights = _blend_weights(cfg, exported)
     # absolute prefixes: the training job reads them from wherever it starts
-    blend = " ".join(f"{weights[d]:.6f} {out.resolve() / (_file_safe(d) + '_text_document')}"
+    blend = " ".join(f"{weights[d]:.6f} {out.resolve() / (file_name(d) + '_text_document')}"
                      for d in exported if weights[d] > 0)
     path = out / "megatron_data_path.txt"
     write_bytes_atomic(path, (blend + "\n").encode())
     written.add(path)
     return written, exported
-
-
-def _file_safe(domain: str) -> str:
-    from metamix.pipeline.selection.write import domain_file_name  # imports DuckDB
-
-    return domain_file_name(domain).removesuffix(".parquet")
 
 
 def _blend_weights(cfg: PipelineConfig, exported: dict[str, dict[str, int]]

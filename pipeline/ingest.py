@@ -94,7 +94,10 @@ class Canonicalizer:
                      ) -> tuple[pa.RecordBatch, list[dict[str, Any]]]:
         """``self(records_of(batch, first_row))``, the same rows and reasons, with the row
         checks done by Arrow kernels when every mapped field is a top-level column of a
-        plain type (else record by record)."""
+        plain type (else record by record). Rows holding invalid UTF-8 (Parquet does not
+        check its string columns) are quarantined as ``undecodable_bytes``."""
+        if undecodable := _undecodable_rows(batch):
+            return self._around(batch, first_row, undecodable)
         fields = self._columnar_fields(batch.schema)
         if fields is None:
             return self(records_of(batch, first_row))
@@ -133,6 +136,27 @@ class Canonicalizer:
                 added.append(doc_id)       # type: ignore[arg-type]
                 keep.append(i)
         return self._columnar_batch(batch, keep, ids, id_column, text, domain, *fields), bad
+
+    def _around(self, batch: pa.RecordBatch, first_row: int, undecodable: dict[int, str]
+                ) -> tuple[pa.RecordBatch, list[dict[str, Any]]]:
+        """``from_columns`` of the runs of rows between the undecodable ones, which are
+        quarantined (each run keeps its input row numbers)."""
+        parts: list[pa.RecordBatch] = []
+        bad: list[dict[str, Any]] = []
+        start = 0
+        for stop in [*sorted(undecodable), batch.num_rows]:
+            if stop > start:
+                part, part_bad = self.from_columns(batch.slice(start, stop - start),
+                                                   first_row + start)
+                parts.append(part)
+                bad.extend(part_bad)
+            if stop < batch.num_rows:
+                bad.append({"row": first_row + stop, "id": None,
+                            "reason": "undecodable_bytes", "detail": undecodable[stop]})
+            start = stop + 1
+        if not parts:
+            return pa.RecordBatch.from_pylist([], schema=self.schema), bad
+        return pa.concat_batches(parts), bad
 
     def _columnar_fields(self, schema: pa.Schema) -> tuple[str | None, list[str]] | None:
         """(source column or None, kept fields' columns), or None when some mapped field
@@ -245,6 +269,29 @@ class Canonicalizer:
             kept.append(converted)
         self.seen_ids.add(doc_id)
         return None, (doc_id, text, domain, source, *kept)
+
+
+def _undecodable_rows(batch: pa.RecordBatch) -> dict[int, str]:
+    """{row: which column holds invalid UTF-8, and its first bytes} (empty when the batch
+    is valid: one full validation, the row-by-row search only for a bad batch)."""
+    try:
+        batch.validate(full=True)
+        return {}
+    except pa.ArrowInvalid:
+        pass
+    found: dict[int, str] = {}
+    for i in range(batch.num_rows):
+        for name, column in zip(batch.schema.names, batch.slice(i, 1).columns, strict=True):
+            try:
+                column.validate(full=True)
+            except pa.ArrowInvalid:
+                raw = (column.view(pa.large_binary() if pa.types.is_large_string(column.type)
+                                   else pa.binary())[0].as_py()
+                       if _is_text(pa.field(name, column.type)) else None)
+                shown = f": {raw[:200]!r}" if isinstance(raw, bytes) else ""
+                found[i] = f"column {name!r} is not valid UTF-8{shown}"
+                break
+    return found
 
 
 def _is_text(f: pa.Field) -> bool:

@@ -7,25 +7,23 @@ None), and a quarantine reason when decoding itself failed (bad JSON, bad bytes)
 
 from __future__ import annotations
 
+import fnmatch
 import glob
-import gzip
 import os
-import re
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
-import zstandard
 
 from metamix.base.errors import UserError
 from metamix.base.storage import arrow_source, as_path, is_remote, is_uri, open_binary
 from metamix.pipeline.config import InputConfig, PipelineConfig
 from metamix.pipeline.fields import top_columns
+from metamix.pipeline.streams import TruncatedInput, lines, raw_chunks
 
 Record = tuple[int, dict[str, Any] | None, str | None, str | None]  # row, obj, reason, raw
 
@@ -79,6 +77,7 @@ def expand_paths(cfg: PipelineConfig, inp: InputConfig) -> list[Path]:
     ``dataset_info.json`` and ``state.json`` are metadata, not JSON documents)."""
     found: set[Path] = set()
     for pattern in inp.paths:
+        _refuse_outputs_in(str(cfg.resolve(pattern)), pattern, cfg)
         matches = _glob(str(cfg.resolve(pattern)))
         if not matches:
             raise UserError(f"input.paths: nothing matches {pattern!r}")
@@ -92,7 +91,46 @@ def expand_paths(cfg: PipelineConfig, inp: InputConfig) -> list[Path]:
                 and inp.format != "hf_disk":
             raise UserError(f"input.paths: {pattern!r} holds no .jsonl/.json/.ndjson (plain, "
                             ".gz, .zst) or .parquet files")
-    return sorted(found, key=str)
+    return _once_each(found)
+
+
+def _once_each(paths: set[Path]) -> list[Path]:
+    """Sorted, each real file once: a ``**`` glob through a folder symlink loop (or two
+    links to one file) finds the same file under many names; the first name is kept."""
+    seen: set[str] = set()
+    out = []
+    for path in sorted(paths, key=str):
+        real = str(path) if is_remote(path) else os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            out.append(path)
+    return out
+
+
+def _refuse_outputs_in(resolved: str, pattern: str, cfg: PipelineConfig) -> None:
+    """Stop before any work when ``pattern`` can reach this run's folder or the shared
+    ``_cache`` (out_dir inside the input's folder): a rerun would ingest its own outputs.
+    A folder, or a glob with ``**``, reaches everything under it; another glob only what
+    its components match, level by level (``in/*.jsonl`` never reaches ``in/out/``)."""
+    if is_uri(resolved) or is_uri(cfg.out_dir):
+        return
+    parts = Path(resolved).parts
+    magic = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts))
+    base = Path(*parts[:magic]).resolve()
+    rest = parts[magic:]
+    if not rest and not base.is_dir():
+        return   # one file
+    for target in (cfg.run_dir, cfg.resolve(cfg.out_dir) / "_cache"):
+        target = target.resolve()
+        if not target.is_relative_to(base):
+            continue
+        inside = target.relative_to(base).parts
+        if "**" in rest or all(fnmatch.fnmatchcase(t, c) for t, c in zip(inside, rest,
+                                                                         strict=False)):
+            raise UserError(f"input.paths: {pattern!r} reaches {target}, where this run "
+                            "writes (out_dir is inside the input's folder): its outputs "
+                            "would be read back as input; move out_dir out of "
+                            f"{base} or narrow the pattern")
 
 
 def is_saved_dataset(path: Path) -> bool:
@@ -166,84 +204,12 @@ def read_records(shard: InputShard, inp: InputConfig, batch_rows: int = 4096
         yield from _read_columnar(shard, inp, batch_rows)
 
 
-_BOM = b"\xef\xbb\xbf"
-_LINE_END = re.compile(rb"\r\n|\r|\n")
-_CHUNK = 1 << 20
-
-
-class TruncatedInput(Exception):
-    """Compressed input that ends before its last frame/member does."""
-
-    def __init__(self, offset: int, reason: str) -> None:
-        super().__init__(reason)
-        self.offset = offset
-
-
-def _zst_chunks(fh: BinaryIO) -> Iterator[bytes]:
-    """Decompressed bytes of every zstd frame in turn; a frame cut short is an error with
-    the byte offset where the input ended (a stream reader would stop there in silence)."""
-    dctx = zstandard.ZstdDecompressor()
-    obj = dctx.decompressobj()
-    offset = 0
-    in_frame = False
-    while chunk := fh.read(_CHUNK):
-        offset += len(chunk)
-        while chunk:
-            try:
-                out = obj.decompress(chunk)
-            except zstandard.ZstdError as exc:
-                raise TruncatedInput(offset - len(chunk), f"corrupt zstd data: {exc}") from None
-            in_frame = True
-            if out:
-                yield out
-            if obj.eof:          # a frame ended: the rest of the chunk starts the next one
-                chunk, obj, in_frame = obj.unused_data, dctx.decompressobj(), False
-            else:
-                chunk = b""
-    if in_frame:
-        raise TruncatedInput(offset, "the last zstd frame is cut short")
-
-
-def _gz_chunks(fh: BinaryIO) -> Iterator[bytes]:
-    with gzip.GzipFile(fileobj=fh) as gz:
-        try:
-            while chunk := gz.read(_CHUNK):
-                yield chunk
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            raise TruncatedInput(fh.tell(), f"gzip stream cut short or corrupt: {exc}") from None
-
-
-def _raw_chunks(path: Path, fh: BinaryIO) -> Iterator[bytes]:
-    name = path.name.lower()
-    if name.endswith(".gz"):
-        return _gz_chunks(fh)
-    if name.endswith(".zst"):
-        return _zst_chunks(fh)
-    return iter(lambda: fh.read(_CHUNK), b"")
-
-
-def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Lines ending in \\n, \\r\\n or a lone \\r; a leading UTF-8 BOM is dropped."""
-    pending = b""
-    first = True
-    for chunk in chunks:
-        if first and chunk:
-            chunk, first = chunk.removeprefix(_BOM), False
-        pending += chunk
-        hold = 1 if pending.endswith(b"\r") else 0   # the next chunk may start with its \n
-        parts = _LINE_END.split(pending[: len(pending) - hold])
-        pending = parts.pop() + pending[len(pending) - hold :]
-        yield from parts
-    if tail := pending.removesuffix(b"\r"):
-        yield tail
-
-
 def _read_jsonl(path: Path, inp: InputConfig, batch_rows: int) -> Iterator[list[Record]]:
     out: list[Record] = []
     row = 0
     try:
         with open_binary(path) as fh:
-            for line in _lines(_raw_chunks(path, fh)):
+            for line in lines(raw_chunks(path, fh)):
                 out.append(_decode_json_line(row, line))
                 row += 1
                 if len(out) >= batch_rows:
@@ -286,19 +252,44 @@ def read_columns(shard: InputShard, inp: InputConfig, batch_rows: int = 4096
     the input row number of its first row; ingest checks them with Arrow kernels instead of
     building a Python dict per record."""
     if shard.kind == "parquet":
+        if is_empty_file(as_path(shard.path)):
+            return
         pf = parquet_file(as_path(shard.path))
         columns = top_columns(inp, pf.schema_arrow.names)
         row = 0
-        for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
+        batches = pf.iter_batches(batch_size=batch_rows, columns=columns)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except (OSError, pa.ArrowException) as exc:   # a corrupt page, a bad length
+                raise UserError(f"{shard.path}: {_row_group_at(pf, row, columns)}: cannot read: "
+                                f"{exc}; the file is corrupt") from None
             yield row, batch
             row += batch.num_rows
-        return
     ds = _load_hf(shard.kind, shard.path)
     rows = ds.select_columns(top_columns(inp, ds.column_names)).with_format("arrow")
     stop = shard.stop if shard.stop is not None else len(ds)
     for start in range(shard.start, stop, batch_rows):
         table = rows[start : min(start + batch_rows, stop)].combine_chunks()
         yield start, pa.RecordBatch.from_struct_array(table.to_struct_array().combine_chunks())
+
+
+def _row_group_at(pf: pq.ParquetFile, row: int, columns: list[str] | None) -> str:
+    """"row group G of N (rows a-b)": the first at or after input row ``row`` that fails
+    to read on its own (the batch reader reads ahead, so its position does not say)."""
+    start = 0
+    n = pf.metadata.num_row_groups
+    for g in range(n):
+        rows = pf.metadata.row_group(g).num_rows
+        if start + rows > row:
+            try:
+                pf.read_row_group(g, columns=columns)
+            except (OSError, pa.ArrowException):
+                return f"row group {g} of {n} (rows {start}-{start + rows - 1})"
+        start += rows
+    return f"after row {row}"
 
 
 def records_of(batch: pa.RecordBatch, first_row: int) -> list[Record]:
@@ -309,6 +300,13 @@ def _read_columnar(shard: InputShard, inp: InputConfig, batch_rows: int
                    ) -> Iterator[list[Record]]:
     for first_row, batch in read_columns(shard, inp, batch_rows):
         yield records_of(batch, first_row)
+
+
+def is_empty_file(path: Path) -> bool:
+    """A 0-byte file: no rows, whatever its format (an empty ``.jsonl`` has none either, and
+    a writer that created a Parquet file and wrote nothing meant none), so such an input
+    reads as a shard of 0 rows rather than stopping the run."""
+    return path.stat().st_size == 0
 
 
 def parquet_file(path: Path) -> pq.ParquetFile:
@@ -323,7 +321,8 @@ def shard_schema(shard: InputShard) -> pa.Schema | None:
     if shard.kind == "jsonl":
         return None
     if shard.kind == "parquet":
-        return parquet_file(as_path(shard.path)).schema_arrow
+        path = as_path(shard.path)
+        return None if is_empty_file(path) else parquet_file(path).schema_arrow
     return _load_hf(shard.kind, shard.path).data.schema
 
 

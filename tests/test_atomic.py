@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from metamix.base.atomic import atomic_path, read_parquet_whole, write_json_atomic
+from metamix.base.errors import UserError
 
 
 def _rewrite(path: str, times: int) -> None:
@@ -48,3 +50,30 @@ def test_failed_block_leaves_no_file_and_no_temporary(tmp_path: Path) -> None:
     assert not dest.exists() and list(dest.parent.iterdir()) == []
     write_json_atomic(dest, {"b": 1, "a": [1, 2]})
     assert dest.read_text() == '{\n  "a": [\n    1,\n    2\n  ],\n  "b": 1\n}\n'
+
+
+
+@pytest.mark.skipif(not Path("/dev/full").is_char_device(), reason="needs /dev/full")
+def test_a_full_disk_names_the_file_being_written_and_leaves_no_temp(tmp_path: Path) -> None:
+    """/dev/full fails every write with ENOSPC, as a full disk does: neither a plain
+    write() nor Arrow's writer names the file in its error. (Through an open handle:
+    ``pq.write_table`` given a path deletes that path when the write fails.)"""
+    table = pa.table({"a": list(range(100_000))})
+
+    def plain_write(tmp: Path) -> None:
+        with open("/dev/full", "ab", buffering=0) as fh:
+            fh.write(b"x" * 10)
+
+    def arrow_write(tmp: Path) -> None:
+        with pa.OSFile("/dev/full", "ab") as fh:
+            pq.write_table(table, fh)
+
+    for i, write in enumerate([plain_write, arrow_write]):
+        dest = tmp_path / "out" / f"part-{i}.parquet"
+        with pytest.raises(UserError) as caught, atomic_path(dest) as tmp:
+            tmp.write_bytes(b"")
+            write(tmp)
+        assert str(caught.value) == (f"{dest}: no space left on device; free some space and "
+                                     "rerun to resume")
+        assert list(dest.parent.iterdir()) == []
+    assert Path("/dev/full").is_char_device()

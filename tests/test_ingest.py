@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
+import zlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,6 +18,7 @@ from metamix.base.errors import UserError
 from metamix.config import load_config
 from metamix.pipeline.ingest import content_id
 from metamix.pipeline.runner import run_score
+from metamix.pipeline.streams import lines
 from tests.conftest import write_config, write_jsonl
 
 QUIET = Console(quiet=True)
@@ -186,6 +189,66 @@ def test_unmatched_glob_and_corrupt_files(tmp_path: Path) -> None:
         run_score(cfg, QUIET)
 
 
+def test_invalid_utf8_in_a_parquet_string_column_is_quarantined_per_row(
+        tmp_path: Path) -> None:
+    texts = [f"Document {i} says something in plain words.".encode() for i in range(10)]
+    texts[3] = b"bad \xff\xfe bytes"
+    texts[7] = b"cut \xc3( sequence"
+    domains = [b"web"] * 9 + [b"w\xffb"]
+
+    def utf8(values: list[bytes]) -> pa.Array:   # Parquet stores them unchecked
+        return pa.array(values, pa.binary()).view(pa.string())
+
+    pq.write_table(pa.table({"id": [f"u{i}" for i in range(10)], "text": utf8(texts),
+                             "domain": utf8(domains)}), tmp_path / "in.parquet")
+    config = write_config(tmp_path / "c.yaml", input={"paths": [str(tmp_path / "in.parquet")]},
+                          score=NO_SCORERS)
+    cfg, totals = _score(config)
+    assert totals["ingest"].written == 7
+    assert totals["ingest"].quarantined == {"undecodable_bytes": 3}
+    assert totals["scored"].written == 7
+    bad = _quarantine(cfg).to_pylist()
+    assert [(r["row"], r["reason"]) for r in bad] == [
+        (3, "undecodable_bytes"), (7, "undecodable_bytes"), (9, "undecodable_bytes")]
+    assert bad[0]["detail"] == "column 'text' is not valid UTF-8: b'bad \\xff\\xfe bytes'"
+    assert bad[2]["detail"].startswith("column 'domain' is not valid UTF-8")
+    assert _read(cfg, "scored").column("id").to_pylist() == [
+        f"u{i}" for i in (0, 1, 2, 4, 5, 6, 8)]
+
+
+def test_a_corrupt_zstd_page_in_parquet_names_the_file_and_row_group(tmp_path: Path) -> None:
+    texts = [f"Document {i} says something in plain words. " * 20 for i in range(400)]
+    path = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"id": [f"z{i}" for i in range(400)], "text": texts,
+                             "domain": ["web"] * 400}), path, compression="zstd",
+                   row_group_size=100)
+    chunk = pq.ParquetFile(path).metadata.row_group(2).column(1)
+    data = bytearray(path.read_bytes())
+    start = chunk.data_page_offset
+    frame = data.find(b"\x28\xb5\x2f\xfd", start, start + chunk.total_compressed_size)
+    assert frame > 0   # the zstd frame of a page of row group 2
+    for i in range(frame + 4, frame + 60):
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    cfg = load_config(write_config(tmp_path / "c.yaml", input={"paths": [str(path)]},
+                                   score=NO_SCORERS))
+    with pytest.raises(UserError, match=r"in\.parquet: row group 2 of 4 \(rows 200-299\): "
+                                        r"cannot read: .*ZSTD.*; the file is corrupt"):
+        run_score(cfg, QUIET)
+
+
+def test_a_0_byte_input_is_a_shard_of_no_rows_whatever_its_format(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "a.jsonl", _docs("a", 2))
+    empties = ["empty.parquet", "empty.jsonl", "empty.jsonl.gz"]
+    for name in empties:
+        (tmp_path / name).write_bytes(b"")
+    config = write_config(tmp_path / "c.yaml", input={"paths": [
+        str(tmp_path / n) for n in ["a.jsonl", *empties]]}, score=NO_SCORERS)
+    cfg, totals = _score(config)
+    assert totals["ingest"].read == 2 and totals["ingest"].written == 2
+    assert len(list((cfg.run_dir / "ingest").glob("*.parquet"))) == 4   # one per input
+
+
 # --- damaged files and odd line endings (regressions: each read silently lost rows) ---------
 
 
@@ -222,6 +285,35 @@ def test_truncated_input_can_be_quarantined_and_counted(tmp_path: Path) -> None:
     assert ingest.read == ingest.written + sum(ingest.quarantined.values())
     reasons = _quarantine(cfg).column("reason").to_pylist()
     assert "truncated_input" in reasons
+
+
+def _gz_flushed(lines: list[bytes]) -> tuple[bytes, list[int]]:
+    """One gzip member, sync-flushed after each line: (bytes, offset where line i's flush
+    ends). Cut a few bytes past line k's flush point, exactly lines 0..k are whole."""
+    comp = zlib.compressobj(6, zlib.DEFLATED, 31)
+    data, ends = b"", []
+    for line in lines:
+        data += comp.compress(line) + comp.flush(zlib.Z_SYNC_FLUSH)
+        ends.append(len(data))
+    return data + comp.flush(), ends
+
+
+@pytest.mark.parametrize("k", [0, 11, 25, 38])
+def test_a_cut_gz_keeps_every_whole_line_before_the_cut(tmp_path: Path, k: int) -> None:
+    rows = [{"id": f"g{i}", "text": f"Row {i}: " + "words of a row " * (5 + i % 7),
+             "domain": "web"} for i in range(40)]
+    data, ends = _gz_flushed([json.dumps(r).encode() + b"\n" for r in rows])
+    first = gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in _docs("m", 3)))
+    path = tmp_path / "in.jsonl.gz"
+    path.write_bytes(first + data[:ends[k] + 3])   # a whole member, then the cut one
+    config = write_config(tmp_path / "c.yaml", input={"paths": [str(path)],
+                                                      "on_truncated": "quarantine"},
+                          score=NO_SCORERS)
+    cfg, totals = _score(config)
+    assert totals["ingest"].written == 3 + k + 1
+    assert sorted(_read(cfg, "ingest").column("id").to_pylist()) == sorted(
+        [f"m{i}" for i in range(3)] + [f"g{i}" for i in range(k + 1)])
+    assert totals["ingest"].quarantined == {"truncated_input": 1}
 
 
 def test_two_complete_zst_frames_are_both_read(tmp_path: Path) -> None:
@@ -268,3 +360,21 @@ def test_documents_over_max_doc_bytes_are_quarantined_with_their_size(tmp_path: 
     assert totals["ingest"].written == 3 and totals["ingest"].quarantined["too_large"] == 1
     row = _quarantine(cfg).to_pylist()[0]
     assert row["id"] == "huge" and row["detail"] == "1,200 bytes > input.max_doc_bytes 1,000"
+
+
+def test_lines_split_the_same_at_every_chunk_boundary() -> None:
+    data = b"\xef\xbb\xbfa\r\nbb\rc\n\nd\r\n\re\r"
+    whole = list(lines(iter([data])))
+    assert whole == [b"a", b"bb", b"c", b"", b"d", b"", b"e"]
+    for i in range(len(data) + 1):
+        for j in range(i, len(data) + 1):
+            assert list(lines(iter([data[:i], data[i:j], data[j:]]))) == whole, (i, j)
+
+
+def test_a_line_of_many_chunks_costs_its_length_not_its_square() -> None:
+    chunk = b"x" * (1 << 20)
+    started = time.perf_counter()
+    found = list(lines(iter([chunk] * 48 + [b"\n", b"y"])))
+    elapsed = time.perf_counter() - started
+    assert [len(line) for line in found] == [48 << 20, 1]
+    assert elapsed < 5, elapsed   # 0.6 s here; re-splitting the growing buffer took 14 s

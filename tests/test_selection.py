@@ -302,8 +302,9 @@ def test_output_schema_and_stale_domain_files(tmp_path: Path) -> None:
 
 def test_domain_file_names_are_safe_and_distinct() -> None:
     names = [domain_file_name(d) for d in ["web", "en/wiki", ".hidden", "..", "", "a b"]]
-    assert names == ["web.parquet", "en%2Fwiki.parquet", "%2Ehidden.parquet", "%2E..parquet",
-                     "%00.parquet", "a%20b.parquet"]
+    assert names == ["web.parquet", "en-wiki~43c75ae8127ae79a.parquet",
+                     "hidden~1692419006a88aab.parquet", "_~5ec1f7e700f37c3d.parquet",
+                     "_~e3b0c44298fc1c14.parquet", "a-b~c8687a08aa5d6ed2.parquet"]
 
 
 # --- determinism -----------------------------------------------------------------------------

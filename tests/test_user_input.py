@@ -266,3 +266,37 @@ def test_a_kept_field_may_not_take_a_scorer_column_name(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"input\.keep_fields\.c4_drop_reason: scorer 'c4' "
                                         r"writes a column of that name"):
         run_score(cfg, QUIET)
+
+
+# --- where inputs and outputs meet ---------------------------------------------------------
+
+
+def test_a_double_star_glob_through_a_symlink_loop_reads_each_file_once(tmp_path: Path) -> None:
+    corpus = tmp_path / "in"
+    (corpus / "deep").mkdir(parents=True)
+    write_jsonl(corpus / "a.jsonl", [{"id": f"a{i}", "text": f"text {i}", "domain": "web"}
+                                     for i in range(3)])
+    write_jsonl(corpus / "deep" / "b.jsonl", [{"id": "b0", "text": "text b", "domain": "web"}])
+    (corpus / "deep" / "loop").symlink_to(corpus, target_is_directory=True)
+    _, totals = _score(tmp_path, paths=[str(corpus / "**" / "*.jsonl")])
+    assert totals["ingest"].read == 4 and totals["ingest"].written == 4
+    assert totals["ingest"].quarantined == {}
+
+
+@pytest.mark.parametrize(("pattern", "out_dir"), [
+    ("in", "in/out"),                   # a folder is walked whole
+    ("in/**/*.parquet", "in/out"),      # so is everything under a ** glob
+    ("in/*", "in"),                     # matches _cache/ and the run folder themselves
+    ("in/*/k/scored/*.parquet", "in/out"),   # reaches into the run folder level by level
+])
+def test_out_dir_inside_an_inputs_folder_is_refused_before_any_work(
+        tmp_path: Path, pattern: str, out_dir: str) -> None:
+    (tmp_path / "in").mkdir()
+    write_jsonl(tmp_path / "in" / "a.jsonl", [{"id": "a", "text": "text", "domain": "web"}])
+    cfg = load_config(write_config(tmp_path / "c.yaml", run="k", out_dir=str(tmp_path / out_dir),
+                                   input={"paths": [str(tmp_path / pattern)]}, score=NO_SCORERS))
+    with pytest.raises(UserError, match=r"input\.paths: .* reaches .*, where this run writes "
+                                        r"\(out_dir is inside the input's folder\)"):
+        run_score(cfg, QUIET)
+    assert not (cfg.run_dir / "ingest").exists()
+

@@ -2,16 +2,26 @@
 
 Two commands writing the same ``out/<run>/`` would delete each other's temporary files and
 interleave manifests. ``run_lock`` takes an exclusive ``flock`` on ``out/<run>/.lock`` and
-records the holder's PID there; the kernel drops the lock when its process dies, so a lock
-left by a killed run is taken over by the next one without any cleanup.
+records the holder's PID there while it runs (a clean exit empties the file again, so two
+clean runs leave identical folders); the kernel drops the lock when its process dies, so a
+lock left by a killed run is taken over by the next one without any cleanup.
+
+Worker processes count as holders: each takes a shared record lock on one byte of the same
+file (``join_run_lock``, from the path the command puts in ``METAMIX_RUN_LOCK``), which the
+kernel drops when the worker dies, and a new command refuses the folder while any is held.
+Workers also die with their parent (``die_with_parent``), so after a ``kill -9`` of the
+command (what the OOM killer does) none works on, nor holds the caller's stderr open.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import os
 import shutil
+import signal
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +32,12 @@ from metamix.base.hashing import json_hash
 from metamix.base.storage import is_remote
 
 LOCK_NAME = ".lock"
+LOCK_ENV = "METAMIX_RUN_LOCK"
+#: The byte of the lock file whose shared record locks are the workers' (record locks and
+#: ``flock`` are independent on Linux; the file's content is never that long).
+_WORKERS_BYTE = 1 << 20
+_PR_SET_PDEATHSIG = 1
+_worker_lock_fd: int | None = None
 
 
 def _lock_file(run_dir: Path) -> Path:
@@ -50,11 +66,74 @@ def run_lock(run_dir: Path) -> Iterator[None]:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             raise UserError(f"{run_dir}: another metamix command (PID {holder}) is writing "
                             "this run folder; wait for it or stop it first") from None
+        _refuse_live_workers(fd, run_dir)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
+        saved = os.environ.get(LOCK_ENV)
+        os.environ[LOCK_ENV] = str(path)
+        try:
+            yield
+        finally:
+            if saved is None:
+                os.environ.pop(LOCK_ENV, None)
+            else:
+                os.environ[LOCK_ENV] = saved
+        os.ftruncate(fd, 0)   # a clean exit leaves no PID (a killed command leaves its own)
     finally:
         os.close(fd)   # closing releases the lock
+
+
+def _refuse_live_workers(fd: int, run_dir: Path) -> None:
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, _WORKERS_BYTE)
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EAGAIN):
+            raise
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        raise UserError(f"{run_dir}: worker processes of an earlier metamix command (PID "
+                        f"{holder}) are still writing this run folder; wait for them to "
+                        "exit or stop them first") from None
+    fcntl.lockf(fd, fcntl.LOCK_UN, 1, _WORKERS_BYTE)
+
+
+def join_run_lock() -> None:
+    """In a worker process: hold a share of the command's run lock for this process's life
+    (a no-op outside a command that holds one, e.g. on a Ray worker)."""
+    global _worker_lock_fd
+    path = os.environ.get(LOCK_ENV)
+    if not path or _worker_lock_fd is not None:
+        return
+    fd = os.open(path, os.O_RDWR)
+    fcntl.lockf(fd, fcntl.LOCK_SH, 1, _WORKERS_BYTE)
+    _worker_lock_fd = fd   # kept open: closing any descriptor of the file drops the lock
+
+
+def exit_on_interrupt() -> None:
+    """In a worker process: Ctrl-C (SIGINT reaches the whole process group) ends this
+    process at once and silently; the command prints the one message and a rerun resumes
+    (what the worker was writing is a temporary file the next command removes)."""
+    def _exit(*_: object) -> None:
+        from multiprocessing import util
+
+        # multiprocessing's own exit steps, as when a worker returns: its finalizers give
+        # back the semaphores it registered, else the resource tracker warns about them.
+        util._exit_function()
+        os._exit(130)
+
+    signal.signal(signal.SIGINT, _exit)
+
+
+def die_with_parent() -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux
+    ``PR_SET_PDEATHSIG``); exit now if the parent is already gone. Elsewhere a no-op.
+    (The signal follows the parent *thread* that started this process: metamix starts its
+    pools from the main thread.)"""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:   # it died before the call took effect
+        os._exit(1)
 
 
 def _pid_alive(pid: int) -> bool:

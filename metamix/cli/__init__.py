@@ -66,13 +66,17 @@ _UNLOCKED = ("train-rater",)
 
 
 @contextmanager
-def _owning(cfg: Any) -> Iterator[None]:
-    """Hold the run folder's lock, after removing what killed earlier runs left behind."""
+def _owning(cfg: Any, *more_roots: Path) -> Iterator[None]:
+    """Hold the run folder's lock, after removing what killed earlier runs left behind;
+    every file written meanwhile goes inside the run folder, the shared ``_cache`` or
+    ``more_roots`` (``export --out``), or is refused."""
+    from metamix.base.atomic import confined_to
     from metamix.base.runlock import remove_stale_temps, run_lock
 
-    with run_lock(cfg.run_dir):
+    cache = cfg.resolve(cfg.out_dir) / "_cache"
+    with run_lock(cfg.run_dir), confined_to(cfg.run_dir, cache, *more_roots):
         remove_stale_temps(cfg.run_dir, only_dead=False)
-        remove_stale_temps(cfg.resolve(cfg.out_dir) / "_cache")
+        remove_stale_temps(cache)
         yield
 
 
@@ -140,8 +144,9 @@ def cmd_export(args: argparse.Namespace, console: Console) -> None:
     from metamix.pipeline.export import run_export
 
     cfg = load_run_config(args, check_scorers=False)
-    with _owning(cfg):
-        run_export(cfg, console, args.format, Path(args.out) if args.out else None,
+    out = Path(args.out) if args.out else None
+    with _owning(cfg, *([out] if out is not None else [])):
+        run_export(cfg, console, args.format, out,
                    shard_docs=args.shard_docs, columns=args.columns.split(",") if
                    args.columns else None, eod_token=args.eod_token)
 
@@ -251,6 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # this environment). 2^20 cycles (~0.4 ms) still keeps them awake between the
     # back-to-back calls of a BLAS-heavy loop. A value the user set wins.
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
+    # After Ctrl-C the workers exit at once, and multiprocessing's resource tracker (it
+    # starts with this process's -W options) unlinks the semaphores they held, warning
+    # "leaked semaphore objects": noise after the one message, and nothing is left behind.
+    sys.warnoptions.append("ignore:resource_tracker:UserWarning")
     try:
         if args.command == "mix" and args.mix_command == "run":
             _step("mix")(args, console)

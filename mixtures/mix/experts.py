@@ -4,8 +4,9 @@ Each expert is trained once on its own domain; its probability of every validati
 cached as one row of ``probs.npy`` (E x T float32, rows in domain order, tokens in the
 canonical validation order of ``metamix.mixtures.proxies.base``). ``mde_features`` then approximates
 any mixture's per-domain validation loss without training. Each expert is saved on its own
-as it finishes (``expert-<domain>-<key>.npy``), so an interrupted build resumes; ``key``
-hashes everything the probabilities depend on, so changed data or settings rebuild.
+as it finishes (``expert-<domain>-<key>.npy``, the domain through ``file_name``), so an
+interrupted build resumes; ``key`` hashes everything the probabilities depend on, so changed
+data or settings rebuild.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rich.console import Console
 
 from metamix.base.atomic import atomic_path, write_json_atomic
 from metamix.base.hashing import json_hash
+from metamix.base.names import file_name
 from metamix.base.progress import counted_progress
 from metamix.mixtures.mix.data import DomainIndex, mixture_data
 from metamix.mixtures.proxies import ValidationSet, make_trainer
@@ -57,7 +59,7 @@ def build_experts(out_dir: Path, train_cache: str, validation: ValidationSet,
     if meta_path.is_file() and json.loads(meta_path.read_text()).get("key") == digest:
         probs = np.load(out_dir / "probs.npy")
         return Experts(index.domains, probs, val.token_domains, list(val.domain_names), budgets)
-    paths = [out_dir / f"expert-{domain}-{digest}.npy" for domain in index.domains]
+    paths = [out_dir / f"expert-{file_name(domain)}-{digest}.npy" for domain in index.domains]
     todo = [i for i, path in enumerate(paths) if not path.is_file()]
 
     def train(i: int) -> np.ndarray:

@@ -7,7 +7,9 @@
   predicted/actual losses and provenance. ``weights.yaml``: the same content as YAML.
 * ``megatron_data_path.txt``: Megatron-LM ``--data-path`` blend ``w1 prefix1 w2 prefix2 ...``;
   domain d's prefix is ``<mix.megatron_prefix>/<d>_text_document``, the name
-  ``tools/preprocess_data.py --output-prefix <megatron_prefix>/<d> --json-keys text`` gives.
+  ``tools/preprocess_data.py --output-prefix <megatron_prefix>/<d> --json-keys text`` gives
+  and ``metamix export --format megatron`` writes (``<d>`` through
+  ``metamix.base.names.file_name``: a domain such as ``../x`` cannot leave the folder).
 * ``interleave_datasets.py``: a ``datasets.interleave_datasets`` snippet over the
   ``<run_dir>/selected/<domain>.parquet`` files ``metamix select`` writes, sized to the
   mixture: it streams each selected document once, so the stream's token shares are the
@@ -31,6 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from metamix.base.atomic import write_bytes_atomic
+from metamix.base.names import file_name
 from metamix.mixtures.mix.config import MixConfig
 from metamix.mixtures.mix.emit import rounded_weights, write_mixture_file
 from metamix.mixtures.mix.proposals import Candidate
@@ -135,7 +138,7 @@ def emit_mixture(out: Path, *, mcfg: MixConfig, domains: list[str], final: Candi
                **extra}
     text = yaml.safe_dump(_plain(payload), sort_keys=True, allow_unicode=True)
     write_bytes_atomic(out / "weights.yaml", text.encode("utf-8"))
-    blend = " ".join(f"{weights[d]:.6f} {mcfg.megatron_prefix}/{d}_text_document"
+    blend = " ".join(f"{weights[d]:.6f} {mcfg.megatron_prefix}/{file_name(d)}_text_document"
                      for d in domains if weights[d] > 0)
     write_bytes_atomic(out / "megatron_data_path.txt", (blend + "\n").encode())
     write_interleave_snippet(out / "interleave_datasets.py", weights, cfg.seed)

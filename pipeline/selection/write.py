@@ -11,7 +11,6 @@ import itertools
 from collections.abc import Iterator
 from operator import itemgetter
 from pathlib import Path
-from urllib.parse import quote
 
 import duckdb
 import pyarrow as pa
@@ -21,6 +20,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from metamix.base.atomic import atomic_path
+from metamix.base.names import file_name
 
 ROW_GROUP_ROWS = 8192
 ARROW_BATCH_ROWS = 2048
@@ -28,11 +28,9 @@ COMPRESSION = "zstd"
 
 
 def domain_file_name(domain: str) -> str:
-    """``<domain>.parquet``, percent-encoding anything that is not filename-safe."""
-    safe = quote(domain, safe="-_.")
-    if safe in ("", ".", "..") or safe.startswith("."):
-        safe = "%2E" + safe[1:] if safe.startswith(".") else "%00"
-    return f"{safe}.parquet"
+    """``<domain>.parquet`` for a safe domain name, else ``<slug>~<hash>.parquet``
+    (``metamix.base.names.file_name``)."""
+    return f"{file_name(domain)}.parquet"
 
 
 class _FixedRowGroupWriter:
