@@ -13,11 +13,10 @@ import torch
 
 from metamix.mixtures.mix.bo_models import fit_gp, hyperparameters
 from metamix.mixtures.mix.choice import SurrogateChoice, choose_surrogate, constant_warning
+from metamix.mixtures.mix.names import SUGGEST_SURROGATES
 from metamix.mixtures.mix.search import bo_suggest, bo_suggest_pool
 from metamix.mixtures.mix.surrogates import make_surrogate
 
-#: Surrogates ``suggest`` chooses from (a GP supplies the uncertainty for the others).
-SUGGEST_SURROGATES = ("gp", "loglinear", "ensemble")
 #: Fewest runs BO can start from.
 MIN_RUNS = 3
 

@@ -10,28 +10,23 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from rich.console import Console
-from rich.table import Table
+from metamix.mixtures.mix.names import SUGGEST_SURROGATES, SURROGATES, token_count
 
-from metamix.base.errors import UserError
-from metamix.mixtures.mix.cli_common import (
-    check_objective,
-    load,
-    make_for_targets,
-    target_matrix,
-    token_count,
-)
-from metamix.mixtures.mix.surrogates import SURROGATES
+if TYPE_CHECKING:
+    from rich.console import Console
+
+#: Rows added since the last full fit after which ``suggest``/``optimize`` refit.
+DEFAULT_REFIT_EVERY = 16
 
 
 def add_mix_parser(subparsers: Any) -> Any:
     """Add ``mix`` (with fit / suggest / optimize) to the top-level subparsers; returns
-    its own subparsers so the top-level CLI can add ``mix run``."""
-    from metamix.mixtures.mix.bo import SUGGEST_SURROGATES
+    its own subparsers so the top-level CLI can add ``mix run``.
 
+    Imports nothing heavy (``names`` holds the choices): ``--help`` must not wait for
+    torch/BoTorch/SciPy (tests/test_cli_start.py)."""
     mix = subparsers.add_parser("mix", help="domain mixtures: fit surrogates, suggest runs, "
                                 "optimize weights from a runs table")
     sub = mix.add_subparsers(dest="mix_command", required=True)
@@ -87,6 +82,17 @@ def add_mix_parser(subparsers: Any) -> Any:
 def cmd_fit(args: argparse.Namespace, console: Console | None = None) -> dict[str, dict]:
     """K-fold evaluation of each surrogate, per fidelity level; prints and returns
     {name: {spearman, mse}} (keys ``name@fidelity`` when there are several levels)."""
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    from metamix.base.errors import UserError
+    from metamix.mixtures.mix.cli_common import (
+        check_objective,
+        load,
+        make_for_targets,
+        target_matrix,
+    )
     from metamix.mixtures.mix.surrogates import kfold_predictions, spearman
 
     console = console or Console(stderr=True, highlight=False)

@@ -8,25 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
 from metamix.base.errors import UserError
+from metamix.mixtures.mix.names import token_count  # noqa: F401  (re-exported)
 from metamix.mixtures.mix.runs_table import RunsTable, load_runs_table
 from metamix.mixtures.mix.surrogates import MultiTargetSurrogate, make_surrogate
-
-
-def token_count(text: str) -> int:
-    """``--total-tokens``: 1000000, 1e9 or 2.5e9 (a whole positive number of tokens)."""
-    try:
-        value = float(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or value <= 0 or value != int(value):
-        raise argparse.ArgumentTypeError(f"must be a whole number > 0, got {text!r}")
-    return int(value)
 
 
 def parse_targets(specs: list[str], runs: RunsTable) -> dict[str, float]:

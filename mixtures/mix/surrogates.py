@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from metamix.mixtures.mix.names import SURROGATES
+
 #: RegMix's LightGBM settings (regression_fitting/regression.ipynb). RegMix also used
 #: early stopping (3 rounds) on its held-out set; with a handful of runs there is no spare
 #: validation split, so we run all 1000 iterations. One thread: tables are tiny, and
@@ -185,13 +187,6 @@ class MultiTargetSurrogate:
         return self.predict_each(X) @ (w / w.sum())
 
 
-SURROGATES: dict[str, str] = {
-    "linear": "RegMix linear regression on weights",
-    "loglinear": "ridge on [w, log(w+1e-3)]",
-    "lightgbm": "LightGBM, RegMix settings",
-    "gp": "BoTorch GP (Matern-5/2 ARD) on sqrt(w)",
-    "ensemble": "mean of loglinear and gp",
-}
 
 
 def make_surrogate(name: str, n_weights: int | None = None) -> Surrogate:
