@@ -122,6 +122,15 @@ class GPSurrogate:
                              init=self.init, maxiter=self.maxiter)
         return self
 
+    @classmethod
+    def from_model(cls, model: Any, n_weights: int) -> GPSurrogate:
+        """Wrap a GP ``fit_gp`` already fitted on weights alone (no extra columns), e.g.
+        the acquisition's, so an ensemble shares it instead of fitting its own."""
+        self = cls(n_weights=n_weights)
+        self._scaler = _ExtraScaler().fit(np.zeros((1, 0)))
+        self.model_ = model
+        return self
+
     def posterior(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation of the latent loss."""
         w, extra = _split(X, self.n_weights)
@@ -187,6 +196,18 @@ class MultiTargetSurrogate:
         return self.predict_each(X) @ (w / w.sum())
 
 
+
+
+def gp_members(model: Surrogate) -> list[GPSurrogate]:
+    """The GPs inside a surrogate (itself, an ensemble's, each target column's), in the
+    order they are built: what the fit cache stores and warm-starts."""
+    if isinstance(model, GPSurrogate):
+        return [model]
+    if isinstance(model, EnsembleSurrogate):
+        return [gp for m in model.members for gp in gp_members(m)]
+    if isinstance(model, MultiTargetSurrogate):
+        return [gp for m in getattr(model, "models_", []) for gp in gp_members(m)]
+    return []
 
 
 def make_surrogate(name: str, n_weights: int | None = None) -> Surrogate:
