@@ -30,6 +30,7 @@ from metamix.base.atomic import atomic_path, write_bytes_atomic, write_json_atom
 from metamix.base.errors import UserError
 from metamix.base.hashing import file_hash
 from metamix.base.progress import make_progress
+from metamix.base.storage import is_remote, local_copy, open_binary
 from metamix.pipeline.config import PipelineConfig
 from metamix.pipeline.manifest import stage_summary_path
 from metamix.pipeline.megatron import IndexedDatasetWriter, optimal_dtype
@@ -48,12 +49,19 @@ def selected_files(cfg: PipelineConfig) -> list[Path]:
 
 
 def _read_selection(files: list[Path], columns: list[str]) -> pa.Table:
-    schema = pq.read_schema(files[0])
+    """The selected shards, locally or on an object store (``storage.open_binary``: pyarrow
+    takes no ``UPath``)."""
+    with open_binary(files[0]) as fh:
+        schema = pq.read_schema(fh)
     missing = [c for c in columns if c not in schema.names]
     if missing:
         raise UserError(f"export --columns: {files[0]} has no column '{missing[0]}' "
                         f"(it has: {', '.join(schema.names)})")
-    return pa.concat_tables(pq.read_table(f, columns=columns) for f in files)
+
+    def read(path: Path) -> pa.Table:
+        with open_binary(path) as fh:
+            return pq.read_table(fh, columns=columns)
+    return pa.concat_tables(read(f) for f in files)
 
 
 def run_export(cfg: PipelineConfig, console: Console, fmt: str, out_dir: Path | None = None,
@@ -65,6 +73,9 @@ def run_export(cfg: PipelineConfig, console: Console, fmt: str, out_dir: Path | 
     if shard_docs <= 0:
         raise UserError("export --shard-docs: must be > 0")
     out = out_dir if out_dir is not None else cfg.run_dir / "export" / fmt
+    if is_remote(out):
+        raise UserError(f"export writes a local folder, not {out}: pass --out /local/dir "
+                        "(the run on the object store is read in place)")
     files = selected_files(cfg)
     started = time.monotonic()
     if fmt == "megatron":
@@ -92,8 +103,8 @@ def run_export(cfg: PipelineConfig, console: Console, fmt: str, out_dir: Path | 
 
 
 def _label(path: Path, cfg: PipelineConfig) -> str:
-    return (path.relative_to(cfg.run_dir).as_posix() if path.is_relative_to(cfg.run_dir)
-            else str(path))
+    inside = not is_remote(cfg.run_dir) and path.is_relative_to(cfg.run_dir)
+    return path.relative_to(cfg.run_dir).as_posix() if inside else str(path)
 
 
 def _per_domain(table: pa.Table) -> dict[str, dict[str, int]]:
@@ -149,7 +160,7 @@ def _megatron(cfg: PipelineConfig, console: Console, files: list[Path], out: Pat
     tok_path = cfg.run_dir / "tokenizer.json"
     if not tok_path.is_file():
         raise UserError(f"{tok_path} is missing: run `metamix score` first")
-    tokenizer = Tokenizer.from_file(str(tok_path))
+    tokenizer = Tokenizer.from_file(local_copy(tok_path))  # a local file only
     eod = None
     if eod_token is not None:
         eod = tokenizer.token_to_id(eod_token)
