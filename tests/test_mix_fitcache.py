@@ -79,6 +79,9 @@ def test_second_suggest_reuses_the_fit_and_proposes_the_same(tmp_path: Path,
     assert counts == {"choose": 0, "mll": 0}
     assert "reusing the fit on 30 runs" in text
     np.testing.assert_array_equal(second, first)
+    args = _parse("suggest", "--runs", str(runs), "--n", "2")  # continuous: seeded restarts
+    np.testing.assert_array_equal(cmd_mix(args, Console(record=True)),
+                                  cmd_mix(args, Console(record=True)))
 
 
 def test_a_grown_table_reuses_until_refit_every(tmp_path: Path, counts: dict[str, int]) -> None:
