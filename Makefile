@@ -13,12 +13,14 @@ BENCH_STAMP := $(VENV)/.bench-$(shell sha1sum pyproject.toml | cut -c1-12)
 
 setup: $(STAMP)
 
+# PYTHONWARNINGS: the editable build's note ("Editable installation... be careful with
+# folders named like the package") is setuptools' information, not a problem to act on.
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# CPU torch first: an unpinned torch would pull gigabytes of CUDA packages.
 	$(PY) -m pip install -q "torch==$(TORCH_VERSION)"
-	$(PY) -m pip install -q -e ".[dev]"
+	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install -q -e ".[dev]"
 	@rm -f $(VENV)/.installed-*; touch $@
 
 setup-bench: $(BENCH_STAMP)

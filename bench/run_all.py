@@ -32,6 +32,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("regmix_surrogates.py", []),
     ("regmix_search.py", []),
     ("regmix_mde.py", []),
+    ("mix_suggest_reuse.py", []),
 ]
 
 

@@ -31,6 +31,7 @@ from metamix.base.errors import UserError
 from metamix.base.hashing import file_hash
 from metamix.base.names import file_name
 from metamix.base.progress import make_progress
+from metamix.base.storage import is_remote, local_copy, open_binary
 from metamix.pipeline.config import PipelineConfig
 from metamix.pipeline.manifest import stage_summary_path
 from metamix.pipeline.megatron import IndexedDatasetWriter, optimal_dtype
@@ -49,12 +50,19 @@ def selected_files(cfg: PipelineConfig) -> list[Path]:
 
 
 def _read_selection(files: list[Path], columns: list[str]) -> pa.Table:
-    schema = pq.read_schema(files[0])
+    """The selected shards, locally or on an object store (``storage.open_binary``: pyarrow
+    takes no ``UPath``)."""
+    with open_binary(files[0]) as fh:
+        schema = pq.read_schema(fh)
     missing = [c for c in columns if c not in schema.names]
     if missing:
         raise UserError(f"export --columns: {files[0]} has no column '{missing[0]}' "
                         f"(it has: {', '.join(schema.names)})")
-    return pa.concat_tables(pq.read_table(f, columns=columns) for f in files)
+
+    def read(path: Path) -> pa.Table:
+        with open_binary(path) as fh:
+            return pq.read_table(fh, columns=columns)
+    return pa.concat_tables(read(f) for f in files)
 
 
 def run_export(cfg: PipelineConfig, console: Console, fmt: str, out_dir: Path | None = None,
@@ -66,6 +74,9 @@ def run_export(cfg: PipelineConfig, console: Console, fmt: str, out_dir: Path | 
     if shard_docs <= 0:
         raise UserError("export --shard-docs: must be > 0")
     out = out_dir if out_dir is not None else cfg.run_dir / "export" / fmt
+    if is_remote(out):
+        raise UserError(f"export writes a local folder, not {out}: pass --out /local/dir "
+                        "(the run on the object store is read in place)")
     files = selected_files(cfg)
     started = time.monotonic()
     if fmt == "megatron":
@@ -93,8 +104,8 @@ def run_export(cfg: PipelineConfig, console: Console, fmt: str, out_dir: Path | 
 
 
 def _label(path: Path, cfg: PipelineConfig) -> str:
-    return (path.relative_to(cfg.run_dir).as_posix() if path.is_relative_to(cfg.run_dir)
-            else str(path))
+    inside = not is_remote(cfg.run_dir) and path.is_relative_to(cfg.run_dir)
+    return path.relative_to(cfg.run_dir).as_posix() if inside else str(path)
 
 
 def _per_domain(table: pa.Table) -> dict[str, dict[str, int]]:
@@ -113,7 +124,7 @@ def _shards(cfg: PipelineConfig, console: Console, files: list[Path], out: Path,
     order = np.random.default_rng(cfg.seed).permutation(table.num_rows)
     written: set[Path] = set()
     with make_progress(console, cfg.progress) as progress:
-        bar = progress.add_task("export", total=table.num_rows, mb=0.0, rate=0.0)
+        bar = _Bar(progress, table.num_rows)
         for i, start in enumerate(range(0, max(table.num_rows, 1), shard_docs)):
             part = table.take(order[start:start + shard_docs]).select(columns)
             path = out / f"part-{i:05d}.{fmt}"
@@ -123,9 +134,24 @@ def _shards(cfg: PipelineConfig, console: Console, files: list[Path], out: Path,
                 else:
                     lines = [orjson.dumps(row) for row in part.to_pylist()]
                     tmp.write_bytes(b"\n".join(lines) + (b"\n" if lines else b""))
+                nbytes = tmp.stat().st_size
             written.add(path)
-            progress.update(bar, advance=part.num_rows)
+            bar.advance(part.num_rows, nbytes)
     return written, _per_domain(table)
+
+
+class _Bar:
+    """The export bar's documents, MB written and docs/s (they stayed at 0.0 MB, 0 docs/s)."""
+
+    def __init__(self, progress: Any, total: int) -> None:
+        self.progress, self.docs, self.bytes = progress, 0, 0
+        self.started = time.monotonic()
+        self.task = progress.add_task("export", total=total, mb=0.0, rate=0.0)
+
+    def advance(self, docs: int, nbytes: int) -> None:
+        self.docs, self.bytes = self.docs + docs, self.bytes + nbytes
+        self.progress.update(self.task, advance=docs, mb=self.bytes / 1e6,
+                             rate=self.docs / max(time.monotonic() - self.started, 1e-9))
 
 
 def _megatron(cfg: PipelineConfig, console: Console, files: list[Path], out: Path,
@@ -135,7 +161,7 @@ def _megatron(cfg: PipelineConfig, console: Console, files: list[Path], out: Pat
     tok_path = cfg.run_dir / "tokenizer.json"
     if not tok_path.is_file():
         raise UserError(f"{tok_path} is missing: run `metamix score` first")
-    tokenizer = Tokenizer.from_file(str(tok_path))
+    tokenizer = Tokenizer.from_file(local_copy(tok_path))  # a local file only
     eod = None
     if eod_token is not None:
         eod = tokenizer.token_to_id(eod_token)
@@ -149,7 +175,7 @@ def _megatron(cfg: PipelineConfig, console: Console, files: list[Path], out: Pat
     exported: dict[str, dict[str, int]] = {}
     domains = table.column("domain").to_numpy(zero_copy_only=False)
     with make_progress(console, cfg.progress) as progress:
-        bar = progress.add_task("export", total=table.num_rows, mb=0.0, rate=0.0)
+        bar = _Bar(progress, table.num_rows)
         for domain in rows:
             index = np.flatnonzero(domains == domain)
             index = index[rng.permutation(len(index))]
@@ -158,12 +184,14 @@ def _megatron(cfg: PipelineConfig, console: Console, files: list[Path], out: Pat
             with IndexedDatasetWriter(prefix, dtype) as writer:
                 for start in range(0, len(index), _ENCODE_BATCH):
                     texts = table.column("text").take(index[start:start + _ENCODE_BATCH])
+                    batch_tokens = 0
                     for enc in tokenizer.encode_batch(texts.to_pylist(),
                                                       add_special_tokens=False):
                         ids = enc.ids if eod is None else [*enc.ids, eod]
                         writer.add_document(np.asarray(ids))
-                        tokens += len(ids)
-                    progress.update(bar, advance=len(texts))
+                        batch_tokens += len(ids)
+                    tokens += batch_tokens
+                    bar.advance(len(texts), batch_tokens * np.dtype(dtype).itemsize)
             written |= {prefix.parent / (prefix.name + s) for s in (".bin", ".idx")}
             exported[domain] = {"docs": len(index), "tokens": tokens}
     weights = _blend_weights(cfg, exported)

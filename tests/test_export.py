@@ -140,3 +140,31 @@ def test_cli_export_and_its_errors(selected_run: Path, tmp_path: Path,
     empty = write_config(tmp_path / "e.yaml", input={"paths": [str(tmp_path)]})
     assert main(["export", "-c", str(empty), "--format", "parquet"]) == 2
     assert "run `metamix select`" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "megatron"])
+def test_progress_bar_shows_megabytes_and_docs_per_second(
+        selected_run: Path, fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bar said "0.0 MB 0 docs/s" to the end (issue 29): it shows the bytes written
+    (shards; Megatron's token files) and the documents per second."""
+    import re
+
+    import metamix.pipeline.export as export
+
+    bars = []
+
+    def spy(console: Console, enabled: bool):
+        bars.append(make(console, enabled))
+        return bars[-1]
+
+    make = export.make_progress
+    monkeypatch.setattr(export, "make_progress", spy)
+    cfg = load_config(selected_run).model_copy(update={"progress": True})
+    console = Console(record=True, width=200, force_terminal=False)
+    out = run_export(cfg, console, fmt, tmp_path / fmt, shard_docs=10)
+    files = out.glob("part-*") if fmt == "jsonl" else out.glob("*_document.bin")
+    written = sum(p.stat().st_size for p in files)
+    [task] = bars[0].tasks
+    assert written > 1000 and task.fields["mb"] == pytest.approx(written / 1e6, rel=1e-12)
+    line = next(x for x in console.export_text().splitlines() if x.startswith("export"))
+    assert int(re.search(r"(\d+) docs/s", line).group(1)) > 0

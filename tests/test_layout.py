@@ -148,9 +148,14 @@ def test_wheel_holds_only_the_metamix_namespace(tmp_path: Path) -> None:
     for rel in (r for r in listed if (REPO / r).is_file()):
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, src / rel)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp_path / "dist"), str(src)], check=True,
-                   capture_output=True)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                            "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"),
+                            str(src)], check=True, capture_output=True, text=True)
+    # `make setup` printed pages of these (issue 29): `project.license` as a TOML table, and
+    # every data folder (models/, rubrics/) taken for a package missing from `packages`
+    warned = [line.strip() for line in (built.stdout + built.stderr).splitlines()
+              if "Warning:" in line]
+    assert warned == []
     wheel = next((tmp_path / "dist").glob("metamix-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     outside = [n for n in names if not n.startswith(("metamix/", "metamix-"))]

@@ -82,3 +82,34 @@ def test_kfold_reports_both_metrics_and_rejects_tiny_tables() -> None:
     with pytest.raises(ValueError, match="unknown surrogate"):
         make_surrogate("nope")
     assert set(SURROGATES) == {"linear", "loglinear", "lightgbm", "gp", "ensemble"}
+
+
+def test_mix_run_comparison_derives_the_ensemble_from_its_members(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mix run` compared the ensemble by fitting its GP again (issue 29); with loglinear
+    and gp also compared, its K-fold predictions are their mean and its fit theirs: the
+    same scores as fitting it alone, with one GP fit per input set instead of two."""
+    import botorch.fit
+
+    from metamix.mixtures.mix.fitting import compare_surrogates, kfold_objective
+
+    w, loss = _data(24, 5)
+    Y = np.column_stack([loss, 2 * loss])
+    tw = np.array([1.0, 1.0])
+    mde = lambda x: np.hstack([x, x[:, :1] ** 2])  # noqa: E731  (a stand-in MDE feature)
+    fits = {"n": 0}
+    real = botorch.fit.fit_gpytorch_mll
+
+    def counted(*a, **k):
+        fits["n"] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(botorch.fit, "fit_gpytorch_mll", counted)
+    table, _, _ = compare_surrogates(["loglinear", "gp", "ensemble"], w, Y, tw, mde, 4, 0)
+    assert fits["n"] == 2 * 2  # gp and gp+mde, one GP per target column; none for ensemble
+    assert list(table) == ["loglinear", "loglinear+mde", "gp", "gp+mde", "ensemble",
+                           "ensemble+mde"]
+    torch.manual_seed(0)
+    alone, _ = kfold_objective(lambda: make_surrogate("ensemble", n_weights=4), w, Y, tw, 4, 0)
+    assert table["ensemble"]["spearman"] == pytest.approx(alone["spearman"], abs=1e-9)
+    assert table["ensemble"]["mse"] == pytest.approx(alone["mse"], rel=1e-6)

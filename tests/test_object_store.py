@@ -138,3 +138,27 @@ def test_an_empty_object_store_glob_is_one_clear_error(bucket: Path) -> None:
     assert done.returncode != 0
     assert f"nothing matches 's3://{BUCKET}/nothing/*.jsonl'" in done.stderr + done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_export_reads_a_run_on_s3_and_writes_a_local_folder(
+        bucket: Path, local_run: dict[str, bytes],
+        s3_run: tuple[dict[str, bytes], list[str]]) -> None:
+    """`export` on an s3:// out_dir crashed (pyarrow took no S3Path; the tokenizer was
+    opened from the S3 path): it reads through the storage layer and writes to --out, the
+    same files as the export of the same run on a local out_dir; without --out it refuses
+    in one line, as `report` does."""
+    cfg = _config(bucket, "clean", f"s3://{BUCKET}/out")
+    refused = _metamix("export", "-c", str(cfg), "--format", "jsonl")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip() == (
+        f"error: export writes a local folder, not s3://{BUCKET}/out/clean/export/jsonl: "
+        "pass --out /local/dir (the run on the object store is read in place)")
+    ref = _config(bucket, "ref", str(bucket / "out"))
+    for fmt, pattern in (("jsonl", "part-*"), ("megatron", "*_document.*")):
+        _ok("export", "-c", str(ref), "--format", fmt)
+        out = bucket / "from-s3" / fmt
+        _ok("export", "-c", str(cfg), "--format", fmt, "--out", str(out))
+        mine = {p.name: p.read_bytes() for p in out.glob(pattern)}
+        local = {p.name: p.read_bytes()
+                 for p in (bucket / "out" / "ref" / "export" / fmt).glob(pattern)}
+        assert mine and mine == local

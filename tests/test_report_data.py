@@ -252,3 +252,44 @@ def test_selection_tokens_drops_and_before_after(run: Path) -> None:
     hist = selection_data.before_after(ctx.sample, after, ["c4_has_lorem_ipsum"])
     by_stage = {s: g["count"].tolist() for s, g in hist.groupby("stage")}
     assert by_stage == {"before": [7, 1], "after": [4, 1]}  # only d3 has lorem ipsum
+
+
+# --- issue 29: colours sized to the reasons, no empty panels ---------------------------
+
+
+def test_seventeen_drop_reasons_get_seventeen_colours() -> None:
+    """Tableau 10 cycled past 10 reasons, so 17 reasons read as 10 colours."""
+    from metamix.report import charts_data
+    from metamix.report.chartkit import distinct_colors
+
+    for n in (3, 10, 17, 20, 33):
+        assert len(set(distinct_colors(n))) == n
+    reasons = [f"reason_{i:02d}" for i in range(17)]
+    drops = pd.DataFrame({"filter": "gopher", "domain": "a", "reason": reasons, "docs": 1,
+                          "share": 1 / 17})
+    spec = charts_data.drop_reasons(drops, ["a"])
+    [scale] = [p["encoding"]["color"]["scale"] for p in spec["concat"]]
+    assert scale["domain"] == reasons and len(set(scale["range"])) == 17
+    sel = charts_data.selection_drops(pd.DataFrame({"domain": "a", "reason": reasons,
+                                                    "docs": 1, "tokens": 10}))
+    assert len(set(sel["encoding"]["color"]["scale"]["range"])) == 17
+
+
+def test_an_all_zero_score_column_gets_no_empty_panel(run: Path) -> None:
+    """A constant column bins into one bin and its outline draws nothing: it is named in
+    the caption instead of drawn as an empty panel."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from metamix.report.sections_data import scores_section
+
+    for path in shard_paths(run / "scored"):
+        table = pq.read_table(path)
+        pq.write_table(table.append_column(
+            "rps_doc_zero", pc.multiply(table.column("rps_doc_word_count"), 0.0)), path)
+    section = scores_section(RunContext(run, ReportOptions()))
+    panels = {f.id: {row["panel"] for rows in f.spec["datasets"].values() for row in rows}
+              for f in section.figures if f.title.startswith("Score distributions")}
+    [fig] = [f for f in section.figures if "rps_doc_word_count" in panels.get(f.id, ())]
+    assert "rps_doc_zero" not in set().union(*panels.values())
+    assert "Constant, not drawn: rps_doc_zero = 0." in fig.caption

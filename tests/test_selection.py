@@ -399,6 +399,23 @@ def test_unknown_or_non_numeric_weight_column(tmp_path: Path) -> None:
         select(tmp_path, two_domain_rows(), weights={"text": 1.0})
 
 
+def test_misspelled_weight_column_names_the_key_and_suggests(tmp_path: Path) -> None:
+    """Like ``select.where``: the full key, and the nearest numeric column (issue 29)."""
+    rows = [{**r, "prrc_professionalism": r["s"]} for r in two_domain_rows()]
+    with pytest.raises(SelectionError) as info:
+        select(tmp_path, rows, weights={"prrc_profesionalism": 1.0})
+    assert str(info.value) == ("select.weights.prrc_profesionalism: no such column in the "
+                               "scored input; did you mean 'prrc_professionalism'?")
+    with pytest.raises(SelectionError, match=r"^select\.weights\.zzz: no such column in the "
+                       r"scored input; numeric columns: .*\bs\b"):
+        select(tmp_path, rows, weights={"zzz": 1.0})
+    path = tmp_path / "learned.json"
+    save_weights_file(path, {"prrc_profesionalism": 1.0}, normalization="minmax")
+    with pytest.raises(SelectionError, match=r"learned\.json: weights\.prrc_profesionalism: "
+                       "no such column.*did you mean 'prrc_professionalism'"):
+        select(tmp_path, rows, weights_file=path)
+
+
 def test_unknown_hard_filter(tmp_path: Path) -> None:
     with pytest.raises(SelectionError, match="hard_filters: 'fineweb'.*fineweb_drop_reason"):
         select(tmp_path, two_domain_rows(), weights={"s": 1.0}, hard_filters=["fineweb"])

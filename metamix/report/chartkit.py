@@ -13,6 +13,10 @@ import pandas as pd
 #: Domain colours stay the same in every figure (Tableau 10, in sorted-domain order).
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b",
            "#9d755d", "#ff9da6", "#bab0ac")
+#: Vega's Tableau 20: pairs of a dark and a light shade; for 11-20 categories.
+TABLEAU20 = ("#4c78a8", "#9ecae9", "#f58518", "#ffbf79", "#54a24b", "#88d27a", "#b79a20",
+             "#f2cf5b", "#439894", "#83bcb6", "#e45756", "#ff9d98", "#79706e", "#bab0ac",
+             "#d67195", "#fcbfd2", "#b279a2", "#d6a5c9", "#9e765f", "#d8b5a5")
 OUTCOME_COLORS = {"written": "#54a24b", "kept": "#54a24b", "dropped": "#f58518",
                   "quarantined": "#e45756"}
 FONT = "Liberation Sans, Arial, Helvetica, sans-serif"
@@ -52,6 +56,30 @@ def domain_color(domains: list[str], field: str = "domain", title: str = "domain
     doms = sorted(domains)
     return alt.Color(f"{field}:N", title=title, scale=alt.Scale(
         domain=doms, range=[PALETTE[i % len(PALETTE)] for i in range(len(doms))]))
+
+
+def distinct_colors(n: int) -> list[str]:
+    """``n`` different colours: Tableau 10, then 20, then evenly spaced hues in two
+    lightnesses. A named scheme cycles past its size (17 drop reasons in Tableau 10 read
+    as 10 colours: issue 29), so the palette is sized to the categories."""
+    import colorsys
+
+    if n <= len(PALETTE):
+        return list(PALETTE[:n])
+    if n <= len(TABLEAU20):
+        return list(TABLEAU20[:n])
+    out = []
+    for i in range(n):
+        r, g, b = colorsys.hls_to_rgb(i / n, 0.42 if i % 2 else 0.62, 0.65)
+        out.append(f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}")
+    return out
+
+
+def category_color(field: str, values: list[str], title: str | None = None) -> alt.Color:
+    """A nominal colour with one distinct colour per value (``distinct_colors``)."""
+    names = sorted(dict.fromkeys(values))
+    return alt.Color(f"{field}:N", title=title or field, scale=alt.Scale(
+        domain=names, range=distinct_colors(len(names))))
 
 
 def finish(c: Any, data: Datasets, title: str | None = None) -> dict[str, Any]:

@@ -9,7 +9,13 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from metamix.report.chartkit import OUTCOME_COLORS, Datasets, domain_color, finish
+from metamix.report.chartkit import (
+    OUTCOME_COLORS,
+    Datasets,
+    category_color,
+    domain_color,
+    finish,
+)
 
 Spec = dict[str, Any]
 
@@ -119,9 +125,7 @@ def drop_reasons(drops: pd.DataFrame, domains: list[str]) -> Spec:
             y=alt.Y("domain:N", title=None, sort=domains),
             x=alt.X("share:Q", title="share of the domain's documents",
                     axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("reason:N", title=f"{name} reason",
-                            scale=alt.Scale(scheme="tableau20" if rows["reason"].nunique()
-                                            > 10 else "tableau10")),
+            color=category_color("reason", list(rows["reason"]), f"{name} reason"),
             tooltip=["filter:N", "domain:N", "reason:N", alt.Tooltip("docs:Q", format=","),
                      alt.Tooltip("share:Q", format=".1%")]).properties(
             title=str(name), width=260, height=alt.Step(14)))
@@ -155,7 +159,7 @@ def selection_drops(drops: pd.DataFrame) -> Spec:
     data = Datasets()
     c = data.chart(drops).mark_bar().encode(
         y=alt.Y("domain:N", title=None), x=alt.X("docs:Q", title="documents not kept"),
-        color=alt.Color("reason:N", scale=alt.Scale(scheme="tableau10")),
+        color=category_color("reason", list(drops["reason"])),
         tooltip=["domain:N", "reason:N", alt.Tooltip("docs:Q", format=","),
                  alt.Tooltip("tokens:Q", format=",")])
     return finish(c.properties(width=520, height=alt.Step(18)), data)

@@ -78,6 +78,15 @@ def varying(sample: pd.DataFrame, columns: list[str]) -> list[str]:
     return [c for c in columns if sample[c].dropna().nunique() > 1]
 
 
+def constant_values(sample: pd.DataFrame, columns: list[str]) -> str:
+    """'a = 0, b = no values' for columns without variance (the caption of what is not
+    drawn)."""
+    def value(c: str) -> str:
+        v = sample[c].dropna()
+        return f"{v.iloc[0]:.4g}" if len(v) else "no values"
+    return ", ".join(f"{c} = {value(c)}" for c in columns)
+
+
 def correlation(sample: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """a, b, rho: Spearman correlation of every pair of varying columns (rank-based, since
     the scores are skewed and on unrelated scales), both triangles for a square heatmap."""

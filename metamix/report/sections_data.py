@@ -70,11 +70,20 @@ def scores_section(ctx: RunContext) -> Section | None:
                 f"correlations from {ctx.sample_note()}.")
     sample = ctx.sample
     for title, cols in scores_data.group_columns(numeric):
-        hist = scores_data.score_histograms(sample, cols)
+        # a constant column (all zero, say) has one bin: its outline draws nothing, so it
+        # gets no panel, only its value in the caption
+        drawn = scores_data.varying(sample, cols)
+        constant = scores_data.constant_values(sample, [c for c in cols if c not in drawn])
+        if not drawn:
+            s.notes.append(f"Score distributions: {title}: every column is constant "
+                           f"({constant}).")
+            continue
+        hist = scores_data.score_histograms(sample, drawn)
         s.add(Figure(f"scores-{slug(title)}", f"Score distributions: {title}",
                      "Share of each domain's documents per bin (y); values beyond the "
                      "0.5–99.5% quantiles fall in the edge bins; (log10 1+x): skewed scores binned "
-                     "on log10(1 + value).",
+                     "on log10(1 + value)." + (f" Constant, not drawn: {constant}."
+                                                if constant else ""),
                      charts.score_distributions(hist)))
     corr = scores_data.correlation(sample, numeric)
     dropped = sorted(set(numeric) - set(scores_data.varying(sample, numeric)))

@@ -7,17 +7,22 @@ cheap level is trusted) and by the benchmarks, so what is measured is what users
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
 from metamix.mixtures.mix.bo_models import fit_gp, hyperparameters
 from metamix.mixtures.mix.choice import SurrogateChoice, choose_surrogate, constant_warning
+from metamix.mixtures.mix.names import SUGGEST_SURROGATES
 from metamix.mixtures.mix.search import bo_suggest, bo_suggest_pool
-from metamix.mixtures.mix.surrogates import make_surrogate
+from metamix.mixtures.mix.surrogates import (
+    EnsembleSurrogate,
+    GPSurrogate,
+    Surrogate,
+    make_surrogate,
+)
 
-#: Surrogates ``suggest`` chooses from (a GP supplies the uncertainty for the others).
-SUGGEST_SURROGATES = ("gp", "loglinear", "ensemble")
 #: Fewest runs BO can start from.
 MIN_RUNS = 3
 
@@ -45,27 +50,26 @@ def _choice(weights: np.ndarray, losses: np.ndarray, surrogate: str, seed: int,
 def suggest(weights: np.ndarray, losses: np.ndarray, n: int = 1,
             pool: np.ndarray | None = None, caps: np.ndarray | None = None, seed: int = 0,
             surrogate: str = "auto", folds: int = 5, warm: dict | None = None,
-            maxiter: int | None = None) -> Suggestion:
+            maxiter: int | None = None, choice: SurrogateChoice | None = None) -> Suggestion:
     """``n`` mixtures to run next from the pool (rows) or the capped simplex.
 
     ``warm``/``maxiter``: start the GP fits from a previous step's hyper-parameters
     (``Suggestion.warm``) with capped L-BFGS iterations: a BO loop's shortcut.
+    ``choice``: a surrogate choice made before (``mix suggest``'s fit cache): no K-fold.
     """
     if len(losses) < MIN_RUNS:
         raise ValueError(f"BO needs at least {MIN_RUNS} runs, got {len(losses)}")
     if np.ptp(losses) == 0:
         raise ValueError(f"all {len(losses)} runs have the same loss ({losses[0]:.6g}): "
                          "they say nothing about which mixture is better")
-    choice = _choice(weights, losses, surrogate, seed, folds, warm, maxiter)
-    model = None
-    if choice.name != "gp":
-        model = choice.fitted.get(choice.name) or \
-            make_surrogate(choice.name, weights.shape[1]).fit(weights, losses)
+    if choice is None:
+        choice = _choice(weights, losses, surrogate, seed, folds, warm, maxiter)
     fitted_gp = choice.fitted.get("gp")
     gp = fitted_gp.model_ if fitted_gp is not None else None
     if gp is None:
         torch.manual_seed(seed)
         gp = fit_gp(weights, losses, init=warm, maxiter=maxiter)
+    model = lead_model(choice, weights, losses, gp)
     warnings = list(choice.warnings)
     if pool is not None:
         index = bo_suggest_pool(weights, losses, pool, n=min(n, len(pool)), seed=seed,
@@ -77,3 +81,23 @@ def suggest(weights: np.ndarray, losses: np.ndarray, n: int = 1,
         return Suggestion(chosen, index, choice, warnings, hyperparameters(gp))
     chosen = bo_suggest(weights, losses, n=n, caps=caps, seed=seed, surrogate=model, gp=gp)
     return Suggestion(chosen, None, choice, warnings, hyperparameters(gp))
+
+
+def lead_model(choice: SurrogateChoice, weights: np.ndarray, losses: np.ndarray,
+               gp: Any) -> Surrogate | None:
+    """The non-GP surrogate whose predictions lead the acquisition (None for ``gp``).
+
+    Fits K-fold already made are reused, and an ensemble takes the acquisition's ``gp``
+    (the same fit on the same runs) as its GP member instead of fitting it again."""
+    if choice.name == "gp":
+        return None
+    if choice.name in choice.fitted:
+        return choice.fitted[choice.name]
+    d = weights.shape[1]
+    if choice.name not in ("loglinear", "ensemble"):
+        return make_surrogate(choice.name, d).fit(weights, losses)
+    loglinear = choice.fitted.get("loglinear") or \
+        make_surrogate("loglinear", d).fit(weights, losses)
+    if choice.name == "loglinear":
+        return loglinear
+    return EnsembleSurrogate([loglinear, GPSurrogate.from_model(gp, d)])

@@ -40,10 +40,13 @@ def _fit(model: torch.nn.Module, init: dict | None = None, maxiter: int | None =
     from botorch.fit import fit_gpytorch_mll
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
-    if init is not None:
+    loaded = False
+    # keys of another kernel (a stored RBF fallback) do not fit this model either
+    if init is not None and set(init) <= set(model.state_dict()):
         with contextlib.suppress(RuntimeError):  # another shape: start from the defaults
             model.load_state_dict(init, strict=False)
-    if maxiter == 0 and init is not None:
+            loaded = True
+    if maxiter == 0 and loaded:
         model.eval()
         return
     kwargs = {"optimizer_kwargs": {"options": {"maxiter": maxiter}}} if maxiter else {}

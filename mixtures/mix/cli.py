@@ -10,28 +10,23 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from rich.console import Console
-from rich.table import Table
+from metamix.mixtures.mix.names import SUGGEST_SURROGATES, SURROGATES, token_count
 
-from metamix.base.errors import UserError
-from metamix.mixtures.mix.cli_common import (
-    check_objective,
-    load,
-    make_for_targets,
-    target_matrix,
-    token_count,
-)
-from metamix.mixtures.mix.surrogates import SURROGATES
+if TYPE_CHECKING:
+    from rich.console import Console
+
+#: Rows added since the last full fit after which ``suggest``/``optimize`` refit.
+DEFAULT_REFIT_EVERY = 16
 
 
 def add_mix_parser(subparsers: Any) -> Any:
     """Add ``mix`` (with fit / suggest / optimize) to the top-level subparsers; returns
-    its own subparsers so the top-level CLI can add ``mix run``."""
-    from metamix.mixtures.mix.bo import SUGGEST_SURROGATES
+    its own subparsers so the top-level CLI can add ``mix run``.
 
+    Imports nothing heavy (``names`` holds the choices): ``--help`` must not wait for
+    torch/BoTorch/SciPy (tests/test_cli_start.py)."""
     mix = subparsers.add_parser("mix", help="domain mixtures: fit surrogates, suggest runs, "
                                 "optimize weights from a runs table")
     sub = mix.add_subparsers(dest="mix_command", required=True)
@@ -63,6 +58,13 @@ def add_mix_parser(subparsers: Any) -> Any:
         p.add_argument("--caps", help="JSON {domain: max weight} (availability caps)")
         p.add_argument("--out", help="write the result (suggest: runs-table CSV/Parquet; "
                        "optimize: mixture JSON for selection.mixture_file)")
+        p.add_argument("--refit", action="store_true",
+                       help="choose and fit the surrogate afresh instead of reusing the last "
+                       "fit kept in <runs folder>/.metamix/")
+        p.add_argument("--refit-every", type=_positive, default=DEFAULT_REFIT_EVERY,
+                       metavar="K", help="reuse the last fit's surrogate choice and GP "
+                       "hyper-parameters while the table only grew by fewer than K runs "
+                       f"(default {DEFAULT_REFIT_EVERY})")
     suggest = sub.choices["suggest"]
     suggest.add_argument("--n", type=int, default=1, help="how many runs to propose")
     suggest.add_argument("--pool", help="candidate runs (runs-table format, no losses; "
@@ -81,12 +83,36 @@ def add_mix_parser(subparsers: Any) -> Any:
     optimize.add_argument("--top-k", type=int, default=100)
     optimize.add_argument("--total-tokens", type=token_count,
                           help="written into the mixture file (e.g. 1e9)")
+    optimize.add_argument("--extrapolate", action="store_true",
+                          help="search the whole simplex (within --caps); default: no domain "
+                          "above the largest weight any run gave it")
     return sub
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def cmd_fit(args: argparse.Namespace, console: Console | None = None) -> dict[str, dict]:
     """K-fold evaluation of each surrogate, per fidelity level; prints and returns
     {name: {spearman, mse}} (keys ``name@fidelity`` when there are several levels)."""
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    from metamix.base.errors import UserError
+    from metamix.mixtures.mix.cli_common import (
+        check_objective,
+        load,
+        make_for_targets,
+        target_matrix,
+    )
     from metamix.mixtures.mix.surrogates import kfold_predictions, spearman
 
     console = console or Console(stderr=True, highlight=False)
@@ -99,6 +125,9 @@ def cmd_fit(args: argparse.Namespace, console: Console | None = None) -> dict[st
         raise UserError(f"{args.runs}: no run at fidelity {args.fidelity:g} "
                         f"(levels: {', '.join(f'{f:g}' for f in np.unique(fid))})")
     Y = target_matrix(runs, targets, y)
+    # an ensemble is the mean of loglinear and gp fitted the same way (same folds, same
+    # warm starts), so with both asked for its K-fold predictions are their mean
+    derive = "ensemble" in names and {"gp", "loglinear"} <= set(names)
     results: dict[str, dict] = {}
     table = Table(title=f"{args.folds}-fold CV on {args.runs}"
                   + (", one fit per fidelity level" if len(levels) > 1 else ""))
@@ -109,10 +138,17 @@ def cmd_fit(args: argparse.Namespace, console: Console | None = None) -> dict[st
         check_objective(y[rows], runs, max(args.folds, 3),
                         f"{args.folds}-fold evaluation at fidelity {level:g}")
         X = runs.features()[rows]
+        preds = {}
         for name in names:
-            pred, _ = kfold_predictions(
+            if name == "ensemble" and derive:
+                continue
+            preds[name], _ = kfold_predictions(
                 lambda name=name: make_for_targets(name, targets, len(runs.domains)),
                 X, Y[rows], args.folds, args.seed)
+        if derive:  # the members' own out-of-fold predictions, averaged: no second GP fit
+            preds["ensemble"] = (preds["gp"] + preds["loglinear"]) / 2
+        for name in names:
+            pred = preds[name]
             r = {"spearman": spearman(pred, y[rows]),
                  "mse": float(np.mean((pred - y[rows]) ** 2))}
             results[name if len(levels) == 1 else f"{name}@{level:g}"] = r

@@ -8,25 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
 from metamix.base.errors import UserError
+from metamix.mixtures.mix.names import token_count  # noqa: F401  (re-exported)
 from metamix.mixtures.mix.runs_table import RunsTable, load_runs_table
-from metamix.mixtures.mix.surrogates import MultiTargetSurrogate, make_surrogate
-
-
-def token_count(text: str) -> int:
-    """``--total-tokens``: 1000000, 1e9 or 2.5e9 (a whole positive number of tokens)."""
-    try:
-        value = float(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or value <= 0 or value != int(value):
-        raise argparse.ArgumentTypeError(f"must be a whole number > 0, got {text!r}")
-    return int(value)
+from metamix.mixtures.mix.surrogates import MultiTargetSurrogate, gp_members, make_surrogate
 
 
 def parse_targets(specs: list[str], runs: RunsTable) -> dict[str, float]:
@@ -85,12 +74,25 @@ def caps_from(args: argparse.Namespace, domains: list[str]) -> np.ndarray | None
     return caps
 
 
-def make_for_targets(name: str, targets: dict[str, float], n_weights: int):
-    """A surrogate for the objective: one model per target column when there are several."""
+def make_for_targets(name: str, targets: dict[str, float], n_weights: int,
+                     gp_states: list[dict] | None = None):
+    """A surrogate for the objective: one model per target column when there are several.
+
+    ``gp_states``: hyper-parameters of an earlier fit's GPs (``gp_members`` order): each GP
+    takes the next and is only conditioned on the runs (the fit cache's reuse)."""
+    states = iter(gp_states or [])
+
+    def make():
+        model = make_surrogate(name, n_weights)
+        for gp in gp_members(model):
+            state = next(states, None)
+            if state is not None:
+                gp.init, gp.maxiter = state, 0
+        return model
+
     if len(targets) > 1:
-        return MultiTargetSurrogate(lambda: make_surrogate(name, n_weights),
-                                    np.array(list(targets.values())))
-    return make_surrogate(name, n_weights)
+        return MultiTargetSurrogate(make, np.array(list(targets.values())))
+    return make()
 
 
 def target_matrix(runs: RunsTable, targets: dict[str, float], y: np.ndarray) -> np.ndarray:

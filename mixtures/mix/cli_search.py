@@ -52,7 +52,7 @@ def cmd_suggest(args: argparse.Namespace, console: Console | None = None) -> np.
     from metamix.mixtures.mix.emit import write_suggestions
 
     console = console or Console(stderr=True, highlight=False)
-    runs, _, y = load(args)
+    runs, targets, y = load(args)
     if args.n < 1:
         raise UserError(f"--n must be >= 1, got {args.n}")
     caps = caps_from(args, runs.domains)
@@ -64,7 +64,7 @@ def cmd_suggest(args: argparse.Namespace, console: Console | None = None) -> np.
                             f"{runs.domains}")
     levels = _levels(args, runs, pool)
     if len(levels) == 1:
-        chosen, fidelity, extra = _single(args, runs, y, pool, levels, caps, console)
+        chosen, fidelity, extra = _single(args, runs, targets, y, pool, levels, caps, console)
     else:
         chosen, fidelity, extra = _multi(args, runs, y, pool, levels, caps, console)
     print_mixtures(console, runs.domains, chosen, "suggested runs", fidelity, extra)
@@ -85,20 +85,37 @@ def _pool_candidates(args, runs: RunsTable, pool: RunsTable | None, levels, caps
     return cands
 
 
-def _single(args, runs, y, pool, levels, caps, console):
+def _single(args, runs, targets, y, pool, levels, caps, console):
     from metamix.mixtures.mix.bo import MIN_RUNS, suggest
-    from metamix.mixtures.mix.choice import span_warnings
+    from metamix.mixtures.mix.choice import SurrogateChoice, span_warnings
+    from metamix.mixtures.mix.fitcache import FitCache
 
     check_objective(y, runs, MIN_RUNS, "Bayesian optimization")
     cands = _pool_candidates(args, runs, pool, levels, caps, console)
+    cache = FitCache(args.runs, _settings("suggest", args, runs, targets), runs.weights, y)
+    hit, line = cache.lookup(args.refit_every, args.refit)
+    console.print(f"fit: {line}")
+    reuse = None if hit is None else SurrogateChoice(hit.name, hit.reason, hit.scores)
     sug = suggest(runs.weights, y, n=args.n, pool=None if cands is None else cands.weights,
-                  caps=caps, seed=args.seed, surrogate=args.surrogate, folds=args.folds)
+                  caps=caps, seed=args.seed, surrogate=args.surrogate, folds=args.folds,
+                  choice=reuse, warm=hit.gp[0] if hit and hit.gp else None,
+                  maxiter=0 if hit and hit.gp else None)
     console.print(f"surrogate: {sug.choice.name} ({sug.choice.reason})")
     warnings = sug.warnings + span_warnings(runs.domains, sug.weights, runs.weights)
+    if hit is None and sug.warm is not None:
+        note = cache.store(sug.choice.name, sug.choice.reason, sug.choice.scores, [sug.warm])
+        warnings += [note] if note else []
     for line in warnings:
         console.print(f"[yellow]warning:[/yellow] {line}")
     extra = _pool_extra(cands, sug.index) if cands is not None else {}
     return sug.weights, None, extra
+
+
+def _settings(command: str, args: argparse.Namespace, runs: RunsTable,
+              targets: dict[str, float]) -> dict[str, Any]:
+    """What a stored fit depends on besides the rows (caps and pool only steer the search)."""
+    return {"command": command, "domains": runs.domains, "targets": targets,
+            "surrogate": args.surrogate, "folds": args.folds, "seed": args.seed}
 
 
 def _pool_extra(cands, index: np.ndarray) -> dict[str, np.ndarray]:
@@ -157,11 +174,13 @@ def _num(x: float) -> str:
 def cmd_optimize(args: argparse.Namespace, console: Console | None = None) -> dict[str, Any]:
     """RegMix search with the K-fold-chosen (or named) surrogate; prints (and writes) the
     predicted-best mixture. Runs below the highest fidelity are left out (and said so)."""
+    from metamix.mixtures.mix.bo_models import hyperparameters
     from metamix.mixtures.mix.choice import choose_surrogate, constant_warning, span_warnings
     from metamix.mixtures.mix.emit import rounded_weights, write_mixture_file
+    from metamix.mixtures.mix.fitcache import FitCache
     from metamix.mixtures.mix.sampling import dirichlet_candidates
     from metamix.mixtures.mix.search import regmix_search
-    from metamix.mixtures.mix.surrogates import SURROGATES
+    from metamix.mixtures.mix.surrogates import SURROGATES, gp_members
 
     console = console or Console(stderr=True, highlight=False)
     runs, targets, y = load(args)
@@ -176,17 +195,29 @@ def cmd_optimize(args: argparse.Namespace, console: Console | None = None) -> di
                       f"({top:g}); {int((~rows).sum())} cheaper runs left out")
     check_objective(y[rows], runs, 3, "optimize")
     X, Y = runs.weights[rows], target_matrix(runs, targets, y)[rows]
-    if args.surrogate == "auto":
+    cache = FitCache(args.runs, _settings("optimize", args, runs, targets), X, y[rows])
+    hit, line = cache.lookup(args.refit_every, args.refit)
+    console.print(f"fit: {line}")
+    choice, notes = None, []
+    if hit is not None:
+        name = hit.name
+        console.print(f"surrogate: {name} ({hit.reason})")
+    elif args.surrogate == "auto":
         choice = choose_surrogate(X, y[rows], tuple(SURROGATES), "gp", len(runs.domains),
                                   args.folds, args.seed)
         name = choice.name
         console.print(f"surrogate: {name} ({choice.reason})")
         notes = list(choice.warnings)
     else:
-        name, notes = args.surrogate, []
-    surrogate = make_for_targets(name, targets, len(runs.domains)).fit(X, Y)
+        name = args.surrogate
+    surrogate = _all_runs_fit(name, choice, targets, X, Y, hit.gp if hit else None)
+    if hit is None:
+        note = cache.store(name, choice.reason if choice else "chosen with --surrogate",
+                           choice.scores if choice else {},
+                           [hyperparameters(gp.model_) for gp in gp_members(surrogate)])
+        notes += [note] if note else []
+    caps = _search_caps(args, runs.domains, X, console)
     prior = X.mean(axis=0)  # runs were sampled around the prior
-    caps = caps_from(args, runs.domains)
     result = regmix_search(surrogate, prior, n_candidates=args.candidates, top_k=args.top_k,
                            seed=args.seed, caps=caps)
     probe = dirichlet_candidates(prior, 2000, seed=args.seed, caps=caps)
@@ -202,6 +233,41 @@ def cmd_optimize(args: argparse.Namespace, console: Console | None = None) -> di
                            result.predicted_loss, surrogate=name)
     return {"weights": rounded_weights(runs.domains, result.weights),
             "predicted_loss": result.predicted_loss, "surrogate": name}
+
+
+def _all_runs_fit(name: str, choice, targets: dict[str, float], X: np.ndarray,
+                  Y: np.ndarray, gp_states: list[dict] | None):
+    """The surrogate on all runs: K-fold's own fit when it made one for this objective (one
+    target; an ensemble from its members' fits), else a fit (warm from ``gp_states``)."""
+    from metamix.mixtures.mix.bo import lead_model
+
+    fitted = choice.fitted if choice is not None and len(targets) == 1 else {}
+    if name in fitted:
+        return fitted[name]
+    if name == "ensemble" and {"gp", "loglinear"} <= set(fitted):
+        return lead_model(choice, X, Y, fitted["gp"].model_)
+    return make_for_targets(name, targets, X.shape[1], gp_states).fit(X, Y)
+
+
+def _search_caps(args: argparse.Namespace, domains: list[str], X: np.ndarray,
+                 console: Console) -> np.ndarray | None:
+    """``--caps``, and by default each domain's largest weight among the runs: a surrogate
+    fitted there knows nothing beyond (issue 29: 0.369 proposed for a domain no run gave
+    more than 0.094). The runs' own rows fit these caps, so they are always feasible."""
+    caps = caps_from(args, domains)
+    if args.extrapolate:
+        console.print("search: the whole simplex (--extrapolate)"
+                      + (" within --caps" if caps is not None else ""))
+        return caps
+    span = X.max(axis=0)
+    bounded = span if caps is None else np.minimum(span, caps)
+    if bounded.sum() < 1.0 - 1e-9:
+        raise UserError(f"{args.caps}: with each domain also kept within the runs' largest "
+                        f"weight, the caps sum to {bounded.sum():.4g} < 1; pass --extrapolate "
+                        "to search beyond the runs")
+    console.print("search: within the runs' span (each domain at most its largest weight "
+                  "in a run; --extrapolate to go beyond)")
+    return bounded
 
 
 def print_mixtures(console: Console, domains: list[str], rows: np.ndarray, title: str,

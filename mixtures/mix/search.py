@@ -126,6 +126,9 @@ def bo_suggest(weights: np.ndarray, losses: np.ndarray, n: int = 1,
         return picked.detach().numpy()
     bounds = torch.stack([torch.zeros(d, dtype=torch.float64),
                           torch.as_tensor(caps, dtype=torch.float64)])
+    # a failed restart draws new initial conditions from torch's global generator: seeded
+    # here, the same runs and model give the same proposals (``mix suggest``'s fit cache)
+    torch.manual_seed(seed)
     cand, _ = optimize_acqf(acq, bounds=bounds, q=n,
                             num_restarts=num_restarts, raw_samples=raw_samples,
                             equality_constraints=_simplex_constraint(d),

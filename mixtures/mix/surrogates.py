@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from metamix.mixtures.mix.names import SURROGATES
+
 #: RegMix's LightGBM settings (regression_fitting/regression.ipynb). RegMix also used
 #: early stopping (3 rounds) on its held-out set; with a handful of runs there is no spare
 #: validation split, so we run all 1000 iterations. One thread: tables are tiny, and
@@ -120,6 +122,15 @@ class GPSurrogate:
                              init=self.init, maxiter=self.maxiter)
         return self
 
+    @classmethod
+    def from_model(cls, model: Any, n_weights: int) -> GPSurrogate:
+        """Wrap a GP ``fit_gp`` already fitted on weights alone (no extra columns), e.g.
+        the acquisition's, so an ensemble shares it instead of fitting its own."""
+        self = cls(n_weights=n_weights)
+        self._scaler = _ExtraScaler().fit(np.zeros((1, 0)))
+        self.model_ = model
+        return self
+
     def posterior(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation of the latent loss."""
         w, extra = _split(X, self.n_weights)
@@ -185,13 +196,18 @@ class MultiTargetSurrogate:
         return self.predict_each(X) @ (w / w.sum())
 
 
-SURROGATES: dict[str, str] = {
-    "linear": "RegMix linear regression on weights",
-    "loglinear": "ridge on [w, log(w+1e-3)]",
-    "lightgbm": "LightGBM, RegMix settings",
-    "gp": "BoTorch GP (Matern-5/2 ARD) on sqrt(w)",
-    "ensemble": "mean of loglinear and gp",
-}
+
+
+def gp_members(model: Surrogate) -> list[GPSurrogate]:
+    """The GPs inside a surrogate (itself, an ensemble's, each target column's), in the
+    order they are built: what the fit cache stores and warm-starts."""
+    if isinstance(model, GPSurrogate):
+        return [model]
+    if isinstance(model, EnsembleSurrogate):
+        return [gp for m in model.members for gp in gp_members(m)]
+    if isinstance(model, MultiTargetSurrogate):
+        return [gp for m in getattr(model, "models_", []) for gp in gp_members(m)]
+    return []
 
 
 def make_surrogate(name: str, n_weights: int | None = None) -> Surrogate:

@@ -10,6 +10,7 @@ instead of a score gives the random baseline through the same cut.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -140,7 +141,7 @@ class SelectionEngine:
                  columns: Sequence[str], *, normalization: Normalization,
                  hard_filters: Sequence[str] = (), duplicate_paths: Sequence[Path] = (),
                  drop_duplicates: bool = False, where: str | None = None,
-                 where_key: str = "select.where") -> None:
+                 where_key: str = "select.where", weights_key: str = "weights") -> None:
         if not scored_paths:
             raise SelectionError("no scored Parquet shards given to select from")
         missing = [p for p in scored_paths if not as_path(p).is_file()]
@@ -159,6 +160,7 @@ class SelectionEngine:
         self.hard_filters = list(hard_filters)
         self.where = where
         self.where_key = where_key
+        self.weights_key = weights_key  # where the weights came from, for messages
         self._check_columns()
         self._load()
 
@@ -173,9 +175,15 @@ class SelectionEngine:
                 raise SelectionError(f"scored input already has a column '{name}' (output name)")
         for name in self.columns:
             if name not in types:
-                raise SelectionError(f"weights.{name}: no such column in the scored input")
+                numeric = [c for c, t in types.items() if _NUMERIC_TYPE.match(t)]
+                near = difflib.get_close_matches(name, numeric, n=1, cutoff=0.6)
+                hint = (f"; did you mean {near[0]!r}?" if near else
+                        f"; numeric columns: {', '.join(numeric) or 'none'}")
+                raise SelectionError(f"{self.weights_key}.{name}: no such column in the "
+                                     f"scored input{hint}")
             if not _NUMERIC_TYPE.match(types[name]):
-                raise SelectionError(f"weights.{name}: column is {types[name]}, not numeric")
+                raise SelectionError(f"{self.weights_key}.{name}: column is {types[name]}, "
+                                     "not numeric")
         for name in self.hard_filters:
             if f"{name}_drop_reason" not in types:
                 raise SelectionError(

@@ -132,7 +132,9 @@ def _select(
     engine = SelectionEngine(con, scored_paths, list(weights), normalization=normalization,
                              hard_filters=cfg.hard_filters,
                              duplicate_paths=duplicate_paths(scored_paths),
-                             drop_duplicates=cfg.drop_duplicates, where=cfg.where)
+                             drop_duplicates=cfg.drop_duplicates, where=cfg.where,
+                             weights_key=weights_source if weights_source == "select.weights"
+                             else f"{weights_source}: weights")
     selection = engine.select(weights, cfg.cut())
     counts = con.sql(
         "SELECT domain, coalesce(outcome, ''), count(*), sum(n_tokens) "
