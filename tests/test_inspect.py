@@ -134,3 +134,10 @@ def test_no_run_yet_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[st
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no finished selection in ") and "metamix select" in err
     assert "\n" not in err
+
+
+def test_a_changed_select_section_is_warned(run_config: Path) -> None:
+    cfg = load_config(run_config, {"select.fraction": 0.25})
+    groups, warnings = inspect_selection(cfg)
+    assert len(warnings) == 1 and "rerun it" in warnings[0]
+    assert groups[0].label == "kept" and groups[0].size == 4
