@@ -36,6 +36,9 @@ EXAMPLES: dict[str, str] = {
     "mix optimize": "metamix mix optimize --runs runs.csv --caps caps.json --out mixture.json",
     "report": "metamix report -c configs/demo.yaml   # writes out/demo/report/index.html",
     "export": "metamix export -c configs/demo.yaml --format megatron  # out/demo/export/megatron",
+    "inspect": "metamix inspect -c configs/demo.yaml --reason not_selected --reason "
+               "duplicate_near --n 2\n"
+               "  metamix inspect -c configs/demo.yaml --score prrc_professionalism --kept",
 }
 
 
@@ -151,6 +154,42 @@ def cmd_export(args: argparse.Namespace, console: Console) -> None:
                    args.columns else None, eod_token=args.eod_token)
 
 
+def cmd_inspect(args: argparse.Namespace, console: Console) -> None:
+    """Sampled excerpts of kept and dropped documents (``metamix.pipeline.selection.inspect``);
+    read-only, so it takes no run lock and works beside a running step."""
+    from metamix.pipeline.selection.inspect import inspect_selection, print_groups
+
+    if args.n < 1:
+        raise UserError(f"--n {args.n}: give at least 1 document per group")
+    cfg = load_run_config(args, check_scorers=False)
+    groups, warnings = inspect_selection(
+        cfg, n=args.n, seed=args.seed, score=args.score, by_domain=args.domain is not None,
+        domain=args.domain or None, reasons=tuple(args.reason),
+        kept=True if args.kept else False if args.dropped else None)
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)
+    out = Console(highlight=False)  # samples: stdout, so they pipe and grep
+    if not out.is_terminal:
+        out.width = 132
+    print_groups(out, groups, args.score)
+
+
+def _add_inspect_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n", type=int, default=3, help="documents per group (default 3)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="sampling seed (default: the run's seed); same seed, same documents")
+    p.add_argument("--score", default=None, metavar="COLUMN",
+                   help="group by decile of this score column (or combined_score)")
+    p.add_argument("--domain", nargs="?", const="", default=None, metavar="NAME",
+                   help="group by domain; with a NAME, only that domain")
+    p.add_argument("--reason", action="append", default=[], metavar="REASON",
+                   help="only this outcome: kept, not_selected, duplicate_near, where, or a "
+                        "filter (gopher_repetition matches gopher_repetition:...); repeatable")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--kept", action="store_true", help="only kept documents")
+    which.add_argument("--dropped", action="store_true", help="only dropped documents")
+
+
 def _add_export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", required=True, choices=("jsonl", "parquet", "megatron"))
     p.add_argument("--out", default=None, help="folder (default: out/<run>/export/<format>)")
@@ -181,6 +220,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, Console], None], str]] =
                "a PNG per figure (out/<run>/report/index.html)"),
     "export": (cmd_export, "write the selection for training, shuffled by the seed: sharded "
                "jsonl/parquet, or Megatron-LM .bin/.idx per domain with megatron_data_path.txt"),
+    "inspect": (cmd_inspect, "sampled kept and dropped documents as excerpts: per drop "
+                "reason, per score decile (--score), per domain (--domain)"),
 }
 
 
@@ -221,6 +262,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
             add_arguments(p)
         if name == "export":
             _add_export_args(p)
+        if name == "inspect":
+            _add_inspect_args(p)
     add_mix_commands(sub, argv, _example, _add_config_args)  # torch only for `mix`
     return parser
 
