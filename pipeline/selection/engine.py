@@ -30,7 +30,7 @@ REQUIRED_COLUMNS = ("id", "domain", "n_tokens")
 OUTPUT_COLUMNS = ("combined_score", "selection_rank")
 #: written by the run's dedup pass (``dups/``); ``select`` joins them by id
 DUP_COLUMNS = ("dup_exact_cluster", "dup_exact_keep", "dup_near_cluster", "dup_near_keep")
-_NUMERIC_TYPE = re.compile(
+NUMERIC_TYPE = re.compile(
     r"^(U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)|FLOAT|DOUBLE|DECIMAL\(.*\)|BOOLEAN)$"
 )
 
@@ -175,13 +175,13 @@ class SelectionEngine:
                 raise SelectionError(f"scored input already has a column '{name}' (output name)")
         for name in self.columns:
             if name not in types:
-                numeric = [c for c, t in types.items() if _NUMERIC_TYPE.match(t)]
+                numeric = [c for c, t in types.items() if NUMERIC_TYPE.match(t)]
                 near = difflib.get_close_matches(name, numeric, n=1, cutoff=0.6)
                 hint = (f"; did you mean {near[0]!r}?" if near else
                         f"; numeric columns: {', '.join(numeric) or 'none'}")
                 raise SelectionError(f"{self.weights_key}.{name}: no such column in the "
                                      f"scored input{hint}")
-            if not _NUMERIC_TYPE.match(types[name]):
+            if not NUMERIC_TYPE.match(types[name]):
                 raise SelectionError(f"{self.weights_key}.{name}: column is {types[name]}, "
                                      "not numeric")
         for name in self.hard_filters:

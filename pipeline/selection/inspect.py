@@ -26,7 +26,7 @@ from metamix.base.errors import UserError
 from metamix.pipeline.config import PipelineConfig
 from metamix.pipeline.selection.config import resolve_weights
 from metamix.pipeline.selection.engine import (
-    _NUMERIC_TYPE,
+    NUMERIC_TYPE,
     SelectionEngine,
     connect,
     ident,
@@ -129,7 +129,7 @@ def _sample(con: Any, source: str, summary: dict[str, Any], *, n: int, seed: int
     if score == "combined_score":
         score_sql = "o.combined_score"
     elif score is not None:
-        numeric = sorted(c for c, t in types.items() if _NUMERIC_TYPE.match(t))
+        numeric = sorted(c for c, t in types.items() if NUMERIC_TYPE.match(t))
         if score not in numeric:
             near = difflib.get_close_matches(score, [*numeric, "combined_score"], n=1)
             hint = f"; did you mean {near[0]!r}?" if near else ""
