@@ -35,28 +35,5 @@ PACKAGES=(
   nginx-common logrotate
 )
 
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -q '^install ok installed$' \
-    || missing+=("$pkg")
-done
-
-if [ "${#missing[@]}" -eq 0 ]; then
-  echo "install_pool_sources: all ${#PACKAGES[@]} packages already installed"
-  exit 0
-fi
-
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "install_pool_sources: installing ${missing[*]}"
-# Forbid service starts for the duration of the install (fail2ban, nginx ship init scripts).
-policy=/usr/sbin/policy-rc.d
-created_policy=0
-if [ ! -e "$policy" ]; then
-  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
-  $SUDO chmod +x "$policy"
-  created_policy=1
-fi
-trap '[ "$created_policy" -eq 1 ] && $SUDO rm -f "$policy"' EXIT
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+source "$(dirname "$0")/../install_debian.sh"
+install_missing install_pool_sources "${PACKAGES[@]}"

@@ -21,19 +21,5 @@ PACKAGES=(
   coreutils dpkg grep gzip sed tar perl bash dictd zsh-common
 )
 
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -q '^install ok installed$' \
-    || missing+=("$pkg")
-done
-
-if [ "${#missing[@]}" -eq 0 ]; then
-  echo "install_sources: all ${#PACKAGES[@]} packages already installed"
-  exit 0
-fi
-
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "install_sources: installing ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+source "$(dirname "$0")/../install_debian.sh"
+install_missing install_sources "${PACKAGES[@]}"

