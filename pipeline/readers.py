@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from metamix.base.errors import UserError
-from metamix.base.storage import arrow_source, as_path, is_remote, is_uri, open_binary
+from metamix.base.storage import arrow_source, as_path, check_uri, is_remote, is_uri, open_binary
 from metamix.pipeline.config import InputConfig, PipelineConfig
 from metamix.pipeline.fields import top_columns
 from metamix.pipeline.streams import TruncatedInput, lines, raw_chunks
@@ -58,6 +58,7 @@ def _glob(pattern: str) -> list[Path]:
         return [Path(m) for m in glob.glob(pattern, recursive=True)]
     import fsspec
 
+    check_uri(pattern)  # s3://b: one line, not "nothing matches" or s3fs's EINVAL
     try:
         fs, path = fsspec.core.url_to_fs(pattern, use_listings_cache=False)
         matches = fs.glob(path) if glob.has_magic(path) else (

@@ -3,6 +3,7 @@ bytes as a local out_dir, and a run killed at a commit point resumes to those by
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -162,3 +163,172 @@ def test_export_reads_a_run_on_s3_and_writes_a_local_folder(
         local = {p.name: p.read_bytes()
                  for p in (bucket / "out" / "ref" / "export" / fmt).glob(pattern)}
         assert mine and mine == local
+
+
+class _Proxy:
+    """A TCP forwarder in front of the S3 server that the test can cut: the object store
+    going away mid-command (connections reset, then refused), without losing its objects."""
+
+    def __init__(self, target_port: int) -> None:
+        import socket
+        import threading
+
+        self._target = target_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self._target))
+            with self._lock:
+                self._open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: Any, dst: Any) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.close()
+
+    def cut(self) -> None:
+        import socket
+
+        self._listener.close()
+        with self._lock:
+            for s in self._open:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                    s.close()
+                except OSError:
+                    pass
+
+
+def _cut_at(cfg: Path, command: str, marker: str, counter: Path) -> tuple[int, str]:
+    """Start ``command`` through a proxy and cut the proxy at the first commit point whose
+    line contains ``marker``; return its exit code and stderr."""
+    import os
+    import time
+    from urllib.parse import urlparse
+
+    proxy = _Proxy(urlparse(os.environ["AWS_ENDPOINT_URL"]).port or 80)
+    env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}",
+           "METAMIX_FAULT_COUNTER": str(counter), "AWS_MAX_ATTEMPTS": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "metamix", command, "-c", str(cfg)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if counter.exists() and marker in counter.read_text():
+            break
+        time.sleep(0.005)
+    proxy.cut()
+    _, err = proc.communicate(timeout=300)
+    return proc.returncode, err
+
+
+def _one_line_outage(done: tuple[int, str], prefix: str) -> None:
+    returncode, err = done
+    assert returncode == 2, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: s3://{BUCKET}{prefix}"), err
+    assert "the object store stopped answering (could not connect to http://127.0.0.1:" \
+        in lines[0] and "rerunning the same command once it is back resumes" in lines[0]
+
+
+def test_object_store_going_away_mid_run_is_one_line_and_a_rerun_resumes(
+        bucket: Path, s3_endpoint: Any, s3_run: tuple[dict[str, bytes], list[str]]) -> None:
+    """The server going away mid-`score` (in a worker) and mid-`select` (an upload) printed
+    botocore's EndpointConnectionError traceback: one line naming the s3:// object, exit 2,
+    and the rerun (store back) resumes to the bytes of a clean run, as the line says."""
+    clean, _ = s3_run
+    # the inputs of the clean run (the resume test above replaces one object)
+    s3_endpoint.upload_file(str(bucket / "shard3.jsonl"), BUCKET, "in/shard3.jsonl")
+    cfg = _config(bucket, "outage", f"s3://{BUCKET}/out")
+    scored = _cut_at(cfg, "score", "after\ts3://metamix-test/out/outage/_manifests/scored/part-",
+                     bucket / "outage_score.txt")
+    _one_line_outage(scored, "")
+    partial = _s3_outputs(s3_endpoint, "out/outage/")
+    assert 1 <= len([k for k in partial if k.startswith("_manifests/scored/")]) < N_SHARDS
+    _ok("score", "-c", str(cfg))
+    selected = _cut_at(cfg, "select", "after\ts3://", bucket / "outage_select.txt")
+    _one_line_outage(selected, "")
+    _ok("select", "-c", str(cfg))
+    after = _s3_outputs(s3_endpoint, "out/outage/")
+    assert after.keys() == clean.keys()
+    assert [k for k in clean if after[k] != clean[k]] == []
+
+
+def test_duckdb_reading_an_unreachable_store_is_one_line(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """DuckDB reads s3:// through the fsspec filesystem and flattens its errors into a
+    `_duckdb.Error` whose text holds the traceback: recognised, named, one line."""
+    import socket
+
+    import duckdb
+    import s3fs
+
+    from metamix.base.storage import unreachable_store_message
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    fs = s3fs.S3FileSystem(key="k", secret="s", skip_instance_cache=True,
+                           endpoint_url=f"http://127.0.0.1:{port}",
+                           config_kwargs={"retries": {"max_attempts": 1}})
+    con = duckdb.connect()
+    con.register_filesystem(fs)
+    with pytest.raises(duckdb.Error) as caught:
+        con.execute("select * from read_parquet('s3://bkt/run/scored/part-00000.parquet')")
+    message = unreachable_store_message(caught.value)
+    assert message is not None and message.startswith(
+        "s3://bkt/run/scored/part-00000.parquet: the object store stopped answering "
+        f"(could not connect to http://127.0.0.1:{port})")
+    assert unreachable_store_message(ValueError("EndpointConnectionError")) is None
+
+
+def test_a_bucket_alone_is_a_folder_and_an_invalid_bucket_is_one_line(
+        bucket: Path, s3_endpoint: Any) -> None:
+    """`s3://b` as out_dir broke at the first write with s3fs's "[Errno 22] The specified
+    bucket is not valid" traceback (as input, a misleading "nothing matches"): one line
+    naming the URI and S3's rule, before any work. A valid bucket alone is a folder: inputs
+    under it are read, outputs go to s3://<bucket>/<run>/."""
+    for out_dir, paths in (("s3://b", [f"s3://{BUCKET}/in/shard0.jsonl"]),
+                           (str(bucket / "out"), ["s3://b"]),
+                           (str(bucket / "out"), ["s3://B_d/x/*.jsonl"])):
+        cfg = write_config(bucket / "bad-bucket.yaml", run="bad", out_dir=out_dir,
+                           input={"paths": paths})
+        done = _metamix("score", "-c", str(cfg))
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(
+            ("error: s3://b/bad: 'b'", "error: s3://b: 'b'", "error: s3://B_d/x/*.jsonl")
+        ), done.stderr
+        assert "is not a valid S3 bucket name (3-63 lowercase letters" in lines[0]
+    for name in ("metamix-bare-in", "metamix-bare-out"):
+        s3_endpoint.create_bucket(Bucket=name)
+    s3_endpoint.upload_file(str(bucket / "shard0.jsonl"), "metamix-bare-in", "shard0.jsonl")
+    cfg = write_config(bucket / "bare.yaml", run="bare", out_dir="s3://metamix-bare-out",
+                       input={"paths": ["s3://metamix-bare-in"]})
+    _ok("score", "-c", str(cfg))
+    keys = [o["Key"] for o in s3_endpoint.list_objects_v2(
+        Bucket="metamix-bare-out", Prefix="bare/scored/")["Contents"]]
+    assert keys == ["bare/scored/part-00000.parquet"]

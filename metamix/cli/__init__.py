@@ -1,7 +1,8 @@
 """``metamix``: the command line that composes the layers below it.
 
-User-caused errors print one line naming the file/key and exit 2; a bug keeps its
-traceback. Heavy libraries load inside the command that needs them, so ``--help`` is quick.
+User-caused errors print one line naming the file/key and exit 2, as does an object store
+that stops answering (naming the URL; a rerun resumes); a bug keeps its traceback. Heavy
+libraries load inside the command that needs them, so ``--help`` is quick.
 """
 
 from __future__ import annotations
@@ -313,7 +314,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             COMMANDS[args.command][0](args, console)
     except UserError as exc:
-        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        from metamix.base.storage import unreachable_store_message
+
+        # a step that wraps a read error (select's "reading scored shards: ...") would
+        # print DuckDB's flattened traceback when the cause is the store going away
+        console.print(f"[bold red]error:[/] {unreachable_store_message(exc) or exc}",
+                      soft_wrap=True)
         return 2
     except OSError as exc:
         message = _os_error_message(exc)
@@ -324,4 +330,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("interrupted; rerun the same command to resume")
         return 130
+    except Exception as exc:
+        # the object store went away: from any layer (a worker's read, an upload, DuckDB's
+        # scan), so recognised here once rather than at each call site
+        from metamix.base.storage import unreachable_store_message
+
+        message = unreachable_store_message(exc)
+        if message is None:
+            raise
+        console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+        return 2
     return 0
