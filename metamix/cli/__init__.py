@@ -321,21 +321,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"[bold red]error:[/] {unreachable_store_message(exc) or exc}",
                       soft_wrap=True)
         return 2
-    except OSError as exc:
-        message = _os_error_message(exc)
-        if message is None:
-            raise
-        console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
-        return 2
     except KeyboardInterrupt:
         console.print("interrupted; rerun the same command to resume")
         return 130
     except Exception as exc:
-        # the object store went away: from any layer (a worker's read, an upload, DuckDB's
-        # scan), so recognised here once rather than at each call site
+        # a file-system error the user can fix, or the object store gone away: from any
+        # layer (a worker's read, an upload, DuckDB's scan), so recognised here once rather
+        # than at each call site; anything else is a bug and keeps its traceback
         from metamix.base.storage import unreachable_store_message
 
-        message = unreachable_store_message(exc)
+        message = (_os_error_message(exc) if isinstance(exc, OSError) else None) \
+            or unreachable_store_message(exc)
         if message is None:
             raise
         console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
