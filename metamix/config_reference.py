@@ -1,7 +1,7 @@
-"""The README's config reference, generated from the pydantic models the loader validates
-against, so a key cannot exist without a line saying what it does.
+"""The config reference (docs/config-reference.md), generated from the pydantic models the
+loader validates against, so a key cannot exist without a line saying what it does.
 
-``python -m metamix.config_reference`` rewrites the table between the markers in README.md
+``python -m metamix.config_reference`` rewrites the table between the markers of that file
 (``--check`` only compares); ``tests/test_config_reference.py`` fails when it is stale.
 """
 
@@ -24,7 +24,7 @@ from metamix.config import RunConfig
 
 BEGIN = "<!-- config-reference:begin (python -m metamix.config_reference) -->"
 END = "<!-- config-reference:end -->"
-README = Path(__file__).resolve().parent.parent / "README.md"
+REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "config-reference.md"
 
 
 def _models(annotation: Any) -> list[type[BaseModel]]:
@@ -154,11 +154,11 @@ def table() -> str:
     return "\n".join(lines)
 
 
-def render(readme: str) -> str:
-    """``readme`` with the generated table between the markers."""
-    if BEGIN not in readme or END not in readme:
-        raise SystemExit(f"README has no {BEGIN} … {END} block")
-    head, rest = readme.split(BEGIN, 1)
+def render(text: str) -> str:
+    """``text`` with the generated table between the markers."""
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"the reference file has no {BEGIN} … {END} block")
+    head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     return f"{head}{BEGIN}\n{table()}\n{END}{tail}"
 
@@ -166,17 +166,17 @@ def render(readme: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare only; exit 1 if stale")
-    parser.add_argument("--readme", type=Path, default=README)
+    parser.add_argument("--file", type=Path, default=REFERENCE)
     args = parser.parse_args(argv)
-    text = args.readme.read_text(encoding="utf-8")
+    text = args.file.read_text(encoding="utf-8")
     new = render(text)
     if args.check:
         if new != text:
-            print(f"{args.readme}: config reference is stale; run python -m "
+            print(f"{args.file}: config reference is stale; run python -m "
                   "metamix.config_reference", file=sys.stderr)
             return 1
         return 0
-    args.readme.write_text(new, encoding="utf-8")
+    args.file.write_text(new, encoding="utf-8")
     return 0
 
 
