@@ -98,6 +98,9 @@ class MetaraterConfig(BaseModel):
     length_neutral: bool = Field(
         default=True, description="runs keep each domain's spread of tokens over document "
         "lengths (as select.length_neutral; give both)")
+    source_neutral: bool = Field(
+        default=False, description="runs keep each domain's share of tokens per source (as "
+        "select.source_neutral; give both)")
     bootstrap: int = Field(2000, ge=100, description="bootstrap resamples of the random "
                            "draws behind every gap's interval")
     seed_repeats: int = Field(1, ge=1, description="seeds per repeated config (1 = off; "
@@ -146,5 +149,7 @@ class MetaraterConfig(BaseModel):
         relevant = self.model_dump(mode="json", include={
             "targets", "fit_fraction", "normalization", "fraction", "token_budget",
             "mixture_file", "proxy", "hard_filters", "directions", "length_neutral",
-            *(["where"] if self.where else [])})   # unset: the keys of earlier sweeps hold
+            # unset: the keys of earlier sweeps hold
+            *(["where"] if self.where else []),
+            *(["source_neutral"] if self.source_neutral else [])})
         return json_hash([relevant, *parts], length=12)

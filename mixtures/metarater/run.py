@@ -102,11 +102,12 @@ def open_context(cfg: PipelineConfig, mcfg: MetaraterConfig, console: Console
         console.print(f"[yellow]warning:[/] select.where is {cfg.select.where!r} but "
                       f"metarater.where is {mcfg.where!r}: the proxies rank another pool of "
                       "documents than the selection ships")
-    if cfg.select is not None and cfg.select.length_neutral != mcfg.length_neutral:
-        console.print(f"[yellow]warning:[/] select.length_neutral is "
-                      f"{cfg.select.length_neutral} but metarater.length_neutral is "
-                      f"{mcfg.length_neutral}: the proxies train on other cuts than select "
-                      "ships")
+    for option in ("length_neutral", "source_neutral"):
+        if cfg.select is not None and getattr(cfg.select, option) != getattr(mcfg, option):
+            console.print(f"[yellow]warning:[/] select.{option} is "
+                          f"{getattr(cfg.select, option)} but metarater.{option} is "
+                          f"{getattr(mcfg, option)}: the proxies train on other cuts than "
+                          "select ships")
     # kept user fields are scores only when input.score_fields gives their direction
     passive = set(cfg.input.kept_columns()) - set(cfg.input.score_fields)
     columns = mcfg.scores or [c for c in numeric_columns(scored) if c not in passive]
@@ -160,7 +161,7 @@ def _engine(con: Any, scored: list[Path], columns: list[str], mcfg: MetaraterCon
 def _cut(engine: SelectionEngine, mcfg: MetaraterConfig) -> Cut:
     budget = mcfg.token_budget or int(mcfg.fraction * sum(engine.domain_tokens().values()))
     return Cut(mode="token_budget", token_budget=budget, mixture_file=mcfg.mixture_file,
-               length_neutral=mcfg.length_neutral)
+               length_neutral=mcfg.length_neutral, source_neutral=mcfg.source_neutral)
 
 
 def _sources_of_id(scored: list[Path]) -> dict[str, str]:
@@ -357,6 +358,7 @@ def _sweep_and_fit(ctx: Context, names: list[str], directions: dict[str, Any],
                              "targets": [t.name for t in mcfg.targets],
                              "families": list(families), "hard_filters": mcfg.hard_filters,
                              "length_neutral": mcfg.length_neutral,
+                             "source_neutral": mcfg.source_neutral,
                              "n_proxy_runs": len(fit_runs)})
     write_json_atomic(ctx.out / "summary.json", summary)
     write_json_atomic(cfg.run_dir / "logs" / "metarater.json",

@@ -24,6 +24,8 @@ class Cut:
     budgets: tuple[tuple[str, int], ...] | None = None
     #: token budgets: keep each domain's spread of tokens over document lengths (quota.py)
     length_neutral: bool = False
+    #: token budgets: keep each domain's spread of tokens over its sources (quota.py)
+    source_neutral: bool = False
 
 
 class SelectConfig(BaseModel):
@@ -61,6 +63,11 @@ class SelectConfig(BaseModel):
         default=True, description="token_budget: each domain keeps its candidates' spread of "
         "tokens over document lengths (bands of doubling length), so weights that favour long "
         "documents cannot spend a budget on a few of them; false: plain first-fit by rank")
+    source_neutral: bool = Field(
+        default=False, description="token_budget: each domain keeps its candidates' share of "
+        "tokens per source (with length_neutral: per source and length band), so the ranking "
+        "picks documents inside each source and cannot move a domain's tokens to the sources "
+        "that look like a fit target")
     drop_duplicates: bool = Field(
         default=True, description="drop documents the run's dedup pass did not keep (dups/: "
         "dup_exact_keep, dup_near_keep), counted as duplicate_exact / duplicate_near")
@@ -86,7 +93,7 @@ class SelectConfig(BaseModel):
     def cut(self) -> Cut:
         return Cut(mode=self.mode, fraction=self.fraction, per_domain=self.per_domain,
                    token_budget=self.token_budget, mixture_file=self.mixture_file,
-                   length_neutral=self.length_neutral)
+                   length_neutral=self.length_neutral, source_neutral=self.source_neutral)
 
 
 def resolve_weights(cfg: SelectConfig) -> tuple[dict[str, float], Normalization, str]:

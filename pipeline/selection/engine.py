@@ -192,10 +192,12 @@ class SelectionEngine:
         if self.where is not None:
             check_where(self.con, self.source, self.where, list(types), self.where_key)
 
+    def _column_names(self) -> set[str]:
+        return {row[0] for row in self.con.sql(f"DESCRIBE SELECT * FROM {self.source}")
+                .fetchall()}
+
     def _has_duplicate_columns(self) -> bool:
-        names = {row[0] for row in self.con.sql(f"DESCRIBE SELECT * FROM {self.source}")
-                 .fetchall()}
-        return {"dup_exact_keep", "dup_near_keep"} <= names
+        return {"dup_exact_keep", "dup_near_keep"} <= self._column_names()
 
     def _load(self) -> None:
         """``base``: ids, domains, tokens, the first hard-filter reason, raw and normalized
@@ -214,9 +216,13 @@ class SelectionEngine:
         raw = "".join(
             f", CASE WHEN isfinite(CAST({ident(c)} AS DOUBLE)) THEN CAST({ident(c)} AS DOUBLE)"
             f" END AS raw_{i}" for i, c in enumerate(self.columns))
+        # a source-neutral cut keeps each source's share; inputs without sources are one source
+        source = ("CAST(source AS VARCHAR)" if "source" in self._column_names()
+                  else "CAST(NULL AS VARCHAR)")
         try:
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE raw_scores AS SELECT id, domain, "
-                             f"n_tokens, {drop_reason} AS drop_reason{raw} FROM {self.source}")
+                             f"{source} AS source, n_tokens, {drop_reason} AS drop_reason{raw} "
+                             f"FROM {self.source}")
         except duckdb.Error as exc:
             if self.where is None or isinstance(exc, duckdb.IOException):
                 raise
@@ -244,7 +250,7 @@ class SelectionEngine:
                            for i in range(len(self.columns))) or "1 AS unused"
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE base AS WITH bounds AS (SELECT {bounds} FROM "
-            f"raw_scores) SELECT id, domain, n_tokens, drop_reason{''.join(norms)} "
+            f"raw_scores) SELECT id, domain, source, n_tokens, drop_reason{''.join(norms)} "
             "FROM raw_scores, bounds")
         self.n_docs = int(n_rows)
 
@@ -270,8 +276,8 @@ class SelectionEngine:
             order = f"ORDER BY md5({literal(f'{random_seed}:')} || id), id"
         candidate = "drop_reason IS NULL"
         self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE ranked AS WITH s AS (SELECT id, domain, n_tokens, "
-            f"drop_reason, {score} AS combined_score FROM base) SELECT *, "
+            "CREATE OR REPLACE TEMP TABLE ranked AS WITH s AS (SELECT id, domain, source, "
+            f"n_tokens, drop_reason, {score} AS combined_score FROM base) SELECT *, "
             f"CASE WHEN {candidate} THEN row_number() OVER (PARTITION BY domain, {candidate} "
             f"{order}) END AS domain_rank, "
             f"CASE WHEN {candidate} THEN row_number() OVER (PARTITION BY {candidate} {order}) "

@@ -115,19 +115,19 @@ def length_band(n_tokens: np.ndarray) -> np.ndarray:
     return np.frexp(np.maximum(n_tokens, 1).astype(np.float64))[1].astype(np.int64) - 1
 
 
-def length_neutral_fit(group: np.ndarray, sizes: np.ndarray, budgets: np.ndarray
-                       ) -> np.ndarray:
-    """Keep mask of a first-fit fill per (group, length band), each band budgeted by its
+def stratified_fit(group: np.ndarray, strata: np.ndarray, sizes: np.ndarray,
+                   budgets: np.ndarray) -> np.ndarray:
+    """Keep mask of a first-fit fill per (group, stratum), each stratum budgeted by its
     share of the group's candidate tokens, then topped up per group in rank order."""
-    bands = length_band(sizes)
-    keys, inverse = np.unique(group * 64 + bands, return_inverse=True)
-    band_tokens = np.zeros(len(keys), dtype=np.int64)
+    keys, inverse = np.unique(np.stack([group, strata]), axis=1, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    band_tokens = np.zeros(keys.shape[1], dtype=np.int64)
     np.add.at(band_tokens, inverse, sizes)
     group_tokens = np.zeros(len(budgets), dtype=np.int64)
     np.add.at(group_tokens, group, sizes)
     # exact integer shares (Python ints: budget x tokens can pass 2**63 on big corpora)
-    band_budget = np.array([int(budgets[k // 64]) * int(t) // int(group_tokens[k // 64])
-                            for k, t in zip(keys.tolist(), band_tokens.tolist(), strict=True)],
+    band_budget = np.array([int(budgets[g]) * int(t) // int(group_tokens[g])
+                            for g, t in zip(keys[0].tolist(), band_tokens.tolist(), strict=True)],
                            dtype=np.int64)
     kept = first_fit(inverse.astype(np.int64), sizes, band_budget)
     used = np.zeros(len(budgets), dtype=np.int64)
@@ -137,17 +137,38 @@ def length_neutral_fit(group: np.ndarray, sizes: np.ndarray, budgets: np.ndarray
     return kept
 
 
-def _budget_ranks(con: duckdb.DuckDBPyConnection, budgets: dict[str, int],
-                  length_neutral: bool) -> None:
+def length_neutral_fit(group: np.ndarray, sizes: np.ndarray, budgets: np.ndarray
+                       ) -> np.ndarray:
+    """:func:`stratified_fit` over bands of doubling document length."""
+    return stratified_fit(group, length_band(sizes), sizes, budgets)
+
+
+def cut_strata(cut: Cut, sizes: np.ndarray, sources: np.ndarray | None) -> np.ndarray | None:
+    """Stratum of each candidate inside its domain under ``cut`` (None: plain first-fit):
+    length bands, sources, or both (a source's documents of one band)."""
+    parts = []
+    if cut.source_neutral and sources is not None:
+        parts.append(np.unique(sources, return_inverse=True)[1].reshape(-1).astype(np.int64))
+    if cut.length_neutral:
+        parts.append(length_band(sizes))
+    if not parts:
+        return None
+    return parts[0] * 64 + parts[1] if len(parts) == 2 else parts[0]
+
+
+def _budget_ranks(con: duckdb.DuckDBPyConnection, budgets: dict[str, int], cut: Cut) -> None:
     """Create ``kept_ranks`` (domain, domain_rank): the candidates a first-fit fill of
     ``budgets`` keeps."""
-    rows = con.sql("SELECT domain, domain_rank, n_tokens FROM ranked WHERE domain_rank IS NOT "
-                   "NULL ORDER BY domain, domain_rank").fetchnumpy()
+    rows = con.sql("SELECT domain, domain_rank, n_tokens, coalesce(source, '') AS source "
+                   "FROM ranked WHERE domain_rank IS NOT NULL ORDER BY domain, domain_rank"
+                   ).fetchnumpy()
     domains = sorted(budgets)
     codes = np.searchsorted(np.asarray(domains, dtype=object), rows["domain"]).astype(np.int64)
-    fill = length_neutral_fit if length_neutral else first_fit
-    kept = fill(codes, np.asarray(rows["n_tokens"], dtype=np.int64),
-                np.asarray([budgets[d] for d in domains], dtype=np.int64))
+    sizes = np.asarray(rows["n_tokens"], dtype=np.int64)
+    limits = np.asarray([budgets[d] for d in domains], dtype=np.int64)
+    strata = cut_strata(cut, sizes, np.asarray(rows["source"], dtype=object))
+    kept = (first_fit(codes, sizes, limits) if strata is None
+            else stratified_fit(codes, strata, sizes, limits))
     # Lists as query parameters: registering an Arrow table would make DuckDB import pandas.
     con.execute("CREATE OR REPLACE TEMP TABLE kept_ranks AS SELECT unnest(?::VARCHAR[]) AS "
                 "domain, unnest(?::BIGINT[]) AS domain_rank",
@@ -169,7 +190,7 @@ def define_outcomes(con: duckdb.DuckDBPyConnection, cut: Cut, warnings: list[str
     if cut.mode == "token_budget":
         budgets = domain_budgets(cut, candidates, warnings)
         quotas = {"budget_tokens": budgets, "available_tokens": candidates}
-        _budget_ranks(con, budgets, cut.length_neutral)
+        _budget_ranks(con, budgets, cut)
         con.execute(
             "CREATE OR REPLACE TEMP TABLE outcomes AS SELECT r.*, CASE WHEN r.drop_reason IS "
             "NOT NULL THEN r.drop_reason WHEN k.domain_rank IS NOT NULL THEN NULL ELSE "
