@@ -118,7 +118,7 @@ def test_feature_head_refuses_vectors_of_another_encoder(tmp_path: Path) -> None
         tmp_path / "h.json")
     with pytest.raises(ValueError, match="trained on 'encoder-a' vectors"):
         FeatureHead.load(path, expected_encoder="encoder-b")
-    with pytest.raises(ValueError, match="expects 30 features"):
+    with pytest.raises(ValueError, match=f"expects {8 + len(STAT_NAMES)} features"):
         FeatureHead.load(path).predict(vectors[:, :4], stats)
     (tmp_path / "old.json").write_text(json.dumps({"encoder": "x", "coef": []}))
     with pytest.raises(ValueError, match="not a metamix-prrc-head"):

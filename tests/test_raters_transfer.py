@@ -13,6 +13,8 @@ from types import ModuleType
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from metamix.scorers.prrc.raters_static import StaticEncoder, load_static_encoder
 from metamix.scorers.prrc.raters_text_stats import STAT_NAMES, text_statistics
@@ -87,8 +89,40 @@ def test_text_statistics_hand_checked() -> None:
         "frac_lines_duplicate": 0.0, "frac_stop_words": 3 / 10, "frac_alpha_words": 6 / 10,
         "type_token_ratio": 8 / 10, "urls_per_kb": 0.0, "frac_digit": 0.0,
         "frac_non_ascii": 0.0, "frac_control": 0.0,
+        # every word is a dictionary word; 'Hello', 'This' capitalized; two full stops, none
+        # split off by a space; the one sentence start ('This') is upper case; no trigram
+        # repeats; 'item' is 2 of 10 words; no stock phrase
+        "frac_oov_words": 0.0, "mixed_junctions_per_word": 0.0, "frac_capitalized_words": 0.2,
+        "char_class_entropy": -sum(c / 45 * math.log2(c / 45) for c in (2, 29, 7, 3, 2, 2)),
+        "punct_per_word": 0.2, "frac_spaced_punct": 0.0, "frac_lower_sentence_starts": 0.0,
+        "frac_repeated_trigrams": 0.0, "top_word_share": 0.2,
+        "log_boilerplate_per_100_words": 0.0,
     }
     assert stats == pytest.approx(expected, rel=1e-5)
+
+
+def test_noise_statistics_see_ocr_damage_case_folding_and_keyword_stuffing() -> None:
+    clean = "New South Wales are gearing up for the winter. The farmers expect rain."
+    ocr = "Ncw 5outli Wales arc georing up for tlie wintcr. Tlie farmcrs expcct rain."
+    folded = "new south wales are gearing up for the winter . the farmers expect rain ."
+    stuffed = ("Cheap Car Insurance | Cheap Car Insurance Quotes | Cheap Car Insurance Online "
+               "- Add to cart - Free shipping - All rights reserved")
+    rows = text_statistics([clean, ocr, folded, stuffed])
+    s = [dict(zip(STAT_NAMES, row, strict=True)) for row in rows]
+    # OCR: 'ncw', 'georing', 'tlie' (x2), 'wintcr', 'farmcrs', 'expcct' of the 11 checkable
+    # words ('up' too short, '5outli' not alphabetic; 'arc' is a word) are in no dictionary
+    assert s[0]["frac_oov_words"] == 0.0
+    assert s[1]["frac_oov_words"] == pytest.approx(7 / 11)
+    assert s[1]["mixed_junctions_per_word"] == pytest.approx(1 / 13)      # '5o' in '5outli'
+    # case folded and tokenised: every full stop split off, the sentence starts lower case
+    assert s[2]["frac_spaced_punct"] == 1.0 and s[2]["frac_lower_sentence_starts"] == 1.0
+    assert s[0]["frac_spaced_punct"] == 0.0 and s[0]["frac_lower_sentence_starts"] == 0.0
+    # stuffed, 24 words: of 22 trigrams 'cheap car insurance' repeats twice and '| cheap car'
+    # once; 'cheap' is 3 of the 24 words; 'add to cart', 'free shipping', 'all rights
+    # reserved' are stock phrases
+    assert s[3]["frac_repeated_trigrams"] == pytest.approx(3 / 22)
+    assert s[3]["top_word_share"] == pytest.approx(3 / 24)
+    assert s[3]["log_boilerplate_per_100_words"] > s[0]["log_boilerplate_per_100_words"] == 0.0
 
 
 def test_text_statistics_batch_equals_one_by_one() -> None:
@@ -204,3 +238,14 @@ def test_train_raters_on_a_v2_seed_set(tmp_path: Path) -> None:
         transfer = report["metrics"][dim]["static"]["transfer"]
         assert transfer["spearman"] > 0.7, (dim, transfer["spearman"])
         assert set(transfer["kinds"]) == set(report["groups"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=300), min_size=1, max_size=5))
+def test_text_statistics_are_finite_on_any_unicode(texts: list[str]) -> None:
+    batch = text_statistics(texts)
+    assert batch.shape == (len(texts), len(STAT_NAMES)) and np.isfinite(batch).all()
+    named = dict(zip(STAT_NAMES, batch.T, strict=True))
+    for name in ("frac_oov_words", "frac_spaced_punct", "frac_lower_sentence_starts",
+                 "frac_repeated_trigrams", "top_word_share", "frac_capitalized_words"):
+        assert ((named[name] >= 0) & (named[name] <= 1)).all(), name

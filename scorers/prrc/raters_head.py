@@ -70,6 +70,14 @@ class FeatureHead:
         self.blend = float(blend)
         self.meta = dict(meta)
         self._booster: Any = None
+        # A head reads the statistics it was trained on, by name, out of today's full set.
+        names = list(self.meta.get("stat_names", STAT_NAMES))
+        unknown = [n for n in names if n not in STAT_NAMES]
+        if unknown:
+            raise ValueError(f"head was trained on text statistics {unknown} that this "
+                             "metamix does not compute; retrain it (metamix train-rater)")
+        self._stat_columns = (None if names == list(STAT_NAMES)
+                              else np.array([STAT_NAMES.index(n) for n in names]))
 
     @property
     def encoder(self) -> str:
@@ -88,6 +96,9 @@ class FeatureHead:
                        0.0, 5.0)
 
     def predict(self, vectors: np.ndarray, stats: np.ndarray) -> np.ndarray:
+        """``stats``: every statistic of ``text_statistics`` (the head picks its own)."""
+        if self._stat_columns is not None:
+            stats = np.asarray(stats)[:, self._stat_columns]
         width = np.shape(vectors)[1] + np.shape(stats)[1]
         if width != len(self.coef) or len(vectors) != len(stats):
             raise ValueError(f"head expects {len(self.coef)} features per row, got "
@@ -122,12 +133,13 @@ class FeatureHead:
             raise ValueError(f"{path}: head was trained on {data.get('encoder')!r} vectors, "
                              f"the encoder in use is {expected_encoder!r}; retrain it with "
                              "metamix train-rater")
-        if data.get("stat_names") != list(STAT_NAMES):
-            raise ValueError(f"{path}: head was trained on other text statistics; retrain it")
         fields = ("mean", "scale", "coef", "intercept", "trees", "blend")
         meta = {k: v for k, v in data.items() if k not in (*fields, "format")}
-        return cls(data["mean"], data["scale"], data["coef"], data["intercept"],
-                   data["trees"], data["blend"], meta)
+        try:
+            return cls(data["mean"], data["scale"], data["coef"], data["intercept"],
+                       data["trees"], data["blend"], meta)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
 
 
 def _standardize(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

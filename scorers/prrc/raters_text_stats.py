@@ -15,7 +15,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-STAT_NAMES = (
+from metamix.scorers.prrc.raters_noise_stats import NOISE_STAT_NAMES, noise_statistics
+
+BASE_STAT_NAMES = (
     "log_bytes", "frac_upper", "frac_letter", "frac_digit", "frac_space", "frac_newline",
     "frac_non_ascii", "frac_code_symbol", "frac_punct", "frac_control",
     "mean_word_bytes", "log_words_per_sentence",
@@ -23,6 +25,7 @@ STAT_NAMES = (
     "frac_lines_blank", "frac_lines_duplicate",
     "frac_stop_words", "frac_alpha_words", "type_token_ratio", "urls_per_kb",
 )  # fmt: skip
+STAT_NAMES = (*BASE_STAT_NAMES, *NOISE_STAT_NAMES)
 
 # One class per byte (mutually exclusive), so one bincount per batch counts them all.
 _OTHER, _UPPER, _LOWER, _DIGIT, _SPACE, _NEWLINE, _NON_ASCII, _CODE, _PUNCT, _CONTROL = range(10)
@@ -108,9 +111,37 @@ def text_statistics(texts: Sequence[str]) -> np.ndarray:
 
     out[:, 12:17] = _line_shapes(buf, visible, starts, ends, lengths)
     for row, text in enumerate(texts):
-        out[row, 17:] = _word_shapes(text)
+        out[row, 17:22] = _word_shapes(text)
+    out[:, len(BASE_STAT_NAMES):] = noise_statistics(
+        texts, counts, _byte_pairs(buf, classes, doc_of_byte, visible & previous_space, n),
+        words)
     out[lengths == 0] = 0.0
     return out.astype(np.float32)
+
+
+# Marks whose loss (stripped punctuation) or split-off (" ." of tokenised dumps) the heads see.
+_IS_MARK = np.zeros(256, dtype=bool)
+_IS_MARK[list(b",.;:!?")] = True
+
+
+def _byte_pairs(buf: np.ndarray, classes: np.ndarray, doc_of_byte: np.ndarray,
+                word_start: np.ndarray, n: int) -> np.ndarray:
+    """(n, 4) counts per document: letter-digit and lower-upper junctions inside the text
+    ('5outli', 'NcW'), words starting with a capital, punctuation marks, and marks that
+    follow a space."""
+    same = doc_of_byte[1:] == doc_of_byte[:-1]
+    a, b = classes[:-1], classes[1:]
+    letter_a, letter_b = (a == _UPPER) | (a == _LOWER), (b == _UPPER) | (b == _LOWER)
+    junction = same & ((letter_a & (b == _DIGIT)) | ((a == _DIGIT) & letter_b)
+                       | ((a == _LOWER) & (b == _UPPER)))
+    mark = _IS_MARK[buf]
+    spaced = same & mark[1:] & (buf[:-1] == 32)
+    out = np.zeros((n, 4))
+    out[:, 0] = np.bincount(doc_of_byte[1:], weights=junction, minlength=n)
+    out[:, 1] = np.bincount(doc_of_byte, weights=word_start & (classes == _UPPER), minlength=n)
+    out[:, 2] = np.bincount(doc_of_byte, weights=mark, minlength=n)
+    out[:, 3] = np.bincount(doc_of_byte[1:], weights=spaced, minlength=n)
+    return out
 
 
 def _line_shapes(buf: np.ndarray, visible: np.ndarray, starts: np.ndarray, ends: np.ndarray,
