@@ -179,7 +179,15 @@ def test_train_raters_end_to_end_then_score(tmp_path: Path) -> None:
                 {"books", "code", "web"}
             assert m["test"]["n"] == 12
         assert by_kind["static"]["transfer"]["spearman"] > 0.8
+        # two sources (pkg0, pkg1): two source-grouped folds; the choice uses both
+        for m in by_kind.values():
+            assert m["transfer_sources"]["n"] == 48
+            assert m["transfer_score"] == pytest.approx(
+                (m["transfer"]["spearman"] + m["transfer_sources"]["spearman"]) / 2)
+            assert m["spread"]["calibrated"]["std_labels"] == m["spread"]["raw"]["std_labels"]
+    assert report["n_source_folds"] == 2
     manifest = read_manifest(tmp_path / "models")
+    assert set(manifest["calibration"]) == {"fasttext", "static", "embedding"}
     evaluation = (tmp_path / "models" / "evaluation.json").read_text()
     assert "NaN" not in evaluation and json.loads(evaluation)["defaults"] == manifest["defaults"]
     assert (tmp_path / "models" / manifest["encoders"]["static"]).is_dir()
@@ -189,6 +197,16 @@ def test_train_raters_end_to_end_then_score(tmp_path: Path) -> None:
         out = scorer.score(pa.record_batch({"text": [CLEAN, NAV, None]}))
         values = out["prrc_reasoning"].to_pylist()
         assert values[2] is None and values[0] > values[1], kind
+    # the scorer applies the manifest's calibration: a map that turns the scale around
+    # turns the order around
+    manifest_path = tmp_path / "models" / "manifest.json"
+    turned = {**manifest, "calibration": {"static": {"reasoning": {"x": [0.0, 5.0],
+                                                                   "y": [5.0, 0.0]}}}}
+    manifest_path.write_text(json.dumps(turned))
+    scorer = PRRCScorer(model_dir=str(tmp_path / "models"), kinds={"reasoning": "static"},
+                        dimensions=("reasoning",))
+    values = scorer.score(pa.record_batch({"text": [CLEAN, NAV]}))["prrc_reasoning"].to_pylist()
+    assert values[0] < values[1]
 
 
 def test_train_raters_is_deterministic_and_can_group_by_source(tmp_path: Path) -> None:

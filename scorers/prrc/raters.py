@@ -46,6 +46,12 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
     return _MANIFESTS[key]
 
 
+def calibration_map(data: dict[str, Any]) -> Any:
+    from metamix.scorers.prrc.raters_calibration import QuantileMap
+
+    return QuantileMap.from_json(data)
+
+
 def load_rater(kind: str, path: Path, expected_encoder: str | None = None) -> Any:
     """The fastText model or ``FeatureHead`` in ``path``, loaded at most once per process
     (per file version)."""
@@ -164,6 +170,7 @@ class PRRCScorer(Scorer):
             vectors["embedding"] = embed(texts, self.batch_size, self.device)
             encoders["embedding"] = encoder_fingerprint()
         out: dict[str, pa.Array] = {}
+        maps = read_manifest(self._model_dir()).get("calibration", {})
         for dim, (kind, path) in chosen.items():
             rater = load_rater(kind, path, encoders.get(kind))
             if not texts:
@@ -172,6 +179,8 @@ class PRRCScorer(Scorer):
                 values = rater.score_lines(lines)
             else:
                 values = rater.predict(vectors[kind], stats)
+            if dim in maps.get(kind, {}):   # onto the labels' scale (raters_calibration)
+                values = calibration_map(maps[kind][dim])(values)
             out[f"prrc_{dim}"] = pa.array(np.asarray(values, np.float32), pa.float32(),
                                           mask=missing)
         return out

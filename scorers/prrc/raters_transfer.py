@@ -32,6 +32,10 @@ class TransferCV(BaseModel):
     scheme: Scheme = Field(
         default="leave_one_kind_out", description="hold out each group in turn, or K group folds")
     folds: int = Field(default=5, ge=2, description="for group_k_fold")
+    source_folds: int = Field(
+        default=5, ge=0, description="also hold out whole sources (K source-grouped folds: "
+        "a kind's other sources stay in training); 0 = off. The default rater per dimension "
+        "is chosen on the mean Spearman of both evaluations")
     inversion_margin: float = Field(
         default=0.25, ge=0,
         description="labelled kind means closer than this are ties, never inversions")

@@ -8,15 +8,22 @@ Each is evaluated two ways:
 - **held-out kinds**: grouped cross-validation over all labelled rows where each fold holds
   out whole kinds of text (``cv``), pooled Spearman, per-kind means and kind-order
   inversions (``raters_transfer``);
+- **held-out sources**: source-grouped K-fold (``cv.source_folds``), so a kind's other
+  sources stay in training (``transfer_sources``);
 - **in-domain test split**: trained on the ``train`` rows, saved, and the *saved* file
   scored on the ``test`` rows, so these numbers describe exactly the shipped model.
 
 The default kind per dimension is the one among ``default_candidates`` with the highest
-held-out-kind Spearman. Writes, under ``out_dir``::
+mean of the held-out-kind and held-out-source Spearman. Each rater's output is calibrated by
+a quantile map fitted on its held-out-kind predictions (``raters_calibration``), stored in
+the manifest and applied by the scorer, so scores spread over the labels' scale. Writes,
+under ``out_dir``::
 
     fasttext/<dim>.ftz   static/<dim>.json   embedding/<dim>.json
-    manifest.json     default kind per dimension, every rater's file, the static encoder
-    evaluation.json   both evaluations per dimension and kind, label counts, the config
+    manifest.json     default kind per dimension, every rater's file and calibration, the
+                      static encoder
+    evaluation.json   the evaluations and the spread of predictions per dimension and kind,
+                      label counts, the config
 
     .venv/bin/python -m metamix.scorers.prrc.train_rater
 """
@@ -41,6 +48,7 @@ from rich.console import Console
 from metamix.base.atomic import write_json_atomic
 from metamix.base.errors import UserError
 from metamix.base.progress import counted_progress
+from metamix.scorers.prrc.raters_calibration import QuantileMap, spread_report
 from metamix.scorers.prrc.raters_common import DEFAULT_EXCERPT_CHARS, DIMENSIONS, KINDS, excerpts
 from metamix.scorers.prrc.raters_fasttext import FastTextParams, FastTextRater, train_fasttext
 from metamix.scorers.prrc.raters_head import FeatureHead, HeadParams, fit_head
@@ -230,37 +238,55 @@ def train_raters(cfg: TrainRaterConfig, console: Console | None = None) -> dict[
                         f"and {len(test)}")
     groups = data.groups(cfg.cv.group_by)
     folds = kind_folds(groups, cfg.cv.scheme, cfg.cv.folds)
+    source_folds = (kind_folds(data.sources, "group_k_fold", cfg.cv.source_folds)
+                    if cfg.cv.source_folds and len(set(data.sources.tolist())) >= 2 else [])
     trainers, encoders = build_trainers(cfg, data, console)
     out = Path(cfg.out_dir)
     files: dict[str, dict[str, str]] = {kind: {} for kind in trainers}
+    calibration: dict[str, dict[str, Any]] = {kind: {} for kind in trainers}
     metrics: dict[str, dict[str, dict[str, Any]]] = {dim: {} for dim in cfg.dimensions}
     with counted_progress(console, True, "{task.fields[what]}") as bar:
-        task = bar.add_task("train-rater", what="",
-                            total=len(cfg.dimensions) * len(trainers) * (len(folds) + 1))
+        task = bar.add_task("train-rater", what="", total=len(cfg.dimensions) * len(trainers)
+                            * (len(folds) + len(source_folds) + 1))
         for dim in cfg.dimensions:
             y = data.labels[dim].astype(np.float64)
             for kind, trainer in trainers.items():
                 bar.update(task, what=f"{dim} {kind}: held-out kinds")
                 oof = held_out_kind_predictions(trainer, y, folds, lambda: bar.advance(task),
                                                 cfg.workers)
+                calibrate = QuantileMap.fit(oof, data.labels[dim])
+                calibration[kind][dim] = calibrate.to_json()
+                entry: dict[str, Any] = {"transfer": transfer_metrics(
+                    oof, data.labels[dim], groups, cfg.cv.inversion_margin)}
+                scores = [entry["transfer"]["spearman"]]
+                if source_folds:
+                    bar.update(task, what=f"{dim} {kind}: held-out sources")
+                    by_source = held_out_kind_predictions(
+                        trainer, y, source_folds, lambda: bar.advance(task), cfg.workers)
+                    entry["transfer_sources"] = transfer_metrics(
+                        by_source, data.labels[dim], groups, cfg.cv.inversion_margin)
+                    scores.append(entry["transfer_sources"]["spearman"])
+                entry["transfer_score"] = float(np.mean(scores))
+                entry["spread"] = {
+                    "raw": spread_report(oof, data.labels[dim], data.kinds),
+                    "calibrated": spread_report(calibrate(oof), data.labels[dim], data.kinds)}
                 bar.update(task, what=f"{dim} {kind}: shipped model")
                 path = trainer.fit_save(train, y, out / kind / dim)
                 files[kind][dim] = path.relative_to(out).as_posix()
-                tested = evaluate(trainer.predict_saved(path, test), data.labels[dim][test])
-                metrics[dim][kind] = {
-                    "transfer": transfer_metrics(oof, data.labels[dim], groups,
-                                                 cfg.cv.inversion_margin),
-                    "test": tested, "bytes": path.stat().st_size,
-                    **_head_choice(kind, path)}
+                tested = evaluate(calibrate(trainer.predict_saved(path, test)),
+                                  data.labels[dim][test])
+                metrics[dim][kind] = {**entry, "test": tested, "bytes": path.stat().st_size,
+                                      **_head_choice(kind, path)}
                 bar.advance(task)
 
     candidates = [k for k in cfg.default_candidates if k in trainers] or list(trainers)
     defaults = {dim: best_kind(metrics[dim], candidates) for dim in cfg.dimensions}
     manifest = {"excerpt_chars": cfg.excerpt_chars, "defaults": defaults, "files": files,
-                "encoders": _relative_encoders(encoders, out)}
+                "calibration": calibration, "encoders": _relative_encoders(encoders, out)}
     report = {
         "labels": data.path, "n": len(data), "n_train": len(train), "n_test": len(test),
         "group_by": cfg.cv.group_by, "scheme": cfg.cv.scheme, "n_folds": len(folds),
+        "n_source_folds": len(source_folds),
         "groups": {g: int((groups == g).sum()) for g in sorted(set(groups.tolist()))},
         "transfer_goal": TRANSFER_GOAL, "defaults": defaults, "metrics": metrics,
         "label_counts": {dim: {split: np.bincount(data.labels[dim][rows], minlength=6).tolist()
@@ -294,10 +320,11 @@ def _relative_encoders(encoders: dict[str, str], out: Path) -> dict[str, str]:
 
 
 def best_kind(by_kind: dict[str, dict[str, Any]], candidates: list[str]) -> str:
-    """Highest held-out-kind Spearman; NaN counts as worst; ties go to the earlier
-    (cheaper) candidate."""
+    """Highest mean Spearman over held-out kinds and held-out sources; NaN counts as
+    worst; ties go to the earlier (cheaper) candidate."""
     def key(kind: str) -> tuple[float, int]:
-        rho = by_kind[kind]["transfer"]["spearman"]
+        m = by_kind[kind]
+        rho = m.get("transfer_score", m["transfer"]["spearman"])
         return (rho if math.isfinite(rho) else -2.0, -candidates.index(kind))
     return max(candidates, key=key)
 

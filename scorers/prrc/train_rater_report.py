@@ -19,8 +19,9 @@ def rater_table(report: dict[str, Any]) -> Table:
         f"PRRC raters on {report['labels']}: held-out {report['group_by']}s ({scheme}, "
         f"{report['n_folds']} folds over {report['n']} labels) and the test split "
         f"(n={report['n_test']}, trained on {report['n_train']})"))
-    columns = ("dimension", "rater", "held-out ρ", "within-kind ρ mean/min", "kind-order ρ",
-               "inversions", "test ρ", "±1 acc", "macro-F1", "size", "default", "goal")
+    columns = ("dimension", "rater", "held-out ρ", "held-out source ρ",
+               "within-kind ρ mean/min", "kind-order ρ", "inversions", "std pred/cal/labels",
+               "test ρ", "±1 acc", "macro-F1", "size", "default", "goal")
     for col in columns:
         table.add_column(col, justify="left" if col in ("dimension", "rater") else "right")
     goal = report["transfer_goal"]
@@ -29,11 +30,15 @@ def rater_table(report: dict[str, Any]) -> Table:
             cv, test = m["transfer"], m["test"]
             rho = cv["spearman"]
             met = rho is not None and rho == rho and rho >= goal and cv["n_inversions"] == 0
+            spread = m.get("spread")
             table.add_row(
-                dim, kind, _num(rho),
+                dim, kind, _num(rho), _num(m.get("transfer_sources", {}).get("spearman")),
                 f"{_num(cv['within_kind_spearman_mean'], 2)}/"
                 f"{_num(cv['within_kind_spearman_min'], 2)}",
                 _num(cv["kind_order_spearman"], 2), str(cv["n_inversions"]),
+                (f"{spread['raw']['std_predicted']:.2f}/"
+                 f"{spread['calibrated']['std_predicted']:.2f}/"
+                 f"{spread['raw']['std_labels']:.2f}") if spread else "–",
                 _num(test["spearman"]), _num(test["within1_acc"]), _num(test["macro_f1"]),
                 f"{m['bytes'] / 1e6:.2f} MB", "✓" if report["defaults"][dim] == kind else "",
                 "✓" if met else "✗")
