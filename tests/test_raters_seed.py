@@ -180,3 +180,57 @@ def test_invalid_v2_inputs_are_named(tmp_path: Path, change: dict, message: str,
     assert merge_seed.main(["--dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert message in err and "batch_01.jsonl:4" in err
+
+
+def _v3_dir(tmp_path: Path) -> list[dict]:
+    """v1 (the 20 seed rows, labelled), an empty v2 batch, and a v3 batch of 10 originals
+    of one kind with one corrupted copy each."""
+    _write_labels(tmp_path, [_label(r) for r in _seed_dir(tmp_path)])
+    (tmp_path / "v2" / "batches").mkdir(parents=True)
+    (tmp_path / "v2" / "batches" / "batch_01.jsonl").write_text("")
+    rows = []
+    for i in range(10):
+        for copy in (False, True):
+            text = f"news story {i}" + (" ~ ocr-damaged" if copy else "")
+            rows.append({"id": f"news:pkg:s{i}" + ("~ocr-2" if copy else ""), "kind": "news",
+                         "source": "pkg 1.0", "licence": "MIT", "excerpt": text,
+                         "excerpt_sha256": hashlib.sha256(text.encode()).hexdigest(),
+                         "parent_id": f"news:pkg:s{i}" if copy else None,
+                         "corruption": "ocr:2" if copy else None})
+    (tmp_path / "v3" / "batches").mkdir(parents=True)
+    (tmp_path / "v3" / "labels").mkdir(parents=True)
+    (tmp_path / "v3" / "batches" / "batch_01.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows))
+    return rows
+
+
+def test_v3_copies_take_their_originals_split(tmp_path: Path) -> None:
+    rows = _v3_dir(tmp_path)
+    labels = [_label(r, 1 if r["parent_id"] else 4, annotator="a1") for r in rows[:16]]
+    (tmp_path / "v3" / "labels" / "batch_01.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in labels))
+    assert merge_seed.main(["--dir", str(tmp_path)]) == 0
+    table = pq.read_table(tmp_path / "prrc_seed_v3.parquet").to_pylist()
+    v3 = [r for r in table if r["kind"] == "news"]
+    assert len(table) == 20 + 16 and len(v3) == 16
+    split = {r["id"]: r["split"] for r in v3}
+    # 20% of the 10 originals are test, chosen by the originals' ids alone
+    test = merge_seed.test_ids([r["id"] for r in rows if r["parent_id"] is None])
+    assert len(test) == 2
+    for r in v3:
+        assert r["split"] == ("test" if (r["parent_id"] or r["id"]) in test else "train")
+        assert r["corruption"] == ("ocr:2" if r["parent_id"] else None)
+        if r["parent_id"] in split:
+            assert split[r["parent_id"]] == r["split"]
+    assert {r["parent_id"] for r in table if r["kind"] == "web"} == {None}
+    assert merge_seed.main(["--dir", str(tmp_path), "--require-complete"]) == 2
+
+
+def test_v3_refuses_a_copy_of_a_missing_original(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    rows = _v3_dir(tmp_path)
+    rows = [r for r in rows if r["id"] != "news:pkg:s3"]
+    (tmp_path / "v3" / "batches" / "batch_01.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows))
+    assert merge_seed.main(["--dir", str(tmp_path)]) == 2
+    assert "parent_id 'news:pkg:s3' is not an original" in capsys.readouterr().err

@@ -8,16 +8,21 @@ dimensions, note) → ``prrc_seed_v1.parquet``. v2 adds the pool of new kinds of
 labels (``v2/labels/batch_NN.jsonl``: id, excerpt_sha256, the four dimensions, note,
 annotator) → ``prrc_seed_v2.parquet`` = the v1 rows (kind = their domain, source = the id's
 package prefix, same split) + the v2 rows, with columns id, kind, source, excerpt_sha256,
-the four dimensions, rubric_version, split. v1's file is left as it is.
+the four dimensions, rubric_version, split. v1's file is left as it is. v3 adds the
+web-crawl pool (``v3/batches/batch_NN.jsonl``, the v2 fields plus ``parent_id`` and
+``corruption`` of corrupted copies) and its labels (``v3/labels/batch_NN.jsonl``) →
+``prrc_seed_v3.parquet`` = the v2 rows + the v3 rows, with ``parent_id`` and ``corruption``
+columns (null for real text).
 
 Every label must name an excerpt that was handed out, by id *and* hash (a changed excerpt
 means the label belongs to other text), carry integer scores in 0..5, and appear once; a v2
 label must name its annotator. The test split is the 20% of the *inputs* with the lowest
 sha256 of the id (v1: over all its inputs; v2: within each kind, so every kind is tested),
 so a document keeps its split however many labels exist yet — a model evaluated on a
-partial set never trained on a test document of the full set.
+partial set never trained on a test document of the full set. A v3 corrupted copy takes
+its original's split (the hash of ``parent_id``), so no test text has a copy in training.
 
-    .venv/bin/python bench/annotation/merge_seed.py            # v2 once its batches exist
+    .venv/bin/python bench/annotation/merge_seed.py            # the newest version present
     .venv/bin/python bench/annotation/merge_seed.py --version 1 --require-complete
 """
 
@@ -38,6 +43,12 @@ DIMENSIONS = ("professionalism", "readability", "reasoning", "cleanliness")
 RUBRIC_VERSION = 1
 TEST_PERCENT = 20
 V2_INPUT_FIELDS = ("id", "kind", "source", "licence", "excerpt", "excerpt_sha256")
+SEED_SCHEMA = pa.schema([("id", pa.string()), ("kind", pa.string()), ("source", pa.string()),
+                         ("excerpt_sha256", pa.string()),
+                         *[(d, pa.int8()) for d in DIMENSIONS],
+                         ("rubric_version", pa.int16()), ("split", pa.string())])
+V3_SCHEMA = SEED_SCHEMA.append(pa.field("parent_id", pa.string())).append(
+    pa.field("corruption", pa.string()))
 
 
 class SeedError(ValueError):
@@ -170,13 +181,42 @@ def merge_v2(v1_seeds: list[Path], v1_labels: list[Path], v2_batches: list[Path]
               "excerpt_sha256": inputs[i]["excerpt_sha256"],
               **{d: labels[i][d] for d in DIMENSIONS}, "rubric_version": 2,
               "split": "test" if i in test else "train"} for i in inputs if i in labels]
-    schema = pa.schema([("id", pa.string()), ("kind", pa.string()), ("source", pa.string()),
-                        ("excerpt_sha256", pa.string()),
-                        *[(d, pa.int8()) for d in DIMENSIONS],
-                        ("rubric_version", pa.int16()), ("split", pa.string())])
     coverage = {kind: (sum(i in labels for i in ids), len(ids))
                 for kind, ids in sorted(by_kind.items())}
-    return pa.Table.from_pylist(rows, schema=schema), coverage
+    return pa.Table.from_pylist(rows, schema=SEED_SCHEMA), coverage
+
+
+def merge_v3(v1_seeds: list[Path], v1_labels: list[Path], v2_batches: list[Path],
+             v2_labels: list[Path], v3_batches: list[Path], v3_labels: list[Path]
+             ) -> tuple[pa.Table, dict[str, tuple[int, int]]]:
+    """The v2 rows then the v3 rows (in batch order); coverage is of the v3 kinds."""
+    v2, _ = merge_v2(v1_seeds, v1_labels, v2_batches, v2_labels)
+    seen = {**load_inputs(v1_seeds), **load_inputs(v2_batches, V2_INPUT_FIELDS)}
+    inputs = load_inputs(v3_batches, V2_INPUT_FIELDS, seen=seen)
+    for doc_id, row in inputs.items():
+        parent = row.get("parent_id")
+        if parent is not None and (parent not in inputs or inputs[parent].get("parent_id")):
+            raise SeedError(f"v3 input {doc_id!r}: parent_id {parent!r} is not an original "
+                            "of the v3 batches")
+    labels = read_labels(v3_labels, inputs, require_annotator=True)
+    by_kind: dict[str, list[str]] = {}
+    for doc_id, row in inputs.items():
+        if row.get("parent_id") is None:
+            by_kind.setdefault(row["kind"], []).append(doc_id)
+    test = set().union(*(test_ids(ids) for ids in by_kind.values()))
+    rows = [{**r, "parent_id": None, "corruption": None} for r in v2.to_pylist()]
+    rows += [{"id": i, "kind": inputs[i]["kind"], "source": inputs[i]["source"],
+              "excerpt_sha256": inputs[i]["excerpt_sha256"],
+              **{d: labels[i][d] for d in DIMENSIONS}, "rubric_version": 2,
+              "split": "test" if (inputs[i].get("parent_id") or i) in test else "train",
+              "parent_id": inputs[i].get("parent_id"), "corruption": inputs[i].get("corruption")}
+             for i in inputs if i in labels]
+    kinds: dict[str, list[str]] = {}
+    for doc_id, row in inputs.items():
+        kinds.setdefault(row["kind"], []).append(doc_id)
+    coverage = {kind: (sum(i in labels for i in ids), len(ids))
+                for kind, ids in sorted(kinds.items())}
+    return pa.Table.from_pylist(rows, schema=V3_SCHEMA), coverage
 
 
 def distribution_report(table: pa.Table) -> str:
@@ -202,8 +242,8 @@ def write_table(table: pa.Table, out: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, default=Path("data/annotations"))
-    parser.add_argument("--version", choices=("auto", "1", "2"), default="auto",
-                        help="auto: 2 when <dir>/v2/batches holds batches, else 1")
+    parser.add_argument("--version", choices=("auto", "1", "2", "3"), default="auto",
+                        help="auto: the newest version whose <dir>/vN/batches holds batches")
     parser.add_argument("--out", type=Path, default=None,
                         help="default: <dir>/prrc_seed_v<version>.parquet")
     parser.add_argument("--require-complete", action="store_true",
@@ -213,27 +253,37 @@ def main(argv: list[str] | None = None) -> int:
     labels = sorted(args.dir.glob("labels_batch_*.jsonl"))
     v2_batches = sorted((args.dir / "v2" / "batches").glob("batch_*.jsonl"))
     v2_labels = sorted((args.dir / "v2" / "labels").glob("batch_*.jsonl"))
-    version = args.version if args.version != "auto" else ("2" if v2_batches else "1")
+    v3_batches = sorted((args.dir / "v3" / "batches").glob("batch_*.jsonl"))
+    v3_labels = sorted((args.dir / "v3" / "labels").glob("batch_*.jsonl"))
+    version = args.version if args.version != "auto" else (
+        "3" if v3_batches else "2" if v2_batches else "1")
     if not seeds:
         print(f"error: no seed_batch_*.jsonl in {args.dir}", file=sys.stderr)
         return 2
-    if version == "2" and not v2_batches:
-        print(f"error: no batch_*.jsonl in {args.dir / 'v2' / 'batches'}", file=sys.stderr)
-        return 2
+    for needed, batches in (("2", v2_batches), ("3", v3_batches)):
+        if version >= needed and not batches:
+            print(f"error: no batch_*.jsonl in {args.dir / f'v{needed}' / 'batches'}",
+                  file=sys.stderr)
+            return 2
     try:
         if version == "1":
             table, coverage = merge(seeds, labels), {}
             n_inputs = len(load_inputs(seeds))
-        else:
+        elif version == "2":
             table, coverage = merge_v2(seeds, labels, v2_batches, v2_labels)
             n_inputs = len(load_inputs(seeds)) + sum(total for _, total in coverage.values())
+        else:
+            table, coverage = merge_v3(seeds, labels, v2_batches, v2_labels, v3_batches,
+                                       v3_labels)
+            n_inputs = (len(load_inputs(seeds)) + len(load_inputs(v2_batches))
+                        + sum(total for _, total in coverage.values()))
     except SeedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.require_complete and table.num_rows < n_inputs:
         missing = {k: total - done for k, (done, total) in coverage.items() if done < total}
         print(f"error: {table.num_rows} of {n_inputs} excerpts labelled"
-              + (f"; unlabelled v2 excerpts per kind: {missing}" if missing else ""),
+              + (f"; unlabelled v{version} excerpts per kind: {missing}" if missing else ""),
               file=sys.stderr)
         return 2
     out = args.out or args.dir / f"prrc_seed_v{version}.parquet"
@@ -242,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{out}: {table.num_rows} of {n_inputs} excerpts labelled "
           f"({table.num_rows - n_test} train, {n_test} test)")
     if coverage:
-        print("v2 kinds (labelled/excerpts): "
+        print(f"v{version} kinds (labelled/excerpts): "
               + ", ".join(f"{k} {done}/{total}" for k, (done, total) in coverage.items()))
     print(distribution_report(table))
     return 0

@@ -3,7 +3,8 @@
 Two label-file layouts are read. v1 (``prrc_seed_v1.parquet``) has a ``domain`` per row,
 which becomes the row's *kind*, and its source package is the id's prefix before ``:``. v2
 (``prrc_seed_v2.parquet``, written by ``bench/annotation/merge_seed.py``) has ``kind`` and
-``source`` columns and holds the v1 rows as well. The text of every row comes from the
+``source`` columns and holds the v1 rows as well; v3 adds the web-crawl rows (and their
+``parent_id``/``corruption``, which training does not need). The text of every row comes from the
 excerpt files handed to annotators and must still hash to the labelled ``excerpt_sha256``.
 """
 
@@ -24,8 +25,10 @@ from metamix.scorers.prrc.raters_common import DIMENSIONS
 
 SEED_V1 = "data/annotations/prrc_seed_v1.parquet"
 SEED_V2 = "data/annotations/prrc_seed_v2.parquet"
+SEED_V3 = "data/annotations/prrc_seed_v3.parquet"
 EXCERPT_GLOBS = ("data/annotations/seed_batch_*.jsonl",
-                 "data/annotations/v2/batches/batch_*.jsonl")
+                 "data/annotations/v2/batches/batch_*.jsonl",
+                 "data/annotations/v3/batches/batch_*.jsonl")
 
 
 @dataclass
@@ -51,8 +54,8 @@ class LabelledSet:
 
 
 def default_labels() -> str:
-    """v2 when it has been merged, else v1."""
-    return SEED_V2 if Path(SEED_V2).is_file() else SEED_V1
+    """The newest merged version: v3, v2, else v1."""
+    return next((p for p in (SEED_V3, SEED_V2) if Path(p).is_file()), SEED_V1)
 
 
 def read_excerpts(patterns: Sequence[str]) -> dict[str, str]:
