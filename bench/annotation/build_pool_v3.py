@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pool_v3_sources as src  # noqa: E402
 from build_pool_v2 import MIN_EXCERPT_CHARS, Picker, check_corpus_packages, pick  # noqa: E402
-from pool_common import Candidate, deb_licence, deb_source, is_corpus_package  # noqa: E402
+from pool_common import Candidate, deb_source, is_corpus_package  # noqa: E402
 from pool_overlap import CorpusOverlap  # noqa: E402
 from pool_registry import Pin, fetch, members  # noqa: E402
 from pool_v3_corrupt import corrupt, family_plan  # noqa: E402
@@ -44,7 +44,9 @@ from metamix.scorers.prrc.rubrics import excerpt  # noqa: E402
 EXCERPT_CHARS = 2000
 REPO = Path(__file__).resolve().parents[2]
 PINS = Path(__file__).with_name("pool_v3_pins.tsv")
-DEBIAN = ("spamassassin",)
+# Debian sources and their licence (spamassassin's copyright file is not DEP-5, so the
+# licence is read from its text: "Licensed under the Apache License, Version 2.0").
+DEBIAN = {"spamassassin": "Apache-2.0 (per /usr/share/doc/spamassassin/copyright)"}
 REBUILD = ("bash bench/annotation/install_pool_sources_v3.sh && "
            ".venv/bin/python bench/annotation/build_pool_v3.py")
 KINDS = ("blog", "boilerplate-page", "cookie-legal", "email", "forum", "list-table",
@@ -130,8 +132,8 @@ def collect(pins: list[tuple[Pin, str]], cache: Path, console: Console) -> list[
             path.write_bytes(pickle.dumps(found))
         console.print(f"  {pin.label}: {len(found)} candidates")
         out += found
-    for package in DEBIAN:
-        out += src.spamassassin(deb_source(package), deb_licence(package))
+    for package, licence in DEBIAN.items():
+        out += src.spamassassin(deb_source(package), licence)
     return out
 
 
