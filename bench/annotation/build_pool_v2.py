@@ -174,20 +174,21 @@ def _phases(groups: dict[str, list[Candidate]]) -> list[dict[str, Iterator[Candi
     return [{g: iter(v) for g, v in first.items()}, {g: iter(v) for g, v in later.items()}]
 
 
-def pick(cands: list[Candidate], total: int, picker: Picker) -> tuple[list[dict], dict]:
+def pick(cands: list[Candidate], total: int, picker: Picker,
+         kinds: tuple[str, ...] = KINDS) -> tuple[list[dict], dict]:
     """Equal shares per kind and, within a kind, round-robin over its groups (sub-sources),
     so no single package family dominates; a kind or group that runs out passes its share on."""
     by_kind: dict[str, dict[str, list[Candidate]]] = defaultdict(lambda: defaultdict(list))
     for c in cands:
         by_kind[c.kind][c.group].append(c)
-    missing = [k for k in KINDS if k not in by_kind]
+    missing = [k for k in kinds if k not in by_kind]
     if missing:
         raise SystemExit(f"error: no candidates for kind(s) {', '.join(missing)}")
     phases = {k: _phases(groups) for k, groups in by_kind.items()}
     queues = {k: phases[k].pop(0) for k in by_kind}
-    chosen: dict[str, list[tuple[str, dict, Candidate]]] = {k: [] for k in KINDS}
-    quota = {k: total // len(KINDS) + (i < total % len(KINDS)) for i, k in enumerate(KINDS)}
-    open_kinds = list(KINDS)
+    chosen: dict[str, list[tuple[str, dict, Candidate]]] = {k: [] for k in kinds}
+    quota = {k: total // len(kinds) + (i < total % len(kinds)) for i, k in enumerate(kinds)}
+    open_kinds = list(kinds)
     while sum(len(v) for v in chosen.values()) < total and open_kinds:
         for kind in list(open_kinds):
             if len(chosen[kind]) >= quota[kind]:
@@ -210,11 +211,11 @@ def pick(cands: list[Candidate], total: int, picker: Picker) -> tuple[list[dict]
                 open_kinds.remove(kind)
         short = total - sum(len(v) for v in chosen.values())
         if short and not open_kinds:
-            growable = [k for k in KINDS if queues[k]]
+            growable = [k for k in kinds if queues[k]]
             for k in growable:
                 quota[k] += -(-short // len(growable))
             open_kinds = growable
-    records = [r for k in KINDS for _, r, _ in chosen[k]][:total]
+    records = [r for k in kinds for _, r, _ in chosen[k]][:total]
     return records, chosen
 
 

@@ -69,6 +69,15 @@ class CorpusOverlap:
                 chunks.append(sorted_unique(window_hashes(joined)))
         self.hashes = sorted_unique(np.concatenate(chunks)) if chunks else np.empty(0, np.uint64)
 
+    @classmethod
+    def from_texts(cls, texts: list[str]) -> CorpusOverlap:
+        """The same index over texts in memory (an earlier pool's excerpts)."""
+        self = cls([])
+        self.documents = len(texts)
+        joined = "\x00".join(collapse(t) for t in texts if t)
+        self.hashes = sorted_unique(window_hashes(joined))
+        return self
+
     def shared_windows(self, text: str) -> tuple[list[str], list[str]]:
         """(shared text windows, shared low-variety windows) of ``text``."""
         flat = collapse(text)
