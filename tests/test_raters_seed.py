@@ -226,6 +226,26 @@ def test_v3_copies_take_their_originals_split(tmp_path: Path) -> None:
     assert merge_seed.main(["--dir", str(tmp_path), "--require-complete"]) == 2
 
 
+def test_v3_leaves_out_rows_of_reserved_packages(tmp_path: Path) -> None:
+    _v3_dir(tmp_path)
+    v2 = []
+    for i, source in enumerate(("postgresql-doc-15 15.8", "zsh-doc 5.9")):
+        text = f"a manual page {i}"
+        v2.append({"id": f"manual:{source.split()[0]}:p{i}#0", "kind": "manual",
+                   "source": source, "licence": "MIT", "excerpt": text,
+                   "excerpt_sha256": hashlib.sha256(text.encode()).hexdigest()})
+    (tmp_path / "v2" / "batches" / "batch_01.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in v2))
+    (tmp_path / "v2" / "labels").mkdir()
+    (tmp_path / "v2" / "labels" / "batch_01.jsonl").write_text(
+        "".join(json.dumps(_label(r, annotator="a1")) + "\n" for r in v2))
+    assert merge_seed.main(["--dir", str(tmp_path), "--version", "2"]) == 0
+    assert pq.read_table(tmp_path / "prrc_seed_v2.parquet").num_rows == 22   # v2 as it was
+    assert merge_seed.main(["--dir", str(tmp_path)]) == 0
+    ids = pq.read_table(tmp_path / "prrc_seed_v3.parquet").column("id").to_pylist()
+    assert "manual:zsh-doc:p1#0" in ids and not any("postgresql" in i for i in ids)
+
+
 def test_v3_refuses_a_copy_of_a_missing_original(tmp_path: Path,
                                                  capsys: pytest.CaptureFixture) -> None:
     rows = _v3_dir(tmp_path)

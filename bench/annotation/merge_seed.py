@@ -51,6 +51,21 @@ V3_SCHEMA = SEED_SCHEMA.append(pa.field("parent_id", pa.string())).append(
     pa.field("corruption", pa.string()))
 
 
+RESERVED_FILE = Path(__file__).resolve().parents[2] / "docs" / "reserved-for-evaluation.txt"
+
+
+def reserved_names(path: Path = RESERVED_FILE) -> tuple[str, ...]:
+    """Packages the issues reserve for evaluation: never a source of labels."""
+    if not path.is_file():
+        return ()
+    return tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+                 if line.strip() and not line.startswith("#"))
+
+
+def is_reserved(row: dict[str, Any], reserved: tuple[str, ...]) -> bool:
+    return any(name in f"{row.get('source') or ''} {row['id']}" for name in reserved)
+
+
 class SeedError(ValueError):
     """The label files contradict the inputs; the message says which file and line."""
 
@@ -189,12 +204,15 @@ def merge_v2(v1_seeds: list[Path], v1_labels: list[Path], v2_batches: list[Path]
 def merge_v3(v1_seeds: list[Path], v1_labels: list[Path], v2_batches: list[Path],
              v2_labels: list[Path], v3_batches: list[Path], v3_labels: list[Path]
              ) -> tuple[pa.Table, dict[str, tuple[int, int]]]:
-    """The v2 rows then the v3 rows (in batch order); coverage is of the v3 kinds."""
+    """The v2 rows (but those from a package reserved for evaluation) then the v3 rows (in
+    batch order); coverage is of the v3 kinds."""
     v2, _ = merge_v2(v1_seeds, v1_labels, v2_batches, v2_labels)
     seen = {**load_inputs(v1_seeds), **load_inputs(v2_batches, V2_INPUT_FIELDS)}
     inputs = load_inputs(v3_batches, V2_INPUT_FIELDS, seen=seen)
     for doc_id, row in inputs.items():
         parent = row.get("parent_id")
+        if is_reserved(row, reserved_names()):
+            raise SeedError(f"v3 input {doc_id!r}: its source is reserved for evaluation")
         if parent is not None and (parent not in inputs or inputs[parent].get("parent_id")):
             raise SeedError(f"v3 input {doc_id!r}: parent_id {parent!r} is not an original "
                             "of the v3 batches")
@@ -204,7 +222,10 @@ def merge_v3(v1_seeds: list[Path], v1_labels: list[Path], v2_batches: list[Path]
         if row.get("parent_id") is None:
             by_kind.setdefault(row["kind"], []).append(doc_id)
     test = set().union(*(test_ids(ids) for ids in by_kind.values()))
-    rows = [{**r, "parent_id": None, "corruption": None} for r in v2.to_pylist()]
+    # earlier pools drew some excerpts from packages since reserved for evaluation
+    reserved = reserved_names()
+    rows = [{**r, "parent_id": None, "corruption": None} for r in v2.to_pylist()
+            if not is_reserved(r, reserved)]
     rows += [{"id": i, "kind": inputs[i]["kind"], "source": inputs[i]["source"],
               "excerpt_sha256": inputs[i]["excerpt_sha256"],
               **{d: labels[i][d] for d in DIMENSIONS}, "rubric_version": 2,
