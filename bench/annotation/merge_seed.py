@@ -296,7 +296,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             table, coverage = merge_v3(seeds, labels, v2_batches, v2_labels, v3_batches,
                                        v3_labels)
-            n_inputs = (len(load_inputs(seeds)) + len(load_inputs(v2_batches))
+            reserved = reserved_names()
+            n_inputs = (len(load_inputs(seeds))
+                        + sum(not is_reserved(r, reserved)
+                              for r in load_inputs(v2_batches).values())
                         + sum(total for _, total in coverage.values()))
     except SeedError as exc:
         print(f"error: {exc}", file=sys.stderr)
