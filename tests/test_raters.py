@@ -69,6 +69,17 @@ def test_fasttext_text_is_one_normalized_line() -> None:
     assert fasttext_text("Hello,\nWorld!\r\n\tOK") == "hello , world ! ok"
 
 
+def test_text_that_holds_fasttext_labels_cannot_inject_them(tmp_path: Path) -> None:
+    # a dump of fastText training data: every line starts with a label of its own
+    dump = "__label__neg this film is dull\n__label__pos a delight"
+    assert fasttext_text(dump) == "_ _label_ _neg this film is dull _ _label_ _pos a delight"
+    texts, labels = tiny_set()
+    rater = FastTextRater(train_fasttext([*texts, dump], [*labels, 1], tmp_path / "m",
+                                         FastTextParams(epoch=5)))
+    assert set(rater.model.get_labels()) <= {f"__label__{i}" for i in range(6)}
+    assert 0 <= rater.score([dump])[0] <= 5
+
+
 def test_fasttext_training_is_deterministic_and_learns(tmp_path: Path) -> None:
     texts, labels = tiny_set()
     params = FastTextParams(epoch=30, lr=0.5, seed=3)

@@ -35,6 +35,7 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models"
 # share a vector and turns separators ("|", "»", "©") into features of their own.
 _PUNCT = re.compile(r"([^\w\s])")
 _SPACE = re.compile(r"\s+")
+_LABEL_WORD = re.compile(r"(?<!\S)__label__(\S*)")
 
 
 def excerpts(texts: Sequence[str | None], excerpt_chars: int = DEFAULT_EXCERPT_CHARS) -> list[str]:
@@ -44,8 +45,11 @@ def excerpts(texts: Sequence[str | None], excerpt_chars: int = DEFAULT_EXCERPT_C
 
 def fasttext_text(text: str) -> str:
     """One fastText input line: lowercase, punctuation split off, all whitespace (newlines
-    included — fastText reads one example per line) collapsed to single spaces."""
-    return _SPACE.sub(" ", _PUNCT.sub(r" \1 ", text.lower())).strip()
+    included — fastText reads one example per line) collapsed to single spaces. A word
+    starting with fastText's label prefix (a dump of fastText training data holds many) would
+    be read as a label, so its underscores are split off like punctuation."""
+    line = _SPACE.sub(" ", _PUNCT.sub(r" \1 ", text.lower())).strip()
+    return _LABEL_WORD.sub(r"_ _label_ _\1", line) if "__label__" in line else line
 
 
 def expected_value(probabilities: np.ndarray, classes: Sequence[int] | None = None) -> np.ndarray:
