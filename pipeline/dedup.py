@@ -17,9 +17,17 @@ never renamed: ids stay the user's. ``select`` joins these columns by id and, un
 ``select.drop_duplicates: false``, drops the documents not kept (reasons
 ``duplicate_exact`` and ``duplicate_near``).
 
+The pass runs as four stages of tasks on the command's executor (local pool or Ray), none
+of which holds the corpus: signatures per scored shard, candidate pairs per hash partition
+of the band keys (``metamix.pipeline.dedup_stages``), connected components out of core,
+then ``dups/`` per shard (``metamix.pipeline.dedup_clusters``); memory per task is one
+shard or ``dedup.duckdb_memory_limit``. Their files and records live in the work folder
+(``work_dir``), so a killed pass resumes per shard and partition; it is removed once
+``dups/`` is complete (``dedup.keep_work_files`` keeps it).
+
 The pass is resumable like a stage: its record (``_manifests/dups/all.json``) names the
-scored shards' hashes and the dedup config; while they and its outputs match, it is
-skipped. Files are written under temporary names and renamed, the record last.
+scored shards' hashes and the dedup keys that decide duplicates; while they and its outputs
+match, it is skipped. Files are written under temporary names and renamed, the record last.
 """
 
 from __future__ import annotations
@@ -229,8 +237,7 @@ class _StageRunner:
         for rec in self.pool.map(fn, todo, label=label, total_docs=total_docs,
                                  console=self.console, show_progress=self.cfg.progress and
                                  bool(todo), docs_of=lambda r: r.stats.read):
-            manifest.save(rec)
-            done[rec.shard] = rec
+            done[rec.shard] = rec   # its record is saved by the task
         return [done[t.shard] for t in tasks]
 
 

@@ -27,8 +27,8 @@ from metamix.pipeline.dedup_stages import (
     PAIRS,
     SIGNATURES,
     DedupTask,
-    _record,
     duckdb_connect,
+    finish,
     spill_folder,
     sql_files,
     work_file,
@@ -132,7 +132,7 @@ def cluster_table(task: DedupTask) -> ShardRecord:
                     f"TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)")
         finally:
             con.close()
-    return _record(task, [out], task.offset)
+    return finish(task, "clusters", [out], task.offset)
 
 
 def _column(n: int, first: int, rows: np.ndarray, reps: pa.ChunkedArray,
@@ -172,4 +172,4 @@ def write_dups(task: DedupTask) -> ShardRecord:
     with work_file(out) as tmp:
         pq.write_table(table, tmp, compression="zstd")
     report_progress(n, 0)
-    return _record(task, [out], n)
+    return finish(task, DUPS, [out], n)

@@ -18,6 +18,7 @@ resumable like any shard of a stage.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -30,10 +31,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from metamix.base.atomic import atomic_path
+from metamix.base.atomic import atomic_path, write_bytes_atomic
 from metamix.base.hashing import file_hash
 from metamix.base.storage import arrow_source
-from metamix.pipeline.manifest import ShardRecord, ShardStats
+from metamix.pipeline.manifest import ShardRecord, ShardStats, StageManifest
 
 SIGNATURES = "signatures"
 BAND_KEYS = "band_keys"
@@ -86,12 +87,18 @@ def signature_schema(num_perm: int) -> pa.Schema:
                       ("sig", pa.binary(4 * num_perm))])
 
 
-def _record(task: DedupTask, outputs: list[Path], docs: int) -> ShardRecord:
+def finish(task: DedupTask, stage: str, outputs: list[Path], docs: int) -> ShardRecord:
+    """Save the task's record (``<work>/_manifests/<stage>/<shard>.json``, after its outputs:
+    a task killed before has none and runs again) and return it."""
     work = Path(task.work_dir)
-    return ShardRecord(shard=task.shard, input="dedup", input_fingerprint=task.input_fingerprint,
-                       config_hash=task.config_hash,
-                       outputs={str(p.relative_to(work)): file_hash(p) for p in outputs},
-                       stats=ShardStats(read=docs, written=docs))
+    rec = ShardRecord(shard=task.shard, input="dedup", input_fingerprint=task.input_fingerprint,
+                      config_hash=task.config_hash,
+                      outputs={str(p.relative_to(work)): file_hash(p) for p in outputs},
+                      stats=ShardStats(read=docs, written=docs))
+    text = json.dumps(rec.to_json(), indent=2, sort_keys=True) + "\n"
+    write_bytes_atomic(StageManifest(work / stage).record_path(task.shard), text.encode(),
+                       confined=False)   # as work_file
+    return rec
 
 
 @contextmanager
@@ -193,7 +200,7 @@ def signature_shard(task: DedupTask) -> ShardRecord:
                        else _KEY_SCHEMA.empty_table())
     _write_partitioned(exact_path, pa.concat_tables(exact_parts) if exact_parts
                        else _EXACT_SCHEMA.empty_table())
-    return _record(task, [sig_path, bands_path, exact_path], row - task.offset)
+    return finish(task, SIGNATURES, [sig_path, bands_path, exact_path], row - task.offset)
 
 
 def _candidates(con: Any, band_files: list[str], partition: int, out: Path) -> int:
@@ -291,4 +298,4 @@ def pair_partition(task: DedupTask) -> ShardRecord:
                     pq.write_table(LINK_SCHEMA.empty_table(), tmp, compression="zstd")
         finally:
             con.close()
-    return _record(task, [pairs_path, links_path], verified)
+    return finish(task, PAIRS, [pairs_path, links_path], verified)
