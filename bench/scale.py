@@ -151,11 +151,10 @@ def _ends(run_dir: Path) -> dict[str, float]:
     return ends
 
 
-def run_score(config: Path, run_dir: Path) -> dict[str, dict[str, float]]:
-    started = time.time()
-    proc = subprocess.Popen([sys.executable, "-m", "metamix", "score", "-c", str(config)],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    samples: list[tuple[float, float, int]] = []
+def measured(cmd: list[str]) -> list[tuple[float, float, int]]:
+    """Run ``cmd``: (time, CPU seconds of its tree so far, largest RSS now) every 0.2 s."""
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    samples: list[tuple[float, float, int]] = [(time.time(), 0.0, 0)]
     cpu_seen: dict[int, float] = {}
     while proc.poll() is None:
         cpu, rss = _sample(proc.pid, cpu_seen)
@@ -163,8 +162,14 @@ def run_score(config: Path, run_dir: Path) -> dict[str, dict[str, float]]:
         time.sleep(0.2)
     err = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode != 0:
-        raise SystemExit(f"score failed ({proc.returncode}): {err[-2000:]}")
+        raise SystemExit(f"{cmd[2:4]} failed ({proc.returncode}): {err[-2000:]}")
     samples.append((time.time(), sum(cpu_seen.values()), 0))
+    return samples
+
+
+def run_score(config: Path, run_dir: Path) -> dict[str, dict[str, float]]:
+    samples = measured([sys.executable, "-m", "metamix", "score", "-c", str(config)])
+    started = samples[0][0]
     ends = _ends(run_dir)
     out: dict[str, dict[str, float]] = {}
     start = started
@@ -234,6 +239,41 @@ def quality(run_dir: Path, threshold: float = 0.8) -> dict[str, float]:
             "outside_groups": len(outside), "false_flags": false, "flagged": len(flagged)}
 
 
+def in_memory_check(run_dir: Path) -> None:
+    """The pass that held every signature and id in one process (the algorithm the staged
+    pass replaces, from the same library functions); exits 1 unless dups/ equals it."""
+    from metamix.pipeline.dedup import cluster_columns, exact_key, representatives
+    from metamix.pipeline.minhash import MinHasher, lsh_clusters, lsh_params
+
+    ids: list[str] = []
+    keys: list[bytes] = []
+    sigs = []
+    hasher = MinHasher(num_perm=128, ngram=5, seed=0)
+    for path in sorted((run_dir / "scored").glob("*.parquet")):
+        for batch in pq.ParquetFile(path).iter_batches(2048, columns=["id", "text"]):
+            ids.extend(batch.column("id").to_pylist())
+            keys.extend(exact_key(t) for t in batch.column("text").to_pylist())
+            sigs.append(hasher.signatures(batch.column("text")))
+    id_array = np.array(ids, dtype=object)
+    exact_rep = representatives(keys)
+    bands, rows, bar = lsh_params(0.8, 128)
+    near_rep = lsh_clusters(np.concatenate(sigs), bands, rows, min_agreement=bar,
+                            same_as=exact_rep)
+    expected = pa.table([pa.array(ids, pa.string()), *cluster_columns(id_array, exact_rep),
+                         *cluster_columns(id_array, near_rep)],
+                        names=["id", "dup_exact_cluster", "dup_exact_keep",
+                               "dup_near_cluster", "dup_near_keep"])
+    got = pa.concat_tables([pq.read_table(p) for p in sorted((run_dir / "dups").glob("*"))])
+    sys.exit(0 if got.equals(expected) else 1)
+
+
+def baseline(run_dir: Path) -> dict[str, float]:
+    samples = measured([sys.executable, str(Path(__file__).resolve()), "--in-memory",
+                        str(run_dir)])
+    return {"wall_s": samples[-1][0] - samples[0][0], "cpu_s": samples[-1][1],
+            "peak_rss_mib": max(s[2] for s in samples) / 2**20}
+
+
 def _bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
 
@@ -249,7 +289,13 @@ def main() -> None:
     parser.add_argument("--source", type=Path, default=REPO / "data" / "sample" / "train")
     parser.add_argument("--keep", type=Path, help="scratch folder to keep (default: temporary)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also run the in-memory pass (every signature in one process) "
+                             "on the scored shards, and check it gives the same dups/")
+    parser.add_argument("--in-memory", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.in_memory:
+        return in_memory_check(args.in_memory)
     scratch = args.keep or Path(tempfile.mkdtemp(prefix="metamix-scale-"))
     scratch.mkdir(parents=True, exist_ok=True)
     # the demo's tokenizer, so every size measures the same work (trained on first use)
@@ -283,6 +329,8 @@ def main() -> None:
             inter["clusters"] = _bytes(work / "clusters.parquet")
             results[factor] = {"docs": docs, "text_bytes": nbytes, "stages": stages,
                                "intermediate_bytes": inter, "quality": quality(run_dir)}
+            if args.baseline:
+                results[factor]["baseline"] = baseline(run_dir)
             _print(factor, results[factor])
     finally:
         if args.keep is None:
@@ -309,6 +357,13 @@ def _print(factor: int, r: dict) -> None:
     print("intermediate MB/GB: " + ", ".join(f"{k} {v / 1e6 / gb:.0f}" for k, v in
                                                 inter.items())
           + f"; all {sum(inter.values()) / 1e6 / gb:.0f}")
+    if "baseline" in r:
+        b, d = r["baseline"], r["stages"]
+        staged = {k: sum(d[s][k] for s in STAGES[3:]) for k in ("wall_s", "cpu_s")}
+        print(f"in-memory pass (same dups/): wall {b['wall_s']:.1f} s, CPU {b['cpu_s']:.1f} s, "
+              f"peak RSS {b['peak_rss_mib']:,.0f} MiB; staged / in-memory: CPU "
+              f"{staged['cpu_s'] / b['cpu_s']:.2f}, peak RSS "
+              f"{max(d[s]['peak_rss_mib'] for s in STAGES[3:]) / b['peak_rss_mib']:.2f}")
     q = r["quality"]
     print(f"recall exact {q['recall_exact']:.4f}, near {q['recall_near']:.4f} (planted near "
           f"copies below the threshold, not counted: {q['near_below_threshold']}); precision "
