@@ -275,6 +275,8 @@ def baseline(run_dir: Path) -> dict[str, float]:
 
 
 def _bytes(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
 
 
