@@ -32,11 +32,9 @@ match, it is skipped. Files are written under temporary names and renamed, the r
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 import time
-import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +48,7 @@ from metamix.base.atomic import atomic_path
 from metamix.base.hashing import file_hash, json_hash
 from metamix.base.storage import arrow_source, is_remote, relative
 from metamix.pipeline.config import PipelineConfig
+from metamix.pipeline.dedup_stages import exact_key as exact_key  # where callers look for it
 from metamix.pipeline.executor import WorkerPool, threads_per_worker
 from metamix.pipeline.manifest import ShardRecord, ShardStats, StageManifest
 from metamix.pipeline.report import StageReport
@@ -61,12 +60,6 @@ DUP_COLUMNS = ("dup_exact_cluster", "dup_exact_keep", "dup_near_cluster", "dup_n
 WORK_DIR = "_dedup"
 #: bump when the definition of a duplicate changes: reruns the pass
 DEDUP_VERSION = 1
-
-
-def exact_key(text: str) -> bytes:
-    """The normalized content hash: NFKC, case-folded, runs of whitespace as one space."""
-    normalized = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-    return hashlib.blake2b(normalized.encode("utf-8"), digest_size=16).digest()
 
 
 def representatives(keys: list[bytes]) -> np.ndarray:

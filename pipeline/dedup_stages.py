@@ -3,7 +3,7 @@
 * ``signatures`` (one task per scored shard): each document's global row number (shard,
   then row: run order), id and MinHash signature, and its keys split by hash into
   ``dedup.partitions`` partitions: the LSH band keys of documents with words, and the exact
-  key (``metamix.pipeline.dedup.exact_key``). A partition is one row group of the shard's
+  key (``exact_key``). A partition is one row group of the shard's
   key file, so a partition task reads only its own part of every file.
 * ``pairs`` (one task per partition): DuckDB sorts the partition's band keys and pairs each
   document with the previous one of the same band and key (the chains
@@ -18,9 +18,11 @@ resumable like any shard of a stage.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -80,6 +82,12 @@ class DedupTask:
     offset: int = 0                # its first document's row number
     partition: int = 0             # pairs
     inputs: list[str] = field(default_factory=list)   # files under work_dir it reads
+
+
+def exact_key(text: str) -> bytes:
+    """The normalized content hash: NFKC, case-folded, runs of whitespace as one space."""
+    normalized = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return hashlib.blake2b(normalized.encode("utf-8"), digest_size=16).digest()
 
 
 def signature_schema(num_perm: int) -> pa.Schema:
@@ -154,7 +162,6 @@ def _write_partitioned(path: Path, table: pa.Table) -> None:
 
 def signature_shard(task: DedupTask) -> ShardRecord:
     """Signatures, band keys and exact keys of one scored shard."""
-    from metamix.pipeline.dedup import exact_key
     from metamix.pipeline.executor import report_progress
     from metamix.pipeline.minhash import EMPTY, MinHasher, band_keys
 
