@@ -182,7 +182,8 @@ def _compute(cfg: PipelineConfig, console: Console, scored: list[ShardRecord],
     sig_files = sorted(f for r in sigs for f in r.outputs)
     sig_fp = json_hash([r.outputs for r in sigs])
     part_tasks = [ds.DedupTask(shard=f"p-{k:04d}", input_fingerprint=sig_fp, config_hash=base,
-                               work_dir=str(work), params=params, partition=k, inputs=sig_files)
+                               work_dir=str(work), params=params, partition=k, inputs=sig_files,
+                               offsets=offsets[:-1])
                   for k in range(params.partitions)]
     parts = run("dedup_pairs", ds.PAIRS, part_tasks, ds.pair_partition, None)
     part_files = sorted(f for r in parts for f in r.outputs)

@@ -110,7 +110,8 @@ def cluster_table(task: DedupTask) -> ShardRecord:
     work = Path(task.work_dir)
     links = [work / f for f in task.inputs if f.startswith(LINKS + "/")]
     pairs = [work / f for f in task.inputs if f.startswith(PAIRS + "/")]
-    ids = sql_files([str(work / f) for f in task.inputs if f.startswith(SIGNATURES + "/")])
+    ids = sql_files([str(work / f) for f in task.inputs
+                     if f.startswith(SIGNATURES + "/") and f.endswith(".parquet")])
     empty = "SELECT NULL::BIGINT AS row, NULL::BIGINT AS rep WHERE false"
     out = work / CLUSTERS
     with spill_folder(task) as spill:

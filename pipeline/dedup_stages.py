@@ -8,7 +8,8 @@
 * ``pairs`` (one task per partition): DuckDB sorts the partition's band keys and pairs each
   document with the previous one of the same band and key (the chains
   ``minhash.lsh_clusters`` forms); each distinct pair is then verified on the whole
-  signatures (joined from the signature files) against the agreement bar. Exact keys are
+  signatures (memory-mapped ``.npy`` per shard: a pair reads its two rows) against the
+  agreement bar. Exact keys are
   grouped into links from every member to the first document with the key.
 
 Every task reads and writes files only, holds one shard (``signatures``) or what DuckDB's
@@ -81,6 +82,7 @@ class DedupTask:
     scored_path: str = ""          # signatures, dups: the scored shard
     offset: int = 0                # its first document's row number
     partition: int = 0             # pairs
+    offsets: list[int] = field(default_factory=list)   # pairs: each shard's first row
     inputs: list[str] = field(default_factory=list)   # files under work_dir it reads
 
 
@@ -90,9 +92,7 @@ def exact_key(text: str) -> bytes:
     return hashlib.blake2b(normalized.encode("utf-8"), digest_size=16).digest()
 
 
-def signature_schema(num_perm: int) -> pa.Schema:
-    return pa.schema([("row", pa.int64()), ("id", pa.string()),
-                      ("sig", pa.binary(4 * num_perm))])
+ID_SCHEMA = pa.schema([("row", pa.int64()), ("id", pa.string())])
 
 
 def finish(task: DedupTask, stage: str, outputs: list[Path], docs: int) -> ShardRecord:
@@ -140,12 +140,6 @@ def sql_files(paths: list[str]) -> str:
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
 
-def _fixed_binary(values: np.ndarray) -> pa.Array:
-    width = values.shape[1] * values.itemsize
-    return pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(width), len(values), [None, pa.py_buffer(np.ascontiguousarray(values))])
-
-
 def _write_partitioned(path: Path, table: pa.Table) -> None:
     """One row group per partition (in partition order), so a reader filtering on
     ``part`` skips the others by their statistics."""
@@ -168,15 +162,20 @@ def signature_shard(task: DedupTask) -> ShardRecord:
     p = task.params
     work = Path(task.work_dir)
     hasher = MinHasher(num_perm=p.num_perm, ngram=p.ngram, seed=p.seed)
-    sig_path = work / SIGNATURES / f"{task.shard}.parquet"
+    ids_path = work / SIGNATURES / f"{task.shard}.parquet"
+    sig_path = work / SIGNATURES / f"{task.shard}.npy"
     bands_path = work / BAND_KEYS / f"{task.shard}.parquet"
     exact_path = work / EXACT_KEYS / f"{task.shard}.parquet"
     band_parts: list[pa.Table] = []
     exact_parts: list[pa.Table] = []
     row = task.offset
     reader = pq.ParquetFile(arrow_source(task.scored_path))
-    schema = signature_schema(p.num_perm)
-    with work_file(sig_path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as out:
+    n_docs = reader.metadata.num_rows
+    with work_file(ids_path) as ids_tmp, work_file(sig_path) as sig_tmp, \
+            pq.ParquetWriter(ids_tmp, ID_SCHEMA, compression="zstd") as out:
+        # uncompressed (MinHash values do not compress): verification reads single rows
+        matrix = np.lib.format.open_memmap(sig_tmp, mode="w+", dtype=np.uint32,
+                                           shape=(n_docs, p.num_perm))
         for batch in reader.iter_batches(_READ_ROWS, columns=["id", "text"]):
             texts = batch.column("text")
             rows = np.arange(row, row + batch.num_rows, dtype=np.int64)
@@ -184,8 +183,9 @@ def signature_shard(task: DedupTask) -> ShardRecord:
                 sig = hasher.signatures(texts)
             else:
                 sig = np.full((batch.num_rows, p.num_perm), EMPTY, dtype=np.uint32)
-            out.write_table(pa.table([rows, batch.column("id").cast(pa.string()),
-                                      _fixed_binary(sig)], schema=schema))
+            out.write_table(pa.table([rows, batch.column("id").cast(pa.string())],
+                                     schema=ID_SCHEMA))
+            matrix[row - task.offset:row - task.offset + batch.num_rows] = sig
             if p.near:
                 has_words = ~np.all(sig == EMPTY, axis=1)
                 keys = band_keys(np.ascontiguousarray(sig[has_words]), p.bands, p.rows)
@@ -203,11 +203,14 @@ def signature_shard(task: DedupTask) -> ShardRecord:
                                             schema=_EXACT_SCHEMA))
             row += batch.num_rows
             report_progress(batch.num_rows, texts.nbytes)
+        matrix.flush()
+        del matrix
     _write_partitioned(bands_path, pa.concat_tables(band_parts) if band_parts
                        else _KEY_SCHEMA.empty_table())
     _write_partitioned(exact_path, pa.concat_tables(exact_parts) if exact_parts
                        else _EXACT_SCHEMA.empty_table())
-    return finish(task, SIGNATURES, [sig_path, bands_path, exact_path], row - task.offset)
+    return finish(task, SIGNATURES, [ids_path, sig_path, bands_path, exact_path],
+                  row - task.offset)
 
 
 def _candidates(con: Any, band_files: list[str], partition: int, out: Path) -> int:
@@ -234,37 +237,43 @@ def _candidates(con: Any, band_files: list[str], partition: int, out: Path) -> i
     return written
 
 
-def _signature_rows(column: pa.ChunkedArray | pa.Array, num_perm: int) -> np.ndarray:
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    arr = arr.cast(pa.large_binary())
-    _, offsets, data = arr.buffers()
-    start = np.frombuffer(offsets, dtype=np.int64)[arr.offset]
-    raw = np.frombuffer(data, dtype=np.uint8)[start:start + 4 * num_perm * len(arr)]
-    return raw.view(np.uint32).reshape(len(arr), num_perm)
+class SignatureLookup:
+    """Signatures by global row from the shards' ``.npy`` files, memory-mapped: a lookup
+    reads the pages of the rows asked for, not the files."""
+
+    def __init__(self, paths: list[Path], offsets: list[int]) -> None:
+        self.paths, self.offsets = paths, np.asarray(offsets, dtype=np.int64)
+        self._open: dict[int, np.ndarray] = {}
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        shard = np.searchsorted(self.offsets, rows, side="right") - 1
+        out = None
+        for s in np.unique(shard):
+            if s not in self._open:
+                self._open[s] = np.load(self.paths[s], mmap_mode="r")
+            matrix = self._open[s]
+            if out is None:
+                out = np.empty((len(rows), matrix.shape[1]), dtype=np.uint32)
+            mine = shard == s
+            out[mine] = matrix[rows[mine] - self.offsets[s]]
+        return out if out is not None else np.zeros((0, 0), dtype=np.uint32)
 
 
-def _verify(con: Any, candidates: Path, sig_files: list[str], params: DedupParams,
+def _verify(con: Any, candidates: Path, lookup: SignatureLookup, params: DedupParams,
             out: Path) -> int:
-    """The candidate pairs whose signatures agree on at least ``min_agreement`` of their
-    values, written to ``out``; the number written."""
-    sigs = f"read_parquet({sql_files(sig_files)})"
-    reader = con.sql(
-        f"SELECT c.a, c.b, sa.sig AS sa, sb.sig AS sb "
-        f"FROM (SELECT DISTINCT a, b FROM read_parquet('{candidates}')) AS c "
-        f"JOIN {sigs} AS sa ON sa.row = c.a JOIN {sigs} AS sb ON sb.row = c.b"
-    ).to_arrow_reader(_STREAM_ROWS)
+    """The distinct candidate pairs whose signatures agree on at least ``min_agreement`` of
+    their values, written to ``out``; the number written."""
+    reader = con.sql(f"SELECT DISTINCT a, b FROM read_parquet('{candidates}')"
+                     ).to_arrow_reader(_STREAM_ROWS)
     kept = 0
     with pq.ParquetWriter(out, PAIR_SCHEMA, compression="zstd") as w:
         for batch in reader:
             if not batch.num_rows:
                 continue
-            sa = _signature_rows(batch.column(2), params.num_perm)
-            sb = _signature_rows(batch.column(3), params.num_perm)
-            keep = (sa == sb).mean(axis=1) >= params.min_agreement
+            a, b = batch.column(0).to_numpy(), batch.column(1).to_numpy()
+            keep = (lookup(a) == lookup(b)).mean(axis=1) >= params.min_agreement
             if keep.any():
-                w.write_table(pa.table([batch.column(0).to_numpy()[keep],
-                                        batch.column(1).to_numpy()[keep]],
-                                       schema=PAIR_SCHEMA))
+                w.write_table(pa.table([a[keep], b[keep]], schema=PAIR_SCHEMA))
                 kept += int(keep.sum())
     return kept
 
@@ -286,7 +295,9 @@ def pair_partition(task: DedupTask) -> ShardRecord:
     pairs_path = work / PAIRS / f"{task.shard}.parquet"
     links_path = work / LINKS / f"{task.shard}.parquet"
     files = {kind: [str(work / f) for f in task.inputs if f.startswith(kind + "/")]
-             for kind in (SIGNATURES, BAND_KEYS, EXACT_KEYS)}
+             for kind in (BAND_KEYS, EXACT_KEYS)}
+    lookup = SignatureLookup([work / f for f in task.inputs if f.endswith(".npy")],
+                             task.offsets)
     verified = 0
     with spill_folder(task) as spill:
         con = duckdb_connect(p, spill)
@@ -295,7 +306,7 @@ def pair_partition(task: DedupTask) -> ShardRecord:
                 if p.near:
                     candidates = spill / "candidates.parquet"
                     _candidates(con, files[BAND_KEYS], task.partition, candidates)
-                    verified = _verify(con, candidates, files[SIGNATURES], p, tmp)
+                    verified = _verify(con, candidates, lookup, p, tmp)
                 else:
                     pq.write_table(PAIR_SCHEMA.empty_table(), tmp, compression="zstd")
             with work_file(links_path) as tmp:
