@@ -342,9 +342,11 @@ def main() -> None:
     if 1 in results:
         for factor, r in results.items():
             base = results[1]
-            ratio = [r["stages"][s]["cpu_s"] / r["text_bytes"] /
-                     max(base["stages"][s]["cpu_s"] / base["text_bytes"], 1e-12)
-                     for s in ("scored", "dups", "total")]
+            def per_gb(res: dict, stages: list[str]) -> float:
+                return sum(res["stages"][s]["cpu_s"] for s in stages) / res["text_bytes"]
+
+            ratio = [per_gb(r, group) / max(per_gb(base, group), 1e-12)
+                     for group in (["scored"], STAGES[3:], ["total"])]
             print(f"{factor}x / 1x CPU-s per GB: scored {ratio[0]:.2f}, dedup "
                   f"{ratio[1]:.2f}, total {ratio[2]:.2f}")
 
