@@ -214,6 +214,29 @@ class DedupConfig(Strict):
                                          "bands are tuned to")
     ngram: int = Field(default=5, ge=1, le=32, description="words per shingle")
     num_perm: int = Field(default=128, ge=8, le=1024, description="MinHash permutations")
+    partitions: int = Field(
+        default=16, ge=1, le=4096, description="the band and exact keys are split by hash "
+        "into this many partitions on disk, each grouped into pairs by its own task: a "
+        "task's data is the corpus's keys / partitions (spilled past the memory limit)")
+    duckdb_memory_limit: str = Field(
+        "1GB", pattern=r"(?i)^\d+(\.\d+)?\s*(K|M|G|T)?i?B$",
+        description="DuckDB memory cap of each dedup task (e.g. 1GB); above it DuckDB "
+        "spills to the work folder")
+    duckdb_threads: int | None = Field(
+        default=None, gt=0, description="DuckDB threads per dedup task; null: the cores of "
+        "a worker (cores / workers)")
+    work_dir: str | None = Field(
+        default=None, description="folder of the stages' intermediate files and spill "
+        "(shared by every node under Ray); null: <run>/_dedup, or a local temporary folder "
+        "when the run folder is on an object store")
+    keep_work_files: bool = Field(
+        default=False, description="keep the intermediate files once dups/ is written "
+        "(to measure them); false: removed")
+
+    def output_fields(self) -> dict[str, Any]:
+        """The keys that decide which documents are duplicates (the pass's record hash)."""
+        return self.model_dump(mode="json", include={"exact", "near", "threshold", "ngram",
+                                                     "num_perm"})
 
 
 class PipelineConfig(Strict):

@@ -17,18 +17,26 @@ never renamed: ids stay the user's. ``select`` joins these columns by id and, un
 ``select.drop_duplicates: false``, drops the documents not kept (reasons
 ``duplicate_exact`` and ``duplicate_near``).
 
+The pass runs as four stages of tasks on the command's executor (local pool or Ray), none
+of which holds the corpus: signatures per scored shard, candidate pairs per hash partition
+of the band keys (``metamix.pipeline.dedup_stages``), connected components out of core,
+then ``dups/`` per shard (``metamix.pipeline.dedup_clusters``); memory per task is one
+shard or ``dedup.duckdb_memory_limit``. Their files and records live in the work folder
+(``work_dir``), so a killed pass resumes per shard and partition; it is removed once
+``dups/`` is complete (``dedup.keep_work_files`` keeps it).
+
 The pass is resumable like a stage: its record (``_manifests/dups/all.json``) names the
-scored shards' hashes and the dedup config; while they and its outputs match, it is
-skipped. Files are written under temporary names and renamed, the record last.
+scored shards' hashes and the dedup keys that decide duplicates; while they and its outputs
+match, it is skipped. Files are written under temporary names and renamed, the record last.
 """
 
 from __future__ import annotations
 
-import hashlib
 import shutil
+import tempfile
 import time
-import unicodedata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -38,27 +46,20 @@ from rich.console import Console
 
 from metamix.base.atomic import atomic_path
 from metamix.base.hashing import file_hash, json_hash
-from metamix.base.progress import make_progress
 from metamix.base.storage import arrow_source, is_remote, relative
 from metamix.pipeline.config import PipelineConfig
+from metamix.pipeline.dedup_stages import exact_key as exact_key  # where callers look for it
+from metamix.pipeline.executor import WorkerPool, threads_per_worker
 from metamix.pipeline.manifest import ShardRecord, ShardStats, StageManifest
 from metamix.pipeline.report import StageReport
 
 STAGE = "dups"
 RECORD = "all"
 DUP_COLUMNS = ("dup_exact_cluster", "dup_exact_keep", "dup_near_cluster", "dup_near_keep")
-_SCHEMA = pa.schema([("id", pa.string()), ("dup_exact_cluster", pa.string()),
-                     ("dup_exact_keep", pa.bool_()), ("dup_near_cluster", pa.string()),
-                     ("dup_near_keep", pa.bool_())])
-_READ_ROWS = 2048
+#: the stages' folder inside a local run folder (``work_dir``)
+WORK_DIR = "_dedup"
 #: bump when the definition of a duplicate changes: reruns the pass
 DEDUP_VERSION = 1
-
-
-def exact_key(text: str) -> bytes:
-    """The normalized content hash: NFKC, case-folded, runs of whitespace as one space."""
-    normalized = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-    return hashlib.blake2b(normalized.encode("utf-8"), digest_size=16).digest()
 
 
 def representatives(keys: list[bytes]) -> np.ndarray:
@@ -88,9 +89,20 @@ def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def run_dedup(cfg: PipelineConfig, console: Console, scored: list[ShardRecord]
-              ) -> StageReport | None:
-    """Write ``dups/`` for the scored shards (or skip: it matches); None when disabled."""
+def work_dir(cfg: PipelineConfig) -> Path:
+    """The stages' folder: ``dedup.work_dir``, else ``<run>/_dedup`` (a local temporary
+    folder named after the run folder when that is on an object store)."""
+    if cfg.dedup.work_dir is not None:
+        return Path(cfg.resolve(cfg.dedup.work_dir))
+    if is_remote(cfg.run_dir):
+        return Path(tempfile.gettempdir()) / f"metamix-dedup-{json_hash(str(cfg.run_dir))}"
+    return cfg.run_dir / WORK_DIR
+
+
+def run_dedup(cfg: PipelineConfig, console: Console, scored: list[ShardRecord],
+              pool: Any = None) -> StageReport | None:
+    """Write ``dups/`` for the scored shards (or skip: it matches); None when disabled.
+    ``pool``: the command's executor (a local pool of ``workers`` when None)."""
     dcfg = cfg.dedup
     run_dir = cfg.run_dir
     stage_dir = run_dir / STAGE
@@ -102,13 +114,20 @@ def run_dedup(cfg: PipelineConfig, console: Console, scored: list[ShardRecord]
         return None
     shards = sorted(r.shard for r in scored)
     in_paths = [run_dir / "scored" / f"{s}.parquet" for s in shards]
-    fingerprint = json_hash([rec.outputs for rec in sorted(scored, key=lambda r: r.shard)])
-    config_hash = json_hash([DEDUP_VERSION, dcfg.model_dump(mode="json"), cfg.seed])
+    ordered = sorted(scored, key=lambda r: r.shard)
+    fingerprint = json_hash([rec.outputs for rec in ordered])
+    config_hash = json_hash([DEDUP_VERSION, dcfg.output_fields(), cfg.seed])
     started = time.monotonic()
     done = manifest.completed(RECORD, fingerprint, config_hash)
     if done is None:
-        done = _compute(cfg, console, in_paths, fingerprint, config_hash)
+        if pool is None:
+            with WorkerPool(cfg.n_workers) as own:
+                done = _compute(cfg, console, ordered, fingerprint, config_hash, own)
+        else:
+            done = _compute(cfg, console, ordered, fingerprint, config_hash, pool)
         manifest.save(done)
+        if not dcfg.keep_work_files:
+            _remove_tree(work_dir(cfg))
         processed = done.stats.read
     else:
         processed = 0
@@ -128,62 +147,92 @@ def run_dedup(cfg: PipelineConfig, console: Console, scored: list[ShardRecord]
                        time.monotonic() - started, processed)
 
 
-def _compute(cfg: PipelineConfig, console: Console, in_paths: list[Path], fingerprint: str,
-             config_hash: str) -> ShardRecord:
-    from metamix.pipeline.minhash import MinHasher, lsh_clusters, lsh_params  # numba
+def _params(cfg: PipelineConfig) -> Any:
+    from metamix.pipeline.dedup_stages import DedupParams
+    from metamix.pipeline.minhash import lsh_params  # numba
 
     dcfg = cfg.dedup
-    hasher = MinHasher(num_perm=dcfg.num_perm, ngram=dcfg.ngram, seed=cfg.seed)
-    ids: list[str] = []
-    keys: list[bytes] = []
-    signatures: list[np.ndarray] = []
-    rows_per_shard: list[int] = []
-    total = sum(pq.ParquetFile(arrow_source(p)).metadata.num_rows for p in in_paths)
-    started = time.monotonic()
-    n_bytes = 0
-    with make_progress(console, cfg.progress) as progress:
-        bar = progress.add_task("dedup", total=total, mb=0.0, rate=0.0)
-        for path in in_paths:
-            n_rows = 0
-            reader = pq.ParquetFile(arrow_source(path))
-            for batch in reader.iter_batches(_READ_ROWS, columns=["id", "text"]):
-                texts = batch.column("text")
-                ids.extend(batch.column("id").to_pylist())
-                if dcfg.exact:
-                    keys.extend(exact_key(t) for t in texts.to_pylist())
-                if dcfg.near:
-                    signatures.append(hasher.signatures(texts))
-                n_rows += batch.num_rows
-                n_bytes += texts.nbytes
-                progress.update(bar, advance=batch.num_rows, mb=n_bytes / 1e6,
-                                rate=len(ids) / max(time.monotonic() - started, 1e-9))
-            rows_per_shard.append(n_rows)
-    id_array = np.array(ids, dtype=object)
-    n = len(ids)
-    none = pa.nulls(n, pa.string())
-    keep_all = pa.array(np.ones(n, dtype=bool))
-    exact_rep = representatives(keys) if dcfg.exact else None
-    exact = cluster_columns(id_array, exact_rep) if exact_rep is not None else (none,
-                                                                                keep_all)
-    if dcfg.near and n:
-        bands, rows, bar = lsh_params(dcfg.threshold, dcfg.num_perm)
-        # an exact duplicate is a near duplicate too, whatever case folding did to its words
-        near = cluster_columns(id_array, lsh_clusters(np.concatenate(signatures), bands, rows,
-                                                      min_agreement=bar, same_as=exact_rep))
-    else:
-        near = (none, keep_all)
-    table = pa.Table.from_arrays([pa.array(ids, pa.string()), *exact, *near], schema=_SCHEMA)
+    bands, rows, bar = lsh_params(dcfg.threshold, dcfg.num_perm)
+    return DedupParams(exact=dcfg.exact, near=dcfg.near, num_perm=dcfg.num_perm,
+                       ngram=dcfg.ngram, seed=cfg.seed, bands=bands, rows=rows,
+                       min_agreement=bar, partitions=dcfg.partitions,
+                       memory_limit=dcfg.duckdb_memory_limit,
+                       threads=dcfg.duckdb_threads or threads_per_worker(cfg.n_workers))
+
+
+def _compute(cfg: PipelineConfig, console: Console, scored: list[ShardRecord],
+             fingerprint: str, config_hash: str, pool: Any) -> ShardRecord:
+    """The four stages (``metamix.pipeline.dedup_stages``, ``dedup_clusters``), each
+    resuming from its records under the work folder, then ``dups/`` copied into the run."""
+    from metamix.pipeline import dedup_clusters as dc
+    from metamix.pipeline import dedup_stages as ds
+
+    params = _params(cfg)
+    work = work_dir(cfg)
+    base = json_hash([config_hash, params.partitions])
+    run = _StageRunner(cfg, console, pool, work)
+    paths = [cfg.run_dir / "scored" / f"{r.shard}.parquet" for r in scored]
+    counts = [pq.ParquetFile(arrow_source(p)).metadata.num_rows for p in paths]
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(int).tolist()
+    shard_tasks = [ds.DedupTask(shard=r.shard, input_fingerprint=json_hash(r.outputs),
+                                config_hash=json_hash([base, offsets[i]]), work_dir=str(work),
+                                params=params, scored_path=str(paths[i]), offset=offsets[i])
+                   for i, r in enumerate(scored)]
+    sigs = run("dedup_signatures", ds.SIGNATURES, shard_tasks, ds.signature_shard, offsets[-1])
+    sig_files = sorted(f for r in sigs for f in r.outputs)
+    sig_fp = json_hash([r.outputs for r in sigs])
+    part_tasks = [ds.DedupTask(shard=f"p-{k:04d}", input_fingerprint=sig_fp, config_hash=base,
+                               work_dir=str(work), params=params, partition=k, inputs=sig_files,
+                               offsets=offsets[:-1])
+                  for k in range(params.partitions)]
+    parts = run("dedup_pairs", ds.PAIRS, part_tasks, ds.pair_partition, None)
+    part_files = sorted(f for r in parts for f in r.outputs)
+    ids = [f for f in sig_files if f.startswith(ds.SIGNATURES + "/")]
+    cluster_task = ds.DedupTask(shard="clusters", input_fingerprint=json_hash(
+        [sig_fp, [r.outputs for r in parts]]), config_hash=base, work_dir=str(work),
+        params=params, offset=offsets[-1], inputs=[*part_files, *ids])
+    [clusters] = run("dedup_clusters", "clusters", [cluster_task], dc.cluster_table, None)
+    write_tasks = [ds.DedupTask(shard=t.shard, input_fingerprint=json_hash(
+        [clusters.outputs, sigs[i].outputs]), config_hash=base, work_dir=str(work),
+        params=params, offset=t.offset) for i, t in enumerate(shard_tasks)]
+    written = run("dedup_write", dc.DUPS, write_tasks, dc.write_dups, offsets[-1])
     outputs = {}
-    offset = 0
-    for path, n_rows in zip(in_paths, rows_per_shard, strict=True):
-        out = cfg.run_dir / STAGE / path.name
+    for rec in written:
+        [rel] = rec.outputs
+        out = cfg.run_dir / STAGE / Path(rel).name
         with atomic_path(out) as tmp:
-            pq.write_table(table.slice(offset, n_rows), tmp, compression="zstd")
+            tmp.write_bytes((work / rel).read_bytes())
         outputs[relative(out, cfg.run_dir)] = file_hash(out)
-        offset += n_rows
-    stats = ShardStats(read=n, written=n)
+    stats = ShardStats(read=offsets[-1], written=offsets[-1])
     return ShardRecord(shard=RECORD, input="scored", input_fingerprint=fingerprint,
                        config_hash=config_hash, outputs=outputs, stats=stats)
+
+
+class _StageRunner:
+    """Runs one dedup stage's tasks on the pool, skipping those whose record under
+    ``<work>/_manifests/<stage>/`` still matches (as ``runner._run_stage`` does)."""
+
+    def __init__(self, cfg: PipelineConfig, console: Console, pool: Any, work: Path) -> None:
+        self.cfg, self.console, self.pool, self.work = cfg, console, pool, work
+
+    def __call__(self, label: str, stage: str, tasks: list[Any], fn: Any,
+                 total_docs: int | None) -> list[ShardRecord]:
+        manifest = StageManifest(self.work / stage)
+        done: dict[str, ShardRecord] = {}
+        todo = []
+        for task in tasks:
+            rec = manifest.completed(task.shard, task.input_fingerprint, task.config_hash)
+            if rec is None:
+                todo.append(task)
+            else:
+                done[task.shard] = rec
+        if total_docs is not None:
+            total_docs -= sum(r.stats.read for r in done.values())
+        for rec in self.pool.map(fn, todo, label=label, total_docs=total_docs,
+                                 console=self.console, show_progress=self.cfg.progress and
+                                 bool(todo), docs_of=lambda r: r.stats.read):
+            done[rec.shard] = rec   # its record is saved by the task
+        return [done[t.shard] for t in tasks]
 
 
 def duplicate_counts(paths: list[Path]) -> dict[str, int]:

@@ -123,7 +123,7 @@ def _signatures(doc_offsets: np.ndarray, words: np.ndarray, a: np.ndarray, b: np
 
 
 @numba.njit(cache=True, nogil=True)
-def _band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     keys = np.empty((sig.shape[0], bands), dtype=np.uint64)
     for d in range(sig.shape[0]):
         for band in range(bands):
@@ -195,14 +195,14 @@ def lsh_clusters(signatures: np.ndarray, bands: int, rows: int,
 
     n = signatures.shape[0]
     has_words = ~np.all(signatures == EMPTY, axis=1)
-    keys = _band_keys(np.ascontiguousarray(signatures), bands, rows)
+    keys = band_keys(np.ascontiguousarray(signatures), bands, rows)
     src: list[np.ndarray] = []
     dst: list[np.ndarray] = []
     candidates = np.flatnonzero(has_words)
     for band in range(bands):
-        band_keys = keys[candidates, band]
-        order = np.argsort(band_keys, kind="stable")
-        same = band_keys[order[1:]] == band_keys[order[:-1]]
+        keys_of_band = keys[candidates, band]
+        order = np.argsort(keys_of_band, kind="stable")
+        same = keys_of_band[order[1:]] == keys_of_band[order[:-1]]
         src.append(candidates[order[1:][same]])
         dst.append(candidates[order[:-1][same]])
     edges_src = np.concatenate(src) if src else np.zeros(0, dtype=np.int64)

@@ -274,7 +274,7 @@ def _score_stages(cfg: PipelineConfig, console: Console, pool: WorkerPool,
     scored = _transform(cfg, console, "scored", train.records, "ingest", score_stages,
                         [tok_hash, scorer_params], pool)
     reports.append(_checked(cfg, scored, cfg.input, "input").report)
-    dedup = run_dedup(cfg, console, scored.records)
+    dedup = run_dedup(cfg, console, scored.records, pool)
     if dedup is not None:
         reports.append(dedup)
     if valid:

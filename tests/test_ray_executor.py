@@ -105,6 +105,9 @@ def test_score_and_select_on_two_nodes_match_local_bytes(
     # the shard tasks really ran on both raylets
     placement = json.loads((run_dir / "logs" / "ray_placement.json").read_text())
     assert len(placement["scored"]) == N_SHARDS
+    # the dedup stages too: one task per shard, per partition (16), and the clusters
+    assert [len(placement[s]) for s in ("dedup_signatures", "dedup_pairs", "dedup_clusters",
+                                        "dedup_write")] == [N_SHARDS, 16, 1, N_SHARDS]
     assert len({node for stage in placement.values() for node in stage.values()}) == 2
     summary = json.loads((run_dir / "score_summary.json").read_text())
     ingest = summary["stages"][0]
