@@ -88,10 +88,7 @@ def test_kill_9_of_the_command_takes_its_forkserver_and_workers_with_it(tmp_path
         cmd.wait()
 
 
-@pytest.mark.parametrize("moment", ["forkserver_preloading", pytest.param(
-    "workers_running", marks=pytest.mark.xfail(
-        strict=False, reason="known race (issue 28): under a loaded test run, 1 in ~4 "
-        "interrupts while workers run ends with exit 1 or -2 instead of 130"))])
+@pytest.mark.parametrize("moment", ["forkserver_preloading", "workers_running"])
 def test_ctrl_c_prints_only_its_message(tmp_path: Path, moment: str) -> None:
     cmd = _start_score(tmp_path)
     try:

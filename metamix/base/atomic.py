@@ -7,7 +7,9 @@ resuming never sees a half-written shard.
 Fault injection (``bench/fault_injection.py``): with ``METAMIX_FAULT_COUNTER`` naming a file,
 every commit point (just before and just after each rename) is appended to it, across all
 processes of a command; with ``METAMIX_FAULT_KILL_AT=N`` as well, the command's whole process
-group is SIGKILLed at the N-th point (0-based).
+group is SIGKILLed at the N-th point (0-based), and with ``METAMIX_FAULT_KILL_ON=N<tab>POINT``
+at the N-th time (0-based) the point ``before|after<tab><dest>`` comes (which file's rename
+is the N-th point varies with the workers' timing; a point named by its file does not).
 
 Inside ``confined_to(run_dir, ...)`` (every command that holds a run folder's lock),
 ``atomic_path`` refuses a destination outside those folders: the last line of defence if a
@@ -118,6 +120,7 @@ def atomic_path(dest: str | os.PathLike[str], *, confined: bool = True) -> Itera
 
 _FAULT_COUNTER = os.environ.get("METAMIX_FAULT_COUNTER")
 _FAULT_KILL_AT = os.environ.get("METAMIX_FAULT_KILL_AT")
+_FAULT_KILL_ON = os.environ.get("METAMIX_FAULT_KILL_ON")
 
 
 def _commit_point(phase: str, dest: Path) -> None:
@@ -126,14 +129,19 @@ def _commit_point(phase: str, dest: Path) -> None:
     import fcntl
     import signal
 
+    point = f"{phase}\t{dest}"
     with open(_FAULT_COUNTER, "a+", encoding="utf-8") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         fh.seek(0)
-        index = sum(1 for _ in fh)
-        fh.write(f"{phase}\t{dest}\n")
+        lines = fh.read().splitlines()
+        fh.write(point + "\n")
         fh.flush()
-    if _FAULT_KILL_AT is not None and index == int(_FAULT_KILL_AT):
+    if _FAULT_KILL_AT is not None and len(lines) == int(_FAULT_KILL_AT):
         os.killpg(os.getpgrp(), signal.SIGKILL)
+    if _FAULT_KILL_ON is not None:
+        nth, target = _FAULT_KILL_ON.split("\t", 1)
+        if point == target and lines.count(point) == int(nth):
+            os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
 def write_bytes_atomic(dest: str | os.PathLike[str], data: bytes, *,
