@@ -143,6 +143,7 @@ def clean_run(base: Path) -> tuple[list[Point], dict[str, str]]:
         if (clean / "out").exists():
             shutil.copytree(clean / "out", base / "snapshots" / step, symlinks=True)
         log = base / "logs" / f"{step}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
         if metamix(clean, args, counter=log) != 0:
             raise SystemExit(f"the clean run's step {step} failed")
         seen: dict[str, int] = {}

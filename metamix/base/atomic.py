@@ -93,9 +93,9 @@ def atomic_path(dest: str | os.PathLike[str], *, confined: bool = True) -> Itera
         with tempfile.TemporaryDirectory(prefix="metamix-upload-") as folder:
             tmp = Path(folder) / dest.name
             yield tmp
-            _commit_point("before", dest)
+            commit_point("before", dest)
             upload(tmp, dest)
-            _commit_point("after", dest)
+            commit_point("after", dest)
         return
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
@@ -110,9 +110,9 @@ def atomic_path(dest: str | os.PathLike[str], *, confined: bool = True) -> Itera
             # a write() or Arrow's writer says which errno, never which file
             raise UserError(f"{dest}: no space left on device; free some space and rerun "
                             "to resume") from None
-        _commit_point("before", dest)
+        commit_point("before", dest)
         os.replace(tmp, dest)
-        _commit_point("after", dest)
+        commit_point("after", dest)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -123,7 +123,9 @@ _FAULT_KILL_AT = os.environ.get("METAMIX_FAULT_KILL_AT")
 _FAULT_KILL_ON = os.environ.get("METAMIX_FAULT_KILL_ON")
 
 
-def _commit_point(phase: str, dest: Path) -> None:
+def commit_point(phase: str, dest: Path) -> None:
+    """A commit point for fault injection: call with ``before`` and ``after`` around a
+    rename that publishes a file (a no-op unless ``METAMIX_FAULT_COUNTER`` is set)."""
     if _FAULT_COUNTER is None:
         return
     import fcntl

@@ -19,8 +19,8 @@ from typing import Any
 import yaml
 from rich.console import Console
 
+from metamix.base import interrupt
 from metamix.base.errors import UserError
-from metamix.cli import interrupt
 
 EXAMPLES: dict[str, str] = {
     "score": "metamix score -c configs/demo.yaml --set workers=2",
