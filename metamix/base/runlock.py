@@ -29,7 +29,7 @@ from pathlib import Path
 
 from metamix.base.errors import UserError
 from metamix.base.hashing import json_hash
-from metamix.base.storage import is_remote
+from metamix.base.storage import is_remote, store_endpoint
 
 LOCK_NAME = ".lock"
 LOCK_ENV = "METAMIX_RUN_LOCK"
@@ -42,14 +42,15 @@ _worker_lock_fd: int | None = None
 
 def _lock_file(run_dir: Path) -> Path:
     """``<run>/.lock``; for a run folder on an object store (which has no locks), a local
-    file named after its URI: it keeps two commands on this machine apart, not two
+    file named after its URI and the store's endpoint (the same bucket and path on two
+    endpoints are two run folders): it keeps two commands on this machine apart, not two
     machines."""
     if not is_remote(run_dir):
         run_dir.mkdir(parents=True, exist_ok=True)
         return run_dir / LOCK_NAME
     folder = Path(tempfile.gettempdir()) / "metamix-locks"
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{json_hash(str(run_dir))}.lock"
+    return folder / f"{json_hash([str(run_dir), store_endpoint(run_dir)])}.lock"
 
 
 @contextmanager
