@@ -2,34 +2,38 @@
 
 1. A clean run takes the chain one step command at a time (``metamix score``, ``metarater``,
    ``mix run``, ``select``, ``export --format megatron`` and ``jsonl``), counting each
-   step's commit points (just before and just after each rename of an atomic write, in
-   every process) and keeping a copy of ``out/`` as it stands before each step. Its output
-   files' hashes are the reference; a warm-up run of the whole chain as a user types it
+   step's commit points (just before and just after each rename that publishes a file, in
+   every process), keeping a copy of ``out/`` as it stands before each step and the hashes
+   of the run folder's files after each. A warm-up run of the whole chain as a user types it
    (``metamix run`` + the exports) must end with the same files.
 2. For each commit point of each step: the copy from before that step is restored, the
    step's command is SIGKILLed (its whole process group) at that point, named by its file
    and occurrence (``METAMIX_FAULT_KILL_ON``: which file is the n-th point varies with the
-   workers' timing), then the chain is resumed as a user would (``metamix run``, then the
-   exports). It must end with exactly the reference files (outside ``logs/``) and no
-   temporary file (``.*.tmp-<pid>``, ``*-spill-<pid>``) anywhere under ``out/``.
+   workers' timing), and the chain is resumed up to that step as a user would (``metamix
+   run --until <step>``, ``run``, ``export``). The run folder must then hold exactly the
+   clean run's files after that step (outside ``logs/``) and no temporary file
+   (``.*.tmp-<pid>``, ``*-spill-<pid>``) anywhere under ``out/``.
 
-   Starting a later step's points from the copy is sound: at any kill point of that step
-   the run folder holds the earlier steps' outputs, which are the same files whether the
-   command that wrote them also ran this step or not (step 1 checks the two chains agree).
+   Sound, and what makes every point affordable: at any kill point of a step the run folder
+   holds the earlier steps' outputs, the same files whether the command that wrote them ran
+   this step too or not (step 1 checks the two chains agree); and the later steps read only
+   files, so a resume that ends with the clean files ends the chain like the clean run.
 
     nice -n 10 .venv/bin/python bench/fault_injection.py [--jobs 2] [--every 1]
         [--steps select,export-jsonl] [--minutes 60] [--keep /tmp/fi]
 
-Prints the points tried, resumed identically, failed and with temporary files left, and
-the wall time; with ``--minutes`` it starts no trial after that long (and says how many of
-the points it tried).
+Trials run cheapest first (the last steps' points). Prints the points tried of those
+chosen, resumed identically, with temporary files left, and the wall time; with
+``--minutes`` it starts no trial after that long.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,25 +48,32 @@ import pyarrow.parquet as pq
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-#: Domains of the bundled corpus the reduced chain keeps, and documents of each.
-DOMAINS = ("books", "code", "technical", "web")
+#: Domains of the bundled corpus the reduced chain keeps, documents of each, and the
+#: validation shards it keeps (each shard is a few commit points in every score stage).
+DOMAINS = ("code", "technical", "web")
 DOCS_PER_DOMAIN = 40
+VALIDATION_SHARDS = 2
 
 
 def make_inputs(root: Path) -> None:
-    """``DOCS_PER_DOMAIN`` documents of each of ``DOMAINS``, one shard per domain."""
+    """``DOCS_PER_DOMAIN`` documents of each of ``DOMAINS``, one shard per domain, and the
+    first ``VALIDATION_SHARDS`` shards of the bundled validation split."""
     (root / "data").mkdir(parents=True)
+    (root / "validation").mkdir()
     for domain in DOMAINS:
         shard = sorted((REPO / "data" / "sample" / "train").glob(f"{domain}-*.parquet"))[0]
         table = pq.read_table(shard).slice(0, DOCS_PER_DOMAIN)
         pq.write_table(pa.Table.from_batches(table.to_batches()), root / "data" /
                        f"{domain}.parquet")
+    for shard in sorted((REPO / "data" / "sample" / "validation").glob("*.parquet"))[
+            :VALIDATION_SHARDS]:
+        shutil.copy(shard, root / "validation" / shard.name)
 
 
 CONFIG = {
     "run": "fi", "out_dir": "out", "seed": 0, "workers": 2, "progress": False,
     "input": {"paths": ["../inputs/data/*.parquet"]},
-    "validation": {"paths": [str(REPO / "data" / "sample" / "validation" / "*.parquet")]},
+    "validation": {"paths": ["../inputs/validation/*.parquet"]},
     "tokenizer": {"vocab_size": 600, "sample_docs": 160},
     "score": {"scorers": [{"name": "redpajama"}, {"name": "c4"}]},
     "metarater": {
@@ -82,8 +93,16 @@ STEPS: dict[str, list[str]] = {
     "score": ["score"], "metarater": ["metarater"], "mix": ["mix", "run"],
     "select": ["select"], "export-megatron": ["export", "--format", "megatron"],
     "export-jsonl": ["export", "--format", "jsonl", "--shard-docs", "25"]}
-#: What a user types to finish the chain (and to resume it).
+#: What a user types to finish the chain.
 CHAIN = [["run"], STEPS["export-megatron"], STEPS["export-jsonl"]]
+#: What a user types to resume the chain up to each step (``run`` skips complete steps).
+RESUME: dict[str, list[str]] = {
+    "score": ["run", "--until", "score"], "metarater": ["run", "--until", "metarater"],
+    "mix": ["run", "--until", "mix"], "select": ["run"],
+    "export-megatron": STEPS["export-megatron"], "export-jsonl": STEPS["export-jsonl"]}
+#: The Megatron data path names the export folder absolutely (for the training job), so
+#: it is compared with the folder masked, and its hash in the export's manifest not at all.
+DATA_PATH = "export/megatron/megatron_data_path.txt"
 
 
 @dataclass(frozen=True)
@@ -113,10 +132,23 @@ def run_chain(trial: Path) -> bool:
     return all(metamix(trial, args) == 0 for args in CHAIN)
 
 
-def digests(run_dir: Path) -> dict[str, str]:
-    return {p.relative_to(run_dir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(run_dir.rglob("*")) if p.is_file()
-            and p.relative_to(run_dir).parts[0] not in ("logs", ".lock")}
+def digests(trial: Path) -> dict[str, str]:
+    """sha256 of every file of the trial's run folder outside ``logs/`` and ``.lock``."""
+    run_dir = trial / "out" / "fi"
+    found = {}
+    for p in sorted(run_dir.rglob("*")):
+        rel = p.relative_to(run_dir).as_posix()
+        if not p.is_file() or rel.split("/")[0] in ("logs", ".lock"):
+            continue
+        data = p.read_bytes()
+        if rel == DATA_PATH:   # the folder that wrote it: this trial's, or the copy's
+            data = re.sub(rb"\S*(/out/fi/export/)", rb"<trial>\1", data)
+        elif rel == "_manifests/export-megatron.json":
+            record = json.loads(data)
+            record["files"].pop(Path(DATA_PATH).name, None)
+            data = json.dumps(record, sort_keys=True).encode()
+        found[rel] = hashlib.sha256(data).hexdigest()
+    return found
 
 
 def leftovers(out: Path) -> list[str]:
@@ -134,11 +166,12 @@ def new_trial(base: Path, name: str, snapshot: Path | None) -> Path:
     return work
 
 
-def clean_run(base: Path) -> tuple[list[Point], dict[str, str]]:
-    """Run the chain step by step; return its points and output digests, keeping
-    ``base/snapshots/<step>`` (``out/`` before that step)."""
+def clean_run(base: Path) -> tuple[list[Point], dict[str, dict[str, str]]]:
+    """Run the chain step by step; return its points and, per step, the digests of the run
+    folder after it, keeping ``base/snapshots/<step>`` (``out/`` before that step)."""
     clean = new_trial(base, "clean", None)
     points: list[Point] = []
+    after: dict[str, dict[str, str]] = {}
     for step, args in STEPS.items():
         if (clean / "out").exists():
             shutil.copytree(clean / "out", base / "snapshots" / step, symlinks=True)
@@ -150,12 +183,15 @@ def clean_run(base: Path) -> tuple[list[Point], dict[str, str]]:
         for line in log.read_text().splitlines() if log.exists() else []:
             points.append(Point(step, seen.get(line, 0), line))
             seen[line] = seen.get(line, 0) + 1
-    return points, digests(clean / "out" / "fi")
+        after[step] = digests(clean)
+    return points, after
 
 
 def trial(base: Path, index: int, point: Point, reference: dict[str, str]) -> list[str]:
-    """Kill the step at the point, resume the chain, compare: what went wrong (nothing when
-    the resume is exact). A leftover temporary file is reported as ``leftover: ...``."""
+    """Kill the step at the point, resume the chain up to that step as a user would, and
+    compare the run folder with the clean run's after that step (the later steps read only
+    these files): what went wrong, nothing when the resume is exact. A temporary file left
+    is reported as ``leftover: ...``."""
     snapshot = base / "snapshots" / point.step
     work = new_trial(base, f"k{index:04d}", snapshot if snapshot.exists() else None)
     target = point.line.replace(str(base / "clean"), str(work))
@@ -164,12 +200,12 @@ def trial(base: Path, index: int, point: Point, reference: dict[str, str]) -> li
                        f"{point.nth}\t{target}")
         if code != -9:
             return [f"the step was not killed (exit {code})"]
-        if not run_chain(work):
-            return ["the resumed chain failed"]
+        if metamix(work, RESUME[point.step]) != 0:
+            return ["the resume failed"]
         problems = []
         if left := leftovers(work / "out"):
             problems.append(f"leftover: {len(left)} temporary files, e.g. {left[:3]}")
-        got = digests(work / "out" / "fi")
+        got = digests(work)
         if got != reference:
             diff = sorted({d[0] for d in set(got.items()) ^ set(reference.items())})
             problems.append(f"outputs differ from the clean run: {diff[:5]}")
@@ -200,9 +236,10 @@ def main() -> int:
     if not run_chain(warm):              # also warms caches (numba kernels)
         print("the chain failed")
         return 1
-    chain_files = digests(warm / "out" / "fi")
+    chain_files = digests(warm)
     shutil.rmtree(warm)
-    points, reference = clean_run(base)
+    points, after = clean_run(base)
+    reference = after[list(STEPS)[-1]]
     per_step = {s: sum(p.step == s for p in points) for s in STEPS}
     print(f"clean run: {len(points)} commit points ("
           + ", ".join(f"{s} {n}" for s, n in per_step.items())
@@ -213,7 +250,9 @@ def main() -> int:
         print(f"the chain and the stepwise run differ: {diff[:5]}")
         return 1
     wanted = set(args.steps.split(","))
-    chosen = [(i, p) for i, p in enumerate(points) if p.step in wanted][::args.every]
+    # the cheapest trials (the last steps) first, so a time limit leaves the dear ones out
+    chosen = sorted([(i, p) for i, p in enumerate(points) if p.step in wanted][::args.every],
+                    key=lambda item: (-list(STEPS).index(item[1].step), item[0]))
     deadline = None if args.minutes is None else started + args.minutes * 60
     failures: list[str] = []
     tried = identical = with_leftovers = 0
@@ -221,7 +260,7 @@ def main() -> int:
     def one(item: tuple[int, Point]) -> list[str] | None:
         if deadline is not None and time.monotonic() > deadline:
             return None   # not tried
-        return trial(base, *item, reference)
+        return trial(base, *item, after[item[1].step])
 
     with ThreadPoolExecutor(args.jobs) as pool:
         for (k, point), problems in zip(chosen, pool.map(one, chosen), strict=True):
