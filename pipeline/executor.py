@@ -13,7 +13,9 @@ never oversubscribe the machine.
 
 Workers live no longer than the command: the forkserver and each worker have the kernel
 SIGKILL them when their parent dies, and each worker holds a share of the run lock
-(``metamix.base.runlock``), so a rerun cannot start while one still writes.
+(``metamix.base.runlock``), so a rerun cannot start while one still writes. While the
+command waits on its pool, Ctrl-C raises between the waits, never inside the pool's locks
+(``metamix.base.interrupt.deferred``).
 """
 
 from __future__ import annotations
