@@ -138,13 +138,19 @@ def die_with_parent() -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether the process runs; a zombie (killed, not yet reaped: the workers of a command
+    just SIGKILLed, while the rerun starts) writes no more and counts as gone."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True   # no /proc (not Linux): alive as far as we can tell
+    return state not in ("Z", "X")
 
 
 def remove_stale_temps(root: Path, *, only_dead: bool = True) -> list[Path]:
