@@ -13,13 +13,16 @@ never oversubscribe the machine.
 
 Workers live no longer than the command: the forkserver and each worker have the kernel
 SIGKILL them when their parent dies, and each worker holds a share of the run lock
-(``metamix.base.runlock``), so a rerun cannot start while one still writes.
+(``metamix.base.runlock``), so a rerun cannot start while one still writes. While the
+command waits on its pool, Ctrl-C raises between the waits, never inside the pool's locks
+(``metamix.base.interrupt.deferred``).
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -27,6 +30,7 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 
+from metamix.base import interrupt
 from metamix.base.progress import make_progress
 from metamix.base.runlock import die_with_parent, exit_on_interrupt, join_run_lock
 
@@ -169,9 +173,11 @@ class WorkerPool:
 
     def close(self) -> None:
         if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
-            self._queue = None
+            with interrupt.deferred():   # the shutdown takes the pool's locks
+                self._executor.shutdown(wait=True, cancel_futures=True)
+                self._executor = None
+                self._queue = None
+            interrupt.check()
 
 
 def _start_forkserver(threads: int) -> None:
@@ -185,15 +191,23 @@ def _start_forkserver(threads: int) -> None:
     BLAS pools re-form after the fork, ~0.15 s more between them (perf, 2 workers).
     Workers still get the limits in ``_init_worker``; a forkserver already up (started by an
     earlier pool in this process) keeps the environment it has."""
-    from multiprocessing import forkserver
+    from multiprocessing import forkserver, resource_tracker
 
     settings = _thread_env(threads)
     settings.update({k: v for k, v in WORKER_MALLOC_ENV.items() if k not in os.environ})
     saved = {var: os.environ.get(var) for var in settings}
     os.environ.update(settings)
+    # The forkserver starts with SIGINT blocked (a mask survives fork and exec), so a Ctrl-C
+    # while its interpreter starts and imports cannot print a traceback from it; it ignores
+    # SIGINT and unblocks it in ``forkserver_init``. Here a Ctrl-C meanwhile stays pending
+    # (or goes to another thread) and is not lost. The resource tracker starts first: its
+    # start unblocks SIGINT in this thread when it is done (and protects itself alike).
+    resource_tracker.ensure_running()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         forkserver.ensure_running()
     finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         for var, value in saved.items():
             if value is None:
                 os.environ.pop(var, None)
@@ -258,19 +272,24 @@ def run_tasks(
             finally:
                 _progress_queue = previous
         else:
-            executor, q = pool.executor()
-            pending: dict[Future[R], int] = {executor.submit(fn, t): i
-                                             for i, t in enumerate(tasks)}
-            try:
-                while pending:
-                    finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-                    advance(_drain(q))
-                    for fut in finished:
-                        results[pending.pop(fut)] = fut.result()
-            finally:
-                for fut in pending:
-                    fut.cancel()
-            advance(_drain(q))
+            # Ctrl-C raises between the waits, never inside the pool's locks (``deferred``)
+            with interrupt.deferred():
+                executor, q = pool.executor()
+                pending: dict[Future[R], int] = {executor.submit(fn, t): i
+                                                 for i, t in enumerate(tasks)}
+                try:
+                    while pending:
+                        interrupt.check()
+                        finished, _ = wait(pending, timeout=0.25,
+                                           return_when=FIRST_COMPLETED)
+                        advance(_drain(q))
+                        for fut in finished:
+                            results[pending.pop(fut)] = fut.result()
+                finally:
+                    for fut in pending:
+                        fut.cancel()
+                advance(_drain(q))
+            interrupt.check()
         if total_docs is None:
             progress.update(bar, total=done_docs)
     return [r for r in results if r is not None]

@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from metamix.base.atomic import write_bytes_atomic
+from metamix.base.atomic import commit_point, write_bytes_atomic
 
 INDEX_HEADER = b"MMIDIDX\x00\x00"
 #: Megatron's DType codes
@@ -66,7 +66,9 @@ class IndexedDatasetWriter:
         documents = np.arange(len(lengths) + 1, dtype=np.int64)
         header = (INDEX_HEADER + struct.pack("<Q", 1) + struct.pack("<B", DTYPE_CODES[self.dtype])
                   + struct.pack("<QQ", len(lengths), len(documents)))
+        commit_point("before", self._bin_path)
         os.replace(self._bin_tmp, self._bin_path)
+        commit_point("after", self._bin_path)
         write_bytes_atomic(_with(self.prefix, ".idx"), header + lengths.tobytes()
                            + pointers.tobytes() + documents.tobytes())
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -77,3 +81,21 @@ def test_a_full_disk_names_the_file_being_written_and_leaves_no_temp(tmp_path: P
                                      "rerun to resume")
         assert list(dest.parent.iterdir()) == []
     assert Path("/dev/full").is_char_device()
+
+
+def test_a_kill_point_named_by_its_file_and_occurrence(tmp_path: Path) -> None:
+    """``METAMIX_FAULT_KILL_ON``: the process group dies at the n-th time that point comes,
+    whatever other files' points came between."""
+    dest = tmp_path / "a.json"
+    script = ("from metamix.base.atomic import write_bytes_atomic as w\n"
+              f"w({str(tmp_path / 'b.json')!r}, b'b')\n"
+              + "".join(f"w({str(dest)!r}, b'{i}')\n" for i in range(3)))
+    env = {**os.environ, "METAMIX_FAULT_COUNTER": str(tmp_path / "points.log"),
+           "METAMIX_FAULT_KILL_ON": f"1\tafter\t{dest}"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, start_new_session=True,
+                          timeout=60)
+    assert done.returncode == -signal.SIGKILL
+    assert dest.read_bytes() == b"1"   # killed just after its second rename
+    assert (tmp_path / "points.log").read_text().splitlines() == [
+        f"before\t{tmp_path / 'b.json'}", f"after\t{tmp_path / 'b.json'}",
+        f"before\t{dest}", f"after\t{dest}", f"before\t{dest}", f"after\t{dest}"]

@@ -7,7 +7,9 @@ resuming never sees a half-written shard.
 Fault injection (``bench/fault_injection.py``): with ``METAMIX_FAULT_COUNTER`` naming a file,
 every commit point (just before and just after each rename) is appended to it, across all
 processes of a command; with ``METAMIX_FAULT_KILL_AT=N`` as well, the command's whole process
-group is SIGKILLed at the N-th point (0-based).
+group is SIGKILLed at the N-th point (0-based), and with ``METAMIX_FAULT_KILL_ON=N<tab>POINT``
+at the N-th time (0-based) the point ``before|after<tab><dest>`` comes (which file's rename
+is the N-th point varies with the workers' timing; a point named by its file does not).
 
 Inside ``confined_to(run_dir, ...)`` (every command that holds a run folder's lock),
 ``atomic_path`` refuses a destination outside those folders: the last line of defence if a
@@ -91,9 +93,9 @@ def atomic_path(dest: str | os.PathLike[str], *, confined: bool = True) -> Itera
         with tempfile.TemporaryDirectory(prefix="metamix-upload-") as folder:
             tmp = Path(folder) / dest.name
             yield tmp
-            _commit_point("before", dest)
+            commit_point("before", dest)
             upload(tmp, dest)
-            _commit_point("after", dest)
+            commit_point("after", dest)
         return
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
@@ -108,9 +110,9 @@ def atomic_path(dest: str | os.PathLike[str], *, confined: bool = True) -> Itera
             # a write() or Arrow's writer says which errno, never which file
             raise UserError(f"{dest}: no space left on device; free some space and rerun "
                             "to resume") from None
-        _commit_point("before", dest)
+        commit_point("before", dest)
         os.replace(tmp, dest)
-        _commit_point("after", dest)
+        commit_point("after", dest)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -118,22 +120,30 @@ def atomic_path(dest: str | os.PathLike[str], *, confined: bool = True) -> Itera
 
 _FAULT_COUNTER = os.environ.get("METAMIX_FAULT_COUNTER")
 _FAULT_KILL_AT = os.environ.get("METAMIX_FAULT_KILL_AT")
+_FAULT_KILL_ON = os.environ.get("METAMIX_FAULT_KILL_ON")
 
 
-def _commit_point(phase: str, dest: Path) -> None:
+def commit_point(phase: str, dest: Path) -> None:
+    """A commit point for fault injection: call with ``before`` and ``after`` around a
+    rename that publishes a file (a no-op unless ``METAMIX_FAULT_COUNTER`` is set)."""
     if _FAULT_COUNTER is None:
         return
     import fcntl
     import signal
 
+    point = f"{phase}\t{dest}"
     with open(_FAULT_COUNTER, "a+", encoding="utf-8") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         fh.seek(0)
-        index = sum(1 for _ in fh)
-        fh.write(f"{phase}\t{dest}\n")
+        lines = fh.read().splitlines()
+        fh.write(point + "\n")
         fh.flush()
-    if _FAULT_KILL_AT is not None and index == int(_FAULT_KILL_AT):
+    if _FAULT_KILL_AT is not None and len(lines) == int(_FAULT_KILL_AT):
         os.killpg(os.getpgrp(), signal.SIGKILL)
+    if _FAULT_KILL_ON is not None:
+        nth, target = _FAULT_KILL_ON.split("\t", 1)
+        if point == target and lines.count(point) == int(nth):
+            os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
 def write_bytes_atomic(dest: str | os.PathLike[str], data: bytes, *,

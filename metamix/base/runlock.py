@@ -29,7 +29,7 @@ from pathlib import Path
 
 from metamix.base.errors import UserError
 from metamix.base.hashing import json_hash
-from metamix.base.storage import is_remote
+from metamix.base.storage import is_remote, store_endpoint
 
 LOCK_NAME = ".lock"
 LOCK_ENV = "METAMIX_RUN_LOCK"
@@ -42,14 +42,15 @@ _worker_lock_fd: int | None = None
 
 def _lock_file(run_dir: Path) -> Path:
     """``<run>/.lock``; for a run folder on an object store (which has no locks), a local
-    file named after its URI: it keeps two commands on this machine apart, not two
+    file named after its URI and the store's endpoint (the same bucket and path on two
+    endpoints are two run folders): it keeps two commands on this machine apart, not two
     machines."""
     if not is_remote(run_dir):
         run_dir.mkdir(parents=True, exist_ok=True)
         return run_dir / LOCK_NAME
     folder = Path(tempfile.gettempdir()) / "metamix-locks"
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{json_hash(str(run_dir))}.lock"
+    return folder / f"{json_hash([str(run_dir), store_endpoint(run_dir)])}.lock"
 
 
 @contextmanager
@@ -137,13 +138,19 @@ def die_with_parent() -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether the process runs; a zombie (killed, not yet reaped: the workers of a command
+    just SIGKILLed, while the rerun starts) writes no more and counts as gone."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True   # no /proc (not Linux): alive as far as we can tell
+    return state not in ("Z", "X")
 
 
 def remove_stale_temps(root: Path, *, only_dead: bool = True) -> list[Path]:

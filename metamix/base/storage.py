@@ -69,6 +69,23 @@ def as_path(path: str | os.PathLike[str]) -> Path:
 _S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
+#: Where each scheme's store is, from the variables its backend reads: the same bucket and
+#: key on two endpoints (AWS and a MinIO, two emulators) are two different objects.
+_ENDPOINT_VARS = {"s3": ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+                  "gs": ("STORAGE_EMULATOR_HOST",), "gcs": ("STORAGE_EMULATOR_HOST",)}
+
+
+def store_endpoint(path: Any) -> str:
+    """The endpoint the backend would send ``path``'s requests to, as configured in the
+    environment ("" for the scheme's default service, or a local path)."""
+    text = str(path)
+    scheme = text.split("://", 1)[0].lower() if is_uri(text) else ""
+    for var in _ENDPOINT_VARS.get(scheme, ()):
+        if os.environ.get(var):
+            return os.environ[var].rstrip("/")
+    return ""
+
+
 def check_uri(uri: str) -> None:
     """Refuse an ``s3://`` URI whose bucket S3 would reject (a glob in the bucket is left
     to the glob's own "nothing matches"). A bucket alone (``s3://bucket``) is a valid

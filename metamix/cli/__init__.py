@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 
+from metamix.base import interrupt
 from metamix.base.errors import UserError
 
 EXAMPLES: dict[str, str] = {
@@ -304,36 +305,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     # starts with this process's -W options) unlinks the semaphores they held, warning
     # "leaked semaphore objects": noise after the one message, and nothing is left behind.
     sys.warnoptions.append("ignore:resource_tracker:UserWarning")
-    try:
-        if args.command == "mix" and args.mix_command == "run":
-            _step("mix")(args, console)
-        elif args.command == "mix":
-            from metamix.mixtures.mix.cli import cmd_mix
+    with interrupt.handled():
+        try:
+            try:
+                _dispatch(args, console)
+            except BaseException as exc:
+                return _report(exc, console)
+        except KeyboardInterrupt:   # Ctrl-C came while another error was being reported
+            interrupt.quiet()
+            console.print(interrupt.MESSAGE)
+            return 130
+    return 0
 
-            cmd_mix(args, console)
-        else:
-            COMMANDS[args.command][0](args, console)
-    except UserError as exc:
-        from metamix.base.storage import unreachable_store_message
 
+def _dispatch(args: argparse.Namespace, console: Console) -> None:
+    if args.command == "mix" and args.mix_command == "run":
+        _step("mix")(args, console)
+    elif args.command == "mix":
+        from metamix.mixtures.mix.cli import cmd_mix
+
+        cmd_mix(args, console)
+    else:
+        COMMANDS[args.command][0](args, console)
+
+
+def _report(exc: BaseException, console: Console) -> int:
+    """The exit status for an error out of a command, after printing its one line; a bug
+    (no user cause, no Ctrl-C) is raised again and keeps its traceback."""
+    from metamix.base.storage import unreachable_store_message
+
+    if interrupt.caused_by_interrupt(exc):
+        # whatever the interrupt broke first (a DuckDB query, the worker pool) is the
+        # interrupt: one message, and a late KeyboardInterrupt cannot add a traceback
+        interrupt.quiet()
+        console.print(interrupt.MESSAGE)
+        return 130
+    if isinstance(exc, UserError):
         # a step that wraps a read error (select's "reading scored shards: ...") would
         # print DuckDB's flattened traceback when the cause is the store going away
         console.print(f"[bold red]error:[/] {unreachable_store_message(exc) or exc}",
                       soft_wrap=True)
         return 2
-    except KeyboardInterrupt:
-        console.print("interrupted; rerun the same command to resume")
-        return 130
-    except Exception as exc:
-        # a file-system error the user can fix, or the object store gone away: from any
-        # layer (a worker's read, an upload, DuckDB's scan), so recognised here once rather
-        # than at each call site; anything else is a bug and keeps its traceback
-        from metamix.base.storage import unreachable_store_message
-
-        message = (_os_error_message(exc) if isinstance(exc, OSError) else None) \
-            or unreachable_store_message(exc)
-        if message is None:
-            raise
-        console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
-        return 2
-    return 0
+    if not isinstance(exc, Exception):
+        raise exc
+    # a file-system error the user can fix, or the object store gone away: from any layer
+    # (a worker's read, an upload, DuckDB's scan), so recognised here once rather than at
+    # each call site; anything else is a bug and keeps its traceback
+    message = (_os_error_message(exc) if isinstance(exc, OSError) else None) \
+        or unreachable_store_message(exc)
+    if message is None:
+        raise exc
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    return 2
