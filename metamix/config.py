@@ -63,12 +63,26 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     """One line per problem: 'file: key.path: message'."""
     lines = []
     for err in exc.errors():
-        loc = ".".join(str(part) for part in err["loc"]) or "<root>"
+        loc = _dotted(err["loc"])
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
+        if not loc:   # a check across keys: the message names them
+            lines.append(f"{source}: {msg.removeprefix('Value error, ')}")
+            continue
         lines.append(f"{source}: {loc}: {msg}")
     return "\n".join(lines)
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    """``inputs.1.text_field`` as ``inputs[1].text_field`` (other lists keep ``.N``)."""
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int) and i and loc[i - 1] == "inputs":
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
 
 
 def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> RunConfig:

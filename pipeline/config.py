@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from metamix.base.hashing import json_hash
 from metamix.base.names import MAX_NAME, file_name, is_safe_name
@@ -72,6 +72,12 @@ class InputConfig(Strict):
     on_truncated: Literal["error", "quarantine"] = Field(
         default="error", description="a compressed JSONL file that ends early: stop with its "
         "byte offset, or keep the rows before it and quarantine the rest as one record")
+    #: the config key this source sits under, for messages (``inputs[1]`` in ``inputs:``)
+    _key: str = PrivateAttr(default="input")
+
+    @property
+    def key(self) -> str:
+        return self._key
 
     @field_validator("domain_from_path")
     @classmethod
@@ -115,6 +121,16 @@ class InputConfig(Strict):
     def kept_columns(self) -> dict[str, str]:
         """Output column name → path of every kept user field."""
         return dict(_kept_pairs(self.keep_fields))
+
+
+class SourceConfig(InputConfig):
+    """One source of ``inputs:``: an input with its own paths, format, field mapping,
+    domain and kept fields, and an optional id prefix."""
+
+    id_prefix: str | None = Field(
+        default=None, min_length=1, description="prepended to every id of this source (e.g. "
+        "'web:'); an id found in two sources stops the run naming both files, so sources "
+        "with overlapping ids need one")
 
 
 def _kept_pairs(v: list[str] | dict[str, str]) -> list[tuple[str, str]]:
@@ -255,7 +271,13 @@ class PipelineConfig(Strict):
         default="local", description="local: a process pool of `workers`; ray: tasks on the "
         "Ray cluster named by `ray.address` (same outputs, byte for byte)")
     ray: RayConfig = Field(default_factory=RayConfig)
-    input: InputConfig
+    input: InputConfig | None = Field(
+        default=None, description="the documents, as one source (shorthand for a one-entry "
+        "inputs: list)")
+    inputs: list[SourceConfig] | None = Field(
+        default=None, min_length=1, description="several sources, each with its own paths, "
+        "format, field mapping (text/id/domain/source fields), domain and keep_fields; "
+        "give input or inputs")
     validation: InputConfig | None = Field(
         default=None, description="held-out split (same keys as input): tokenized, never scored")
     tokenizer: TokenizerConfig = Field(
@@ -279,6 +301,42 @@ class PipelineConfig(Strict):
                              "from A-Z a-z 0-9 _ . - (not starting with '.' or '-', not "
                              "ending with '.', not a device name such as CON)")
         return value
+
+    @model_validator(mode="after")
+    def _one_input_form(self) -> PipelineConfig:
+        if (self.input is None) == (self.inputs is None):
+            raise ValueError("give exactly one of 'input' (one source) or 'inputs' (a list "
+                             "of sources)")
+        directions: dict[str, tuple[str, str]] = {}
+        for i, source in enumerate(self.inputs or []):
+            source._key = f"inputs[{i}]"
+            for column, direction in source.score_fields.items():
+                other = directions.setdefault(column, (direction, source.key))
+                if other[0] != direction:
+                    raise ValueError(f"{source.key}.score_fields.{column}: {direction} here "
+                                     f"but {other[0]} in {other[1]}")
+        return self
+
+    @property
+    def sources(self) -> list[InputConfig]:
+        """Every input source, in config order (``input:`` is the one-source form)."""
+        return [self.input] if self.input is not None else list(self.inputs or [])
+
+    def kept_columns(self) -> dict[str, str]:
+        """Output column → path of every kept user field of any source (the first source
+        naming a column gives the path shown)."""
+        out: dict[str, str] = {}
+        for source in self.sources:
+            for column, path in source.kept_columns().items():
+                out.setdefault(column, path)
+        return out
+
+    def score_fields(self) -> dict[str, Direction]:
+        """Kept columns that are scores, with their direction, over every source."""
+        out: dict[str, Direction] = {}
+        for source in self.sources:
+            out.update(source.score_fields)
+        return out
 
     @property
     def run_dir(self) -> Path:

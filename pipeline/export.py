@@ -6,11 +6,13 @@
   ``.bin``/``.idx``, documents shuffled by the seed) tokenized with the run's tokenizer
   (``tokenizer.path`` when set, so the team's own tokenizer; else the BPE the run trained
   and counted ``n_tokens`` with), and ``megatron_data_path.txt``, the ``--data-path`` blend
-  of those prefixes weighted by the mixture (``select.mixture_file``) or, without one, by
-  each domain's share of the exported tokens.
+  of those prefixes weighted by the shipped shares: each domain's share of the selection's
+  tokens (``selection_summary.json``'s ``shares``), which is the mixture's when ``select``
+  could fill its budgets.
 
 Files are written under temporary names and renamed; ``_manifests/export-<format>.json``
-(written last) lists them with their hashes. Same config and selection, same bytes.
+(written last) lists them with their hashes, the per-domain counts and the shipped shares
+beside the mixture's chosen ones. Same config and selection, same bytes.
 """
 
 from __future__ import annotations
@@ -78,9 +80,10 @@ def run_export(cfg: PipelineConfig, console: Console, fmt: str, out_dir: Path | 
         raise UserError(f"export writes a local folder, not {out}: pass --out /local/dir "
                         "(the run on the object store is read in place)")
     files = selected_files(cfg)
+    shares = _shares(cfg)
     started = time.monotonic()
     if fmt == "megatron":
-        written, rows = _megatron(cfg, console, files, out, eod_token)
+        written, rows = _megatron(cfg, console, files, out, eod_token, shares)
     else:
         written, rows = _shards(cfg, console, files, out, fmt, shard_docs,
                                 list(columns or DEFAULT_COLUMNS))
@@ -91,7 +94,8 @@ def run_export(cfg: PipelineConfig, console: Console, fmt: str, out_dir: Path | 
             stale.unlink()
     write_json_atomic(stage_summary_path(cfg.run_dir, f"export-{fmt}"), {
         "format": fmt, "seed": cfg.seed, "folder": _label(out, cfg),
-        "files": {p.name: file_hash(p) for p in sorted(written)}, "per_domain": rows})
+        "files": {p.name: file_hash(p) for p in sorted(written)}, "per_domain": rows,
+        "shares": shares})
     table = Table(title=f"metamix export · {fmt} · {time.monotonic() - started:.1f}s",
                   title_justify="left")
     for col in ("domain", "docs", "tokens"):
@@ -154,8 +158,23 @@ class _Bar:
                              rate=self.docs / max(time.monotonic() - self.started, 1e-9))
 
 
+def _shares(cfg: PipelineConfig) -> dict[str, Any]:
+    """The selection's shipped token shares and the mixture's chosen ones, as
+    ``selection_summary.json`` records them (its ``shares``; one rounding everywhere)."""
+    summary = orjson.loads((cfg.run_dir / "selection_summary.json").read_bytes())
+    shares = summary.get("shares") or {}
+    shipped = shares.get("shipped")
+    if shipped is None:   # a summary from before shares were recorded: from its token counts
+        from metamix.pipeline.selection.shares import rounded_shares
+
+        tokens = {d: e["tokens_after"] for d, e in summary["domains"].items()}
+        shipped = rounded_shares(tokens) if sum(tokens.values()) else {}
+    return {"shipped": shipped, "chosen": shares.get("chosen")}
+
+
 def _megatron(cfg: PipelineConfig, console: Console, files: list[Path], out: Path,
-              eod_token: str | None) -> tuple[set[Path], dict[str, Any]]:
+              eod_token: str | None, shares: dict[str, Any]
+              ) -> tuple[set[Path], dict[str, Any]]:
     from tokenizers import Tokenizer
 
     tok_path = cfg.run_dir / "tokenizer.json"
@@ -194,7 +213,7 @@ def _megatron(cfg: PipelineConfig, console: Console, files: list[Path], out: Pat
                     bar.advance(len(texts), batch_tokens * np.dtype(dtype).itemsize)
             written |= {prefix.parent / (prefix.name + s) for s in (".bin", ".idx")}
             exported[domain] = {"docs": len(index), "tokens": tokens}
-    weights = _blend_weights(cfg, exported)
+    weights = {d: float(shares["shipped"].get(d, 0.0)) for d in exported}
     # absolute prefixes: the training job reads them from wherever it starts
     blend = " ".join(f"{weights[d]:.6f} {out.resolve() / (file_name(d) + '_text_document')}"
                      for d in exported if weights[d] > 0)
@@ -202,18 +221,3 @@ def _megatron(cfg: PipelineConfig, console: Console, files: list[Path], out: Pat
     write_bytes_atomic(path, (blend + "\n").encode())
     written.add(path)
     return written, exported
-
-
-def _blend_weights(cfg: PipelineConfig, exported: dict[str, dict[str, int]]
-                   ) -> dict[str, float]:
-    """The mixture's token weights when the selection was sized by one (Megatron samples
-    fixed-length token sequences, so token shares are what the blend means), else the
-    exported token shares."""
-    from metamix.pipeline.selection import load_mixture_file
-
-    mixture_file = cfg.select.mixture_file if cfg.select is not None else None
-    if mixture_file is not None and cfg.resolve(str(mixture_file)).is_file():
-        weights = load_mixture_file(cfg.resolve(str(mixture_file))).weights
-        return {d: float(weights.get(d, 0.0)) for d in exported}
-    total = sum(r["tokens"] for r in exported.values()) or 1
-    return {d: r["tokens"] / total for d, r in exported.items()}

@@ -98,31 +98,35 @@ def mapped_paths(inp: InputConfig, required_only: bool = True) -> dict[str, str]
     ``required_only`` leaves out mappings whose absence is allowed: ``source_field`` at its
     default (documents then take the file name as source) and ``domain_field`` when the
     domain comes from the path or the config."""
-    keys = {"input.text_field": inp.text_field}
+    at = inp.key
+    keys = {f"{at}.text_field": inp.text_field}
     if inp.id_field:
-        keys["input.id_field"] = inp.id_field
+        keys[f"{at}.id_field"] = inp.id_field
     if inp.domain_field and (not required_only or not (inp.domain_from_path or inp.domain)):
-        keys["input.domain_field"] = inp.domain_field
+        keys[f"{at}.domain_field"] = inp.domain_field
     if inp.source_field and (not required_only or "source_field" in inp.model_fields_set):
-        keys["input.source_field"] = inp.source_field
+        keys[f"{at}.source_field"] = inp.source_field
     return keys
 
 
 def _required(inp: InputConfig) -> dict[str, str]:
     keys = mapped_paths(inp)
-    keys.update({f"input.keep_fields.{name}": path
+    keys.update({f"{inp.key}.keep_fields.{name}": path
                  for name, path in inp.kept_columns().items()})
     return keys
 
 
 def _hint(key: str) -> str:
-    if key == "input.id_field":
-        return "; set input.id_field: null to use content hashes as ids"
-    if key == "input.source_field":
-        return "; leave input.source_field out to use the file name"
-    if key == "input.domain_field":
-        return ("; or take the domain from the path (input.domain_from_path) or give one "
-                "(input.domain)")
+    at, _, leaf = key.rpartition(".")
+    if at.endswith("keep_fields"):
+        return ""
+    if leaf == "id_field":
+        return f"; set {at}.id_field: null to use content hashes as ids"
+    if leaf == "source_field":
+        return f"; leave {at}.source_field out to use the file name"
+    if leaf == "domain_field":
+        return (f"; or take the domain from the path ({at}.domain_from_path) or give one "
+                f"({at}.domain)")
     return ""
 
 
@@ -185,7 +189,7 @@ def _json_kind(value: Any) -> str:
 
 
 def unify(name: str, seen: dict[str, tuple[pa.DataType, str]], new: pa.DataType,
-          label: str) -> None:
+          label: str, key: str = "input") -> None:
     """Merge the type ``label`` gives kept field ``name`` into ``seen`` (type, first file)."""
     if name not in seen or pa.types.is_null(seen[name][0]):
         seen[name] = (new, label)
@@ -203,16 +207,17 @@ def unify(name: str, seen: dict[str, tuple[pa.DataType, str]], new: pa.DataType,
     if pa.types.is_string(new) and not pa.types.is_nested(old):
         seen[name] = (pa.string(), where)
         return
-    raise UserError(f"input.keep_fields.{name}: {old} in {where} but {new} in {label}; the "
+    raise UserError(f"{key}.keep_fields.{name}: {old} in {where} but {new} in {label}; the "
                     "column needs one type in every file")
 
 
 @dataclass(frozen=True)
 class KeptField:
-    """One kept user field: output column name, path in the record, Arrow type."""
+    """One kept user field: output column name, path in the record (None: a column of
+    another source, null in this one), Arrow type."""
 
     name: str
-    path: str
+    path: str | None
     type: pa.DataType
 
     def convert(self, value: Any) -> tuple[bool, Any]:

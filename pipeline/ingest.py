@@ -70,6 +70,7 @@ class Canonicalizer:
         self.schema = pa.schema([*CANONICAL_SCHEMA, *kept_schema(self.kept)])
         self.default_source = _stem(shard_path)
         self.path_domain = self._domain_from_path(shard_path)
+        self.id_prefix: str = getattr(inp, "id_prefix", None) or ""
         self.seen_ids: set[str] = set()
 
     def read(self, shard: InputShard, batch_rows: int
@@ -109,9 +110,13 @@ class Canonicalizer:
         if inp.id_field:
             id_column = _as_string(batch.column(inp.id_field))
             good &= _true(pc.greater(pc.binary_length(id_column), 0))
+            if self.id_prefix:
+                id_column = pc.binary_join_element_wise(
+                    pa.scalar(self.id_prefix, pa.string()), id_column, "")
             ids: list[str | None] = id_column.to_pylist()
         else:
-            ids = _content_ids(text, good)
+            ids = [None if i is None else self.id_prefix + i
+                   for i in _content_ids(text, good)]
         domain = None
         if self.path_domain is None:
             domain = _as_string(batch.column(inp.domain_field))
@@ -175,7 +180,8 @@ class Canonicalizer:
         source = inp.source_field
         if source and source not in schema.names and source.split(".")[0] in schema.names:
             return None  # a nested path
-        if any(f.path not in schema.names or schema.field(f.path).type != f.type
+        if any(f.path is not None and (f.path not in schema.names
+                                       or schema.field(f.path).type != f.type)
                for f in self.kept):
             return None
         # a source that is absent or not text is the file's stem on every row
@@ -183,7 +189,8 @@ class Canonicalizer:
 
     def _columnar_batch(self, batch: pa.RecordBatch, keep: list[int], ids: list[str | None],
                         id_column: pa.Array | None, text: pa.Array, domain: pa.Array | None,
-                        source_field: str | None, kept_paths: list[str]) -> pa.RecordBatch:
+                        source_field: str | None, kept_paths: list[str | None]
+                        ) -> pa.RecordBatch:
         """The kept rows' canonical columns: ``id_column`` when the input has ids, else
         the content ids in ``ids``."""
         n = len(keep)
@@ -202,7 +209,8 @@ class Canonicalizer:
             given = rows(_as_string(batch.column(source_field)))
             source_array = pc.if_else(_true(pc.greater(pc.binary_length(given), 0)), given,
                                       pa.scalar(self.default_source, pa.string()))
-        kept = [rows(batch.column(path)) for path in kept_paths]
+        kept = [pa.nulls(n, f.type) if path is None else rows(batch.column(path))
+                for f, path in zip(self.kept, kept_paths, strict=True)]
         return pa.RecordBatch.from_arrays(
             [id_array, rows(text), domain_array, source_array, *kept], schema=self.schema)
 
@@ -239,14 +247,14 @@ class Canonicalizer:
         if len(text) * 4 > inp.max_doc_bytes:   # a UTF-8 char is at most 4 bytes
             size = len(text.encode("utf-8", "surrogatepass"))
             if size > inp.max_doc_bytes:
-                return ("too_large", f"{size:,} bytes > input.max_doc_bytes "
+                return ("too_large", f"{size:,} bytes > {inp.key}.max_doc_bytes "
                         f"{inp.max_doc_bytes:,}"), shown_id
         if inp.id_field:
             if raw_id is None or raw_id == "" or isinstance(raw_id, (dict, list, bool)):
                 return ("missing_id", f"{inp.id_field!r} = {raw_id!r}"), None
-            doc_id = str(raw_id)
+            doc_id = self.id_prefix + str(raw_id)
         else:
-            doc_id = content_id(text)
+            doc_id = self.id_prefix + content_id(text)
         if doc_id in self.seen_ids:
             return ("duplicate_id", "id seen earlier in this shard"), doc_id
         domain = self.path_domain
@@ -260,10 +268,10 @@ class Canonicalizer:
             source = self.default_source
         kept = []
         for f in self.kept:
-            value = get_path(obj, f.path)
+            value = None if f.path is None else get_path(obj, f.path)
             ok, converted = f.convert(value)
             if not ok:
-                return ("kept_field_type", f"input.keep_fields.{f.name} ({f.path}): "
+                return ("kept_field_type", f"{inp.key}.keep_fields.{f.name} ({f.path}): "
                         f"{str(value)[:100]!r} is not {f.type} like the first records "
                         "(convert it, or keep it as text)"), doc_id
             kept.append(converted)
@@ -325,22 +333,36 @@ def inspect_inputs(shards: Sequence[InputShard], inp: InputConfig, label: Any = 
     """Check every field mapping on each input file before any work starts (the schema of
     a columnar file, the first records of a JSONL file) and settle one type per kept
     field; ``label`` turns a path into the name errors show."""
+    return inspect_sources([shards], [inp], [label])[0]
+
+
+def inspect_sources(shards: Sequence[Sequence[InputShard]], sources: Sequence[InputConfig],
+                    labels: Sequence[Any]) -> list[list[KeptField]]:
+    """``inspect_inputs`` of several sources at once: each source's kept fields, as one
+    list of columns for all (the union, in order of first appearance; a column another
+    source keeps has no path here and is null), each column of one type everywhere."""
     seen: dict[str, tuple[pa.DataType, str]] = {}
-    for path in dict.fromkeys(s.path for s in shards):
-        shard = next(s for s in shards if s.path == path)
-        name = label(path)
-        schema = shard_schema(shard)
-        if schema is None:
-            types = check_records(name, inp, _first_objects(shard, inp))
-        else:
-            types = check_schema(name, inp, schema)
-        for column, dtype in types.items():
-            unify(column, seen, dtype, name)
+    for source_shards, inp, label in zip(shards, sources, labels, strict=True):
+        for path in dict.fromkeys(s.path for s in source_shards):
+            shard = next(s for s in source_shards if s.path == path)
+            name = label(path)
+            schema = shard_schema(shard)
+            if schema is None:
+                types = check_records(name, inp, _first_objects(shard, inp))
+            else:
+                types = check_schema(name, inp, schema)
+            for column, dtype in types.items():
+                unify(column, seen, dtype, name, inp.key)
+    columns = list(dict.fromkeys(c for inp in sources for c in inp.kept_columns()))
     out = []
-    for column, field_path in inp.kept_columns().items():
-        dtype = seen.get(column, (pa.string(), ""))[0]
-        out.append(KeptField(column, field_path, pa.string() if pa.types.is_null(dtype)
-                             else dtype))
+    for inp in sources:
+        paths = inp.kept_columns()
+        fields = []
+        for column in columns:
+            dtype = seen.get(column, (pa.string(), ""))[0]
+            fields.append(KeptField(column, paths.get(column),
+                                    pa.string() if pa.types.is_null(dtype) else dtype))
+        out.append(fields)
     return out
 
 

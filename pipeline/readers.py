@@ -52,7 +52,7 @@ class InputShard:
         return path if self.stop is None else f"{path}[{self.start}:{self.stop}]"
 
 
-def _glob(pattern: str) -> list[Path]:
+def _glob(pattern: str, key: str = "input") -> list[Path]:
     """Local glob, or an object-store one (``s3://bucket/prefix/*.jsonl``)."""
     if not is_uri(pattern):
         return [Path(m) for m in glob.glob(pattern, recursive=True)]
@@ -64,10 +64,10 @@ def _glob(pattern: str) -> list[Path]:
         matches = fs.glob(path) if glob.has_magic(path) else (
             [path] if fs.exists(path) else [])
     except (ImportError, ValueError) as exc:
-        raise UserError(f"input.paths: {pattern}: {exc} (pip install 'metamix[cloud]')"
+        raise UserError(f"{key}.paths: {pattern}: {exc} (pip install 'metamix[cloud]')"
                         ) from None
     except OSError as exc:
-        raise UserError(f"input.paths: {pattern}: cannot list: {exc}") from None
+        raise UserError(f"{key}.paths: {pattern}: cannot list: {exc}") from None
     return [as_path(fs.unstrip_protocol(m)) for m in matches]
 
 
@@ -78,19 +78,19 @@ def expand_paths(cfg: PipelineConfig, inp: InputConfig) -> list[Path]:
     ``dataset_info.json`` and ``state.json`` are metadata, not JSON documents)."""
     found: set[Path] = set()
     for pattern in inp.paths:
-        _refuse_outputs_in(str(cfg.resolve(pattern)), pattern, cfg)
-        matches = _glob(str(cfg.resolve(pattern)))
+        _refuse_outputs_in(str(cfg.resolve(pattern)), pattern, cfg, inp.key)
+        matches = _glob(str(cfg.resolve(pattern)), inp.key)
         if not matches:
-            raise UserError(f"input.paths: nothing matches {pattern!r}")
+            raise UserError(f"{inp.key}.paths: nothing matches {pattern!r}")
         before = len(found)
         for m in matches:
             if m.is_dir() and inp.format != "hf_disk":
-                found.update(_walk(m, inp.format == "auto"))
+                found.update(_walk(m, inp.format == "auto", inp.key))
             else:
                 found.add(m)
         if len(found) == before and all(m.is_dir() for m in matches) \
                 and inp.format != "hf_disk":
-            raise UserError(f"input.paths: {pattern!r} holds no .jsonl/.json/.ndjson (plain, "
+            raise UserError(f"{inp.key}.paths: {pattern!r} holds no .jsonl/.json/.ndjson (plain, "
                             ".gz, .zst) or .parquet files")
     return _once_each(found)
 
@@ -108,7 +108,8 @@ def _once_each(paths: set[Path]) -> list[Path]:
     return out
 
 
-def _refuse_outputs_in(resolved: str, pattern: str, cfg: PipelineConfig) -> None:
+def _refuse_outputs_in(resolved: str, pattern: str, cfg: PipelineConfig,
+                       key: str = "input") -> None:
     """Stop before any work when ``pattern`` can reach this run's folder or the shared
     ``_cache`` (out_dir inside the input's folder): a rerun would ingest its own outputs.
     A folder, or a glob with ``**``, reaches everything under it; another glob only what
@@ -128,7 +129,7 @@ def _refuse_outputs_in(resolved: str, pattern: str, cfg: PipelineConfig) -> None
         inside = target.relative_to(base).parts
         if "**" in rest or all(fnmatch.fnmatchcase(t, c) for t, c in zip(inside, rest,
                                                                          strict=False)):
-            raise UserError(f"input.paths: {pattern!r} reaches {target}, where this run "
+            raise UserError(f"{key}.paths: {pattern!r} reaches {target}, where this run "
                             "writes (out_dir is inside the input's folder): its outputs "
                             "would be read back as input; move out_dir out of "
                             f"{base} or narrow the pattern")
@@ -139,13 +140,13 @@ def is_saved_dataset(path: Path) -> bool:
     return (path / "dataset_info.json").is_file() and (path / "state.json").is_file()
 
 
-def _walk(root: Path, detect_datasets: bool) -> list[Path]:
+def _walk(root: Path, detect_datasets: bool, key: str = "input") -> list[Path]:
     """Input files under ``root``; saved datasets are taken whole, not walked into."""
     if is_remote(root):  # a prefix on an object store: its data files (no saved datasets)
         return [p for p in root.rglob("*") if _known_suffix(p) and p.is_file()]
     if detect_datasets and (root / "dataset_dict.json").is_file():
         splits = ", ".join(sorted(p.name for p in root.iterdir() if is_saved_dataset(p)))
-        raise UserError(f"{root}: holds a DatasetDict (splits: {splits}); point input.paths "
+        raise UserError(f"{root}: holds a DatasetDict (splits: {splits}); point {key}.paths "
                         "at one split's folder")
     if detect_datasets and is_saved_dataset(root):
         return [root]
@@ -154,7 +155,7 @@ def _walk(root: Path, detect_datasets: bool) -> list[Path]:
         here = Path(dirpath)
         if detect_datasets and here != root and (is_saved_dataset(here) or
                                                  (here / "dataset_dict.json").is_file()):
-            out.extend(_walk(here, detect_datasets))
+            out.extend(_walk(here, detect_datasets, key))
             dirnames.clear()
             continue
         out.extend(here / f for f in filenames if _known_suffix(here / f))
@@ -166,7 +167,7 @@ def _known_suffix(path: Path) -> bool:
     return name.endswith(JSONL_SUFFIXES) or name.endswith(".parquet")
 
 
-def _detect_kind(path: Path, fmt: str) -> str:
+def _detect_kind(path: Path, fmt: str, key: str = "input") -> str:
     if fmt != "auto":
         return fmt
     name = path.name.lower()
@@ -176,13 +177,13 @@ def _detect_kind(path: Path, fmt: str) -> str:
         return "parquet"
     if name.endswith(JSONL_SUFFIXES):
         return "jsonl"
-    raise UserError(f"{path}: cannot tell the format from the name; set input.format")
+    raise UserError(f"{path}: cannot tell the format from the name; set {key}.format")
 
 
 def plan_shards(cfg: PipelineConfig, inp: InputConfig) -> list[InputShard]:
     shards: list[InputShard] = []
     for path in expand_paths(cfg, inp):
-        kind = _detect_kind(path, inp.format)
+        kind = _detect_kind(path, inp.format, inp.key)
         if kind in ("jsonl", "parquet"):
             shards.append(InputShard(kind, str(path)))
             continue
@@ -219,7 +220,7 @@ def _read_jsonl(path: Path, inp: InputConfig, batch_rows: int) -> Iterator[list[
     except TruncatedInput as exc:
         if inp.on_truncated != "quarantine":
             raise UserError(f"{path}: {exc} at byte {exc.offset}; the file is truncated or "
-                            "corrupt (set input.on_truncated: quarantine to keep the rows "
+                            f"corrupt (set {inp.key}.on_truncated: quarantine to keep the rows "
                             "before it and count the rest as one truncated_input record)"
                             ) from None
         out.append((row, None, "truncated_input", f"{exc} at byte {exc.offset}: the rest of "

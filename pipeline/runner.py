@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,13 @@ from metamix.pipeline.config import InputConfig, PipelineConfig
 from metamix.pipeline.dedup import run_dedup
 from metamix.pipeline.executor import WorkerPool
 from metamix.pipeline.fields import KeptField
-from metamix.pipeline.ingest import inspect_inputs
+from metamix.pipeline.ingest import inspect_sources
 from metamix.pipeline.manifest import ShardRecord, StageManifest, input_fingerprint
 from metamix.pipeline.readers import plan_shards
 from metamix.pipeline.report import StageReport, check_stage_output
 from metamix.pipeline.scorer_specs import build_scorers
 from metamix.pipeline.shard_tasks import ShardTask, ingest_shard, transform_shard
+from metamix.pipeline.sources import check_unique_ids, write_source_counts
 from metamix.pipeline.stages import ApplyScorer, BatchStage, CountTokens, QuarantineIds
 from metamix.pipeline.tokenizer import TOKEN_FILES_DIR, ensure_tokenizer
 from metamix.scorers.base import Scorer
@@ -41,6 +42,8 @@ CODE_VERSION = "1"
 class StageRun:
     records: list[ShardRecord]
     report: StageReport
+    #: ingest stages: shard name -> index of the input source it reads
+    sources: dict[str, int] = field(default_factory=dict)
 
 
 def open_pool(cfg: PipelineConfig, scorers: Sequence[Scorer] = ()) -> WorkerPool | Any:
@@ -115,34 +118,47 @@ def _remove_stale(stage_dir: Path, shards: set[str]) -> None:
             path.unlink()
 
 
-def _ingest(cfg: PipelineConfig, console: Console, stage: str, inp: InputConfig,
-            pool: WorkerPool) -> StageRun:
-    shards = plan_shards(cfg, inp)
-    # labels as the config names the inputs: relative paths stay relative
-    relative = not any(is_uri(p) or Path(p).is_absolute() for p in inp.paths)
+def _ingest(cfg: PipelineConfig, console: Console, stage: str,
+            sources: Sequence[InputConfig], pool: WorkerPool) -> StageRun:
+    """One stage over every source: its shards in source order, each read with its own
+    source's mapping (``pipeline/sources.py``)."""
     base = Path(cfg.base_dir)
-    kept = inspect_inputs(shards, inp, lambda p: os.path.relpath(p, base) if relative else p)
-    config_hash = json_hash([CODE_VERSION, inp.model_dump(mode="json"),
-                             [(f.name, f.path, str(f.type)) for f in kept]])
-    tasks = [
-        ShardTask(stage=stage, shard=f"part-{i:05d}", stage_dir=str(cfg.run_dir / stage),
-                  input_label=s.label_under(Path(cfg.base_dir)) if relative else s.label,
-                  input_fingerprint=input_fingerprint(s.path) + f":{s.start}",
-                  config_hash=config_hash, source=s, batch_size=cfg.score.batch_size)
-        for i, s in enumerate(shards)
-    ]
-    return _run_stage(cfg, console, stage, tasks, _IngestFn(inp, kept), None, pool)
+    plans = [plan_shards(cfg, inp) for inp in sources]
+    # labels as the config names the inputs: relative paths stay relative
+    relative = [not any(is_uri(p) or Path(p).is_absolute() for p in inp.paths)
+                for inp in sources]
+    kept_lists = inspect_sources(
+        plans, sources, [(lambda p: os.path.relpath(p, base)) if rel else str
+                         for rel in relative])
+    tasks: list[ShardTask] = []
+    owner: dict[str, int] = {}
+    for k, (inp, shards, kept) in enumerate(zip(sources, plans, kept_lists, strict=True)):
+        config_hash = json_hash([CODE_VERSION, inp.model_dump(mode="json"),
+                                 [(f.name, f.path, str(f.type)) for f in kept]])
+        for s in shards:
+            name = f"part-{len(tasks):05d}"
+            owner[name] = k
+            tasks.append(ShardTask(
+                stage=stage, shard=name, stage_dir=str(cfg.run_dir / stage),
+                input_label=s.label_under(base) if relative[k] else s.label,
+                input_fingerprint=input_fingerprint(s.path) + f":{s.start}",
+                config_hash=config_hash, source=s, batch_size=cfg.score.batch_size,
+                input_index=k))
+    run = _run_stage(cfg, console, stage, tasks,
+                     _IngestFn(list(zip(sources, kept_lists, strict=True))), None, pool)
+    run.sources = owner
+    return run
 
 
 class _IngestFn:
-    """Picklable closure over the input config for the process pool."""
+    """Picklable closure over the input sources' configs for the process pool."""
 
-    def __init__(self, inp: InputConfig, kept: list[KeptField]) -> None:
-        self.inp = inp
-        self.kept = kept
+    def __init__(self, sources: list[tuple[InputConfig, list[KeptField]]]) -> None:
+        self.sources = sources
 
     def __call__(self, task: ShardTask) -> ShardRecord:
-        return ingest_shard(task, self.inp, self.kept)
+        inp, kept = self.sources[task.input_index]
+        return ingest_shard(task, inp, kept)
 
 
 def find_cross_shard_duplicates(shard_paths: list[Path]) -> dict[str, set[str]]:
@@ -210,7 +226,8 @@ def run_score(cfg: PipelineConfig, console: Console) -> list[StageReport]:
     # Scorers first: a bad spec stops before any data is read, and a user scorer's module
     # is importable before the workers start.
     scorers = build_scorers(cfg.score.scorers, base_dir=Path(cfg.base_dir))
-    _check_kept_names(cfg.input, scorers)
+    for source in cfg.sources:
+        _check_kept_names(source, scorers)
     with open_pool(cfg, scorers) as pool:
         reports = _score_stages(cfg, console, pool, scorers)
         if getattr(pool, "placement", None):  # Ray: which node ran each shard, per stage
@@ -223,7 +240,7 @@ def _check_kept_names(inp: InputConfig, scorers: list[Scorer]) -> None:
     for scorer in scorers:
         for f in scorer.output_schema():
             if f.name in inp.kept_columns():
-                raise UserError(f"input.keep_fields.{f.name}: scorer {scorer.name!r} writes a "
+                raise UserError(f"{inp.key}.keep_fields.{f.name}: scorer {scorer.name!r} writes a "
                                 "column of that name; name the kept field another way "
                                 f"({{my_{f.name}: {inp.kept_columns()[f.name]}}})")
 
@@ -237,15 +254,20 @@ def _checked(cfg: PipelineConfig, run: StageRun, inp: InputConfig, section: str)
 def _score_stages(cfg: PipelineConfig, console: Console, pool: WorkerPool,
                   scorers: list[Scorer]) -> list[StageReport]:
     reports = []
-    train = _checked(cfg, _ingest(cfg, console, "ingest", cfg.input, pool), cfg.input, "input")
+    # the strictest source's quarantine limit holds for the one ingest stage
+    strict = min(cfg.sources, key=lambda s: s.max_quarantine_fraction)
+    train = _checked(cfg, _ingest(cfg, console, "ingest", cfg.sources, pool), strict,
+                     strict.key)
     reports.append(train.report)
-    valid = (_checked(cfg, _ingest(cfg, console, "ingest_validation", cfg.validation, pool),
+    valid = (_checked(cfg, _ingest(cfg, console, "ingest_validation", [cfg.validation], pool),
                       cfg.validation, "validation") if cfg.validation else None)
     if valid:
         reports.append(valid.report)
     train_paths = [cfg.run_dir / "ingest" / f"{r.shard}.parquet" for r in train.records]
     valid_paths = ([cfg.run_dir / "ingest_validation" / f"{r.shard}.parquet"
                     for r in valid.records] if valid else [])
+    if len(cfg.sources) > 1:
+        check_unique_ids(cfg.sources, train.records, train_paths, train.sources)
     dups = find_cross_shard_duplicates(valid_paths + train_paths)
 
     shard_hashes = [h for r in train.records for h in r.outputs.values()]
@@ -273,7 +295,15 @@ def _score_stages(cfg: PipelineConfig, console: Console, pool: WorkerPool,
     scorer_params = [(s.name, s.params()) for s in scorers]
     scored = _transform(cfg, console, "scored", train.records, "ingest", score_stages,
                         [tok_hash, scorer_params], pool)
-    reports.append(_checked(cfg, scored, cfg.input, "input").report)
+    reports.append(_checked(cfg, scored, strict, strict.key).report)
+    if len(cfg.sources) > 1:
+        counts = write_source_counts(cfg.run_dir, cfg.sources, train.sources, train.records,
+                                     scored.records)
+        for key, c in counts.items():
+            console.print(f"  {key}: read {c['read']:,}, ingested {c['written']:,}, "
+                          f"quarantined {sum(c['quarantined'].values()):,}, scored "
+                          f"{c['scored']:,} ({', '.join(c['files'][:3])}"
+                          f"{', ...' if len(c['files']) > 3 else ''})", highlight=False)
     dedup = run_dedup(cfg, console, scored.records, pool)
     if dedup is not None:
         reports.append(dedup)

@@ -65,6 +65,8 @@ class ShardTask:
     stages: list[BatchStage] = field(default_factory=list)
     batch_size: int = 1000
     max_batch_bytes: int = 4_000_000
+    #: ingest tasks: which of the run's input sources the shard belongs to
+    input_index: int = 0
 
 
 @dataclass

@@ -85,6 +85,27 @@ def test_a_new_dedup_pass_reruns_select(tmp_path: Path,
     assert not is_complete(cfg, "select")
 
 
+def test_mix_reruns_when_what_select_may_ship_changes(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """mix plans on the documents select may ship: select's hard_filters, where,
+    drop_duplicates and the dedup pass are its inputs; select's weights are not."""
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(_config(tmp_path, LEARNED))
+    for rel in ("_manifests/scored.json", "_manifests/validation.json", "tokenizer.json",
+                "mixture/weights.json"):
+        (cfg.run_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (cfg.run_dir / rel).write_text(rel)
+    mark_complete(cfg, "mix")
+    assert is_complete(cfg, "mix")
+    assert is_complete(load_config(_config(tmp_path, {**LEARNED, "length_neutral": False})),
+                       "mix")
+    for change in ({"hard_filters": ["c4"]}, {"where": "lang = 'en'"},
+                   {"drop_duplicates": False}):
+        assert not is_complete(load_config(_config(tmp_path, {**LEARNED, **change})), "mix")
+    (cfg.run_dir / "_manifests/dups.json").write_text("duplicates found")
+    assert not is_complete(cfg, "mix")
+
+
 def test_version_and_examples(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--version"])

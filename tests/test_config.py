@@ -40,7 +40,8 @@ def test_bad_values_name_their_paths(tmp_path: Path) -> None:
 
 def test_missing_section_and_bad_regex(tmp_path: Path) -> None:
     path = write_config(tmp_path / "c.yaml")
-    with pytest.raises(UserError, match=r"c\.yaml: input: Field required"):
+    with pytest.raises(UserError, match=r"c\.yaml: give exactly one of 'input' \(one source\) "
+                                        r"or 'inputs'"):
         load_config(path)
     path = write_config(tmp_path / "d.yaml", input={**INPUT, "domain_from_path": "(no-group)"})
     with pytest.raises(UserError, match=r"input\.domain_from_path: Value error, needs a named"):

@@ -88,7 +88,7 @@ def test_select_rewrites_an_older_snippet_from_the_runs_mixture(tmp_path: Path) 
     `select` refreshes the hand-off that streams its output."""
     import json
 
-    from metamix.cli.commands import _refresh_interleave_snippet
+    from metamix.cli.commands import _refresh_mixture_files
     from metamix.config import load_config
     from tests.conftest import write_config
 
@@ -98,6 +98,6 @@ def test_select_rewrites_an_older_snippet_from_the_runs_mixture(tmp_path: Path) 
     (cfg.run_dir / "mixture" / "weights.json").write_text(json.dumps({"weights": shares}))
     old = cfg.run_dir / "mixture" / "interleave_datasets.py"
     old.write_text("mixed = 'the old snippet'\n")
-    _refresh_interleave_snippet(cfg)
+    _refresh_mixture_files(cfg, {})   # no select section: the snippet from the mixture
     tokens, _ = _stream(old)
     assert sum(tokens.values()) == 5700

@@ -167,14 +167,22 @@ def test_token_budget_from_mixture_file_with_shortfall(tmp_path: Path, nested: b
         extra = {"token_budget": 100}
     summary, out = select(tmp_path, budget_rows(), weights={"s": 1.0}, mode="token_budget",
                           mixture_file=mixture, **extra)
-    # web budget 50: 20, 40, then a third doc of 20 does not fit (60 > 50).
-    assert ids(out, "web") == ["w2", "w1"]
-    # code budget 50 but only 30 tokens exist: everything kept, and a warning says so.
+    # code asks 50 but has 30: it keeps all 30, and its 20 missing tokens go to web (the
+    # only other domain), whose budget 50 + 20 = 70 is capped by its 60 tokens: 10 of the
+    # 100 find no domain. web keeps all 3 docs.
     assert ids(out, "code") == ["c1", "c0"]
-    assert summary["quotas"]["budget_tokens"] == {"web": 50, "code": 50}
-    assert summary["domains"]["web"]["tokens_after"] == 40
-    assert summary["warnings"] == ["domain 'code': budget 50 tokens but only 30 available "
-                                   "after hard filters"]
+    assert ids(out, "web") == ["w2", "w1", "w0"]
+    assert summary["quotas"]["requested_tokens"] == {"web": 50, "code": 50}
+    assert summary["quotas"]["budget_tokens"] == {"web": 60, "code": 30}
+    assert summary["domains"]["web"]["tokens_after"] == 60
+    assert summary["warnings"] == [
+        "domain 'code': budget 50 tokens but only 30 eligible; its 20 missing tokens go to "
+        "the other domains by their mixture weights",
+        "10 tokens of the mixture's budget found no domain with eligible tokens left: the "
+        "selection is that much smaller"]
+    # what ships: 60 / 90 and 30 / 90, beside the mixture's 0.5 / 0.5
+    assert summary["shares"] == {"shipped": {"code": 0.333333, "web": 0.666667},
+                                 "chosen": weights | {}, "mixture": weights | {}}
 
 
 def test_token_budget_without_mixture_is_proportional(tmp_path: Path) -> None:
@@ -491,13 +499,14 @@ def test_printed_table_shows_domains_invariant_and_warnings(tmp_path: Path) -> N
     mixture = tmp_path / "mixture.json"
     mixture.write_text(json.dumps({"web": 0.5, "code": 0.5}))
     summary, _ = select(tmp_path, budget_rows(), weights={"s": 1.0}, mode="token_budget",
-                        mixture_file=mixture, token_budget=100)
+                        mixture_file=mixture, token_budget=80)
     console = Console(record=True, width=120)
     print_summary(summary, console)
     text = console.export_text()
     assert "web" in text and "not_selected: 1" in text
     assert "rows read 5 = written 4 + dropped 1" in text
-    assert "warning: domain 'code': budget 50 tokens" in text
+    # code's 10 missing tokens go to web (budget 50): still one web doc not selected
+    assert "warning: domain 'code': budget 40 tokens" in text
 
 
 def test_summary_statistics_equal_duckdbs_aggregates() -> None:

@@ -4,7 +4,9 @@
 ``mix`` when its ``mixture_file`` is this run's chosen mixture; every target needs
 ``score``. A finished step leaves a stamp (``out/<run>/_steps/<step>.json``) with a digest
 of its config section and inputs and of the outputs it wrote; while all still match, the
-chain skips it. ``score`` has no stamp: its per-shard manifests already make a rerun cheap.
+chain skips it. ``mix`` plans on the documents select may ship, so select's hard_filters,
+where and drop_duplicates and the dedup pass are among its inputs. ``score`` has no stamp:
+its per-shard manifests already make a rerun cheap.
 """
 
 from __future__ import annotations
@@ -71,13 +73,16 @@ def _step_key(cfg: RunConfig, step: str) -> str | None:
     sel = cfg.select
     if step == "select" and sel is not None:
         paths += [cfg.resolve(str(p)) for p in (sel.weights_file, sel.mixture_file) if p]
-        dups = cfg.run_dir / "_manifests" / "dups.json"   # the dedup pass, when it ran
-        if dups.is_file():
-            paths.append(dups)
+    dups = cfg.run_dir / "_manifests" / "dups.json"   # the dedup pass, when it ran
+    if step in ("select", "mix") and dups.is_file():
+        paths.append(dups)
     if not all(p.is_file() for p in paths):
         return None
+    # mix plans on the documents select may ship (pipeline/selection/eligible.py)
+    eligible = ([sel.hard_filters, sel.where, sel.drop_duplicates] if step == "mix" and sel
+                else None)
     return json_hash([__version__, step, cfg.section_hash(*_SECTIONS[step]),
-                      [file_hash(p) for p in paths]])
+                      [file_hash(p) for p in paths], *([eligible] if eligible else [])])
 
 
 def is_complete(cfg: RunConfig, step: str) -> bool:

@@ -40,25 +40,22 @@ def select(cfg: RunConfig, console: Console, config_path: str) -> None:
     if cfg.select is None:
         raise UserError(f"{config_path}: select: section missing (weights, mode, ...)")
     try:
-        run_selection(cfg.select, scored_paths(cfg), cfg.run_dir, progress=cfg.progress,
-                      console=console)
+        summary = run_selection(cfg.select, scored_paths(cfg), cfg.run_dir,
+                                progress=cfg.progress, console=console)
     except SelectionError as exc:
         raise UserError(f"{config_path}: {exc}") from None
-    _refresh_interleave_snippet(cfg)
+    _refresh_mixture_files(cfg, summary)
     console.print(f"selected shards: {cfg.run_dir / 'selected'}")
 
 
-def _refresh_interleave_snippet(cfg: RunConfig) -> None:
-    """Rewrite ``mixture/interleave_datasets.py`` (it streams ``selected/``) from the run's
-    mixture, so a run whose mix step finished under an older metamix gets the current one."""
-    import json
+def _refresh_mixture_files(cfg: RunConfig, summary: dict) -> None:
+    """``mixture/megatron_data_path.txt`` and ``interleave_datasets.py`` carry the shares
+    this selection shipped (``metamix.mixtures.mix.report.refresh_after_select``)."""
+    if (cfg.run_dir / "mixture" / "weights.json").is_file():
+        from metamix.mixtures.mix.config import MixConfig
+        from metamix.mixtures.mix.report import refresh_after_select
 
-    weights = cfg.run_dir / "mixture" / "weights.json"
-    if weights.is_file():
-        from metamix.mixtures.mix.report import write_interleave_snippet
-
-        write_interleave_snippet(weights.parent / "interleave_datasets.py",
-                                 json.loads(weights.read_text())["weights"], cfg.seed)
+        refresh_after_select(cfg, (cfg.mix or MixConfig()).megatron_prefix, summary)
 
 
 def metarater(cfg: RunConfig, console: Console) -> None:

@@ -109,9 +109,9 @@ def open_context(cfg: PipelineConfig, mcfg: MetaraterConfig, console: Console
                           f"{getattr(mcfg, option)}: the proxies train on other cuts than "
                           "select ships")
     # kept user fields are scores only when input.score_fields gives their direction
-    passive = set(cfg.input.kept_columns()) - set(cfg.input.score_fields)
+    passive = set(cfg.kept_columns()) - set(cfg.score_fields())
     columns = mcfg.scores or [c for c in numeric_columns(scored) if c not in passive]
-    declared: dict[str, Any] = dict(cfg.input.score_fields)
+    declared: dict[str, Any] = dict(cfg.score_fields())
     for scorer in build_scorers(cfg.score.scorers, base_dir=Path(cfg.base_dir)):
         declared.update(scorer.directions())
     spill = out / f".metarater-spill-{os.getpid()}"

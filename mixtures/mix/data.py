@@ -47,10 +47,16 @@ class DomainIndex:
     lengths: np.ndarray       # tokens of every cache row
 
     @classmethod
-    def of(cls, corpus: TokenizedCorpus) -> DomainIndex:
+    def of(cls, corpus: TokenizedCorpus, keep: np.ndarray | None = None) -> DomainIndex:
+        """``keep``: a mask over the cache rows (the eligible documents); None keeps all.
+        With a mask, a domain none of whose rows it keeps is left out."""
         lengths = corpus.doc_lengths().astype(np.int64)
         domains = sorted({str(d) for d in corpus.domains})
-        rows = {d: np.flatnonzero((corpus.domains == d) & (lengths > 0)) for d in domains}
+        usable = lengths > 0 if keep is None else (lengths > 0) & keep
+        rows = {d: np.flatnonzero((corpus.domains == d) & usable) for d in domains}
+        if keep is not None:
+            domains = [d for d in domains if len(rows[d])]
+            rows = {d: rows[d] for d in domains}
         return cls(domains, rows, lengths)
 
     def available(self) -> np.ndarray:
@@ -103,6 +109,51 @@ def mixture_data(cache: str, index: DomainIndex, weights: np.ndarray, budget: in
     used = np.concatenate([p[1] for p in parts])
     return BudgetedData(corpus=cache, doc_indices=rows, token_budget=int(used.sum()), seed=seed,
                         row_tokens=used)
+
+
+@dataclass(frozen=True)
+class EligibleIndex:
+    """The mixture's view of the corpus: eligible rows per domain, as ``select`` sees them."""
+
+    index: DomainIndex
+    available: np.ndarray          # eligible tokens per domain (``select``'s n_tokens)
+    all_tokens: dict[str, int]     # tokens per domain before eligibility, every domain
+    digest: str | None             # of the eligible rows; None when every row is eligible
+    empty: list[str]               # domains without eligible documents (weight 0)
+
+
+def eligible_index(cfg: PipelineConfig, corpus: TokenizedCorpus) -> EligibleIndex:
+    """Restrict the token cache of the scored shards to the documents ``select`` may ship
+    (``metamix.pipeline.selection.eligible``: select.where, dedup, select.hard_filters)."""
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from metamix.pipeline.selection import SelectionError
+    from metamix.pipeline.selection.eligible import Eligibility, eligible_pool
+
+    scored, _, _ = proxy_inputs(cfg, "mix")
+    sel = cfg.select
+    try:
+        pool = eligible_pool(Eligibility.of(sel), scored,
+                             memory_limit=sel.duckdb_memory_limit if sel else "2GB",
+                             threads=sel.duckdb_threads if sel else None)
+    except SelectionError as exc:
+        raise UserError(f"mix: the eligible documents (select:): {exc}") from None
+    keep = pc.is_in(pa.array(corpus.ids, pa.string()), value_set=pool.ids)
+    mask = np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)
+    index = DomainIndex.of(corpus, None if mask.all() else mask)
+    if len(index.domains) < 2:
+        raise UserError(f"mix: {len(index.domains)} domain(s) with eligible documents "
+                        f"({', '.join(index.domains) or 'none'}; select.where, "
+                        "select.hard_filters and dedup drop the rest): a mixture needs two")
+    digest = (None if mask.all() else
+              hashlib.sha256(np.packbits(mask).tobytes()).hexdigest()[:16])
+    return EligibleIndex(index,
+                         np.array([pool.tokens[d] for d in index.domains], np.float64),
+                         dict(pool.all_tokens),
+                         digest, sorted(set(pool.tokens) - set(index.domains)))
 
 
 def build_caches(cfg: PipelineConfig) -> tuple[Path, Path]:

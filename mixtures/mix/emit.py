@@ -16,16 +16,17 @@ import numpy as np
 
 from metamix.base.atomic import write_json_atomic
 from metamix.mixtures.mix.runs_table import write_runs_table
+from metamix.pipeline.selection.shares import SHARE_DECIMALS, rounded_shares
 
-#: Decimals kept in emitted weights; the last domain absorbs rounding so the sum is exact.
-WEIGHT_DECIMALS = 6
+#: Decimals kept in emitted weights; the largest absorbs rounding so the sum is exact.
+WEIGHT_DECIMALS = SHARE_DECIMALS
 
 
 def rounded_weights(domains: list[str], weights: np.ndarray) -> dict[str, float]:
-    """Round to ``WEIGHT_DECIMALS`` keeping the sum at 1 (largest weight absorbs the rest)."""
-    w = np.round(np.asarray(weights, dtype=np.float64), WEIGHT_DECIMALS)
-    w[int(np.argmax(w))] += round(1.0 - float(w.sum()), WEIGHT_DECIMALS)
-    return {d: float(round(x, WEIGHT_DECIMALS)) for d, x in zip(domains, w, strict=True)}
+    """Round to ``WEIGHT_DECIMALS`` keeping the sum at 1 (largest weight absorbs the rest):
+    the rounding of every share select and export write, too."""
+    return rounded_shares({d: float(x) for d, x in
+                           zip(domains, np.asarray(weights, dtype=np.float64), strict=True)})
 
 
 def write_mixture_file(path: str | Path, domains: list[str], weights: np.ndarray,

@@ -1,6 +1,8 @@
 """``run_mix``: choose the domain mixture of the scored corpus from proxy runs (``make mix``).
 
-1. Token caches of the scored train shards and validation shards (cached by input hashes).
+1. Token caches of the scored train shards and validation shards (cached by input hashes),
+   restricted to the documents ``select`` may ship (``metamix.pipeline.selection.eligible``:
+   select.where, dedup, select.hard_filters): experts, availability and runs see only them.
 2. Data experts: one proxy per domain, per-token validation probabilities cached once.
 3. RegMix-sampled mixtures around the token prior (caps: weight x target_tokens <=
    max_epochs x available), one proxy run each with exact per-domain budgets; every attempt
@@ -11,7 +13,9 @@
 5. RegMix top-k search with that surrogate; the final mixture is the lowest predicted among
    the RegMix result, BO proposals and evaluated runs; one proxy run measures it.
 6. ``<run_dir>/mixture/``: weights.json/.yaml, megatron_data_path.txt, interleave_datasets.py
-   (deterministic for one config); timings and host facts in ``<run_dir>/logs/mix.json``.
+   (deterministic for one config) with the shares ``select`` will ship (the chosen mixture
+   after the shortfall rule of ``metamix.pipeline.selection.shares``) and the chosen ones
+   beside them; timings and host facts in ``<run_dir>/logs/mix.json``.
 
 Torch threads: GP fitting and search run in this process while no proxy worker runs, with
 ``min(workers, cores)`` threads, so workers x threads never exceeds the cores.
@@ -35,9 +39,10 @@ from rich.console import Console
 
 from metamix.base.atomic import atomic_path
 from metamix.base.errors import UserError
+from metamix.base.hashing import json_hash
 from metamix.base.storage import require_local
 from metamix.mixtures.mix.config import MixConfig
-from metamix.mixtures.mix.data import DomainIndex, build_caches, mixture_data
+from metamix.mixtures.mix.data import DomainIndex, build_caches, eligible_index, mixture_data
 from metamix.mixtures.mix.experts import build_experts
 from metamix.mixtures.mix.fitting import (
     MdeFeaturizer,
@@ -164,10 +169,11 @@ def _run_mix(cfg: PipelineConfig, mcfg: MixConfig, console: Console, workers: in
     seed = cfg.seed if mcfg.seed is None else mcfg.seed
     with console.status("tokenizing the corpus for the proxies (cached)"):
         train_cache, valid_cache = build_caches(cfg)
-    index = DomainIndex.of(load_token_cache(str(train_cache)))
+    eligible = eligible_index(cfg, load_token_cache(str(train_cache)))
+    index = eligible.index
     validation = ValidationSet(str(valid_cache))
     val_domains = list(validation.load().domain_names)
-    available = index.available()
+    available = eligible.available
     prior = available / available.sum()
     target = int(mcfg.target_tokens or mcfg.target_fraction * available.sum())
     caps = availability_caps(available, target, mcfg.max_epochs)
@@ -176,7 +182,10 @@ def _run_mix(cfg: PipelineConfig, mcfg: MixConfig, console: Console, workers: in
                         f"({mcfg.max_epochs:g} x {int(available.sum())}); lower the target "
                         "or raise max_epochs")
     key = mcfg.sweep_key(train_cache.name, valid_cache.name, seed)
-    console.print(f"mix: {len(index.domains)} domains, {int(available.sum()):,} tokens, "
+    if eligible.digest is not None:   # runs on other documents are not these runs
+        key = json_hash([key, eligible.digest])
+    console.print(f"mix: {len(index.domains)} domains, {int(available.sum()):,} eligible "
+                  f"tokens of {sum(eligible.all_tokens.values()):,}, "
                   f"target {target:,}, {mcfg.n_runs} sampled runs x {mcfg.proxy_tokens:,} "
                   f"tokens ({mcfg.proxy.trainer})")
     timings: dict[str, float] = {}
@@ -236,8 +245,8 @@ def _run_mix(cfg: PipelineConfig, mcfg: MixConfig, console: Console, workers: in
         timings["final_run"] = time.monotonic() - t0
         write_mix_runs(runs_path, runner, val_domains, exact_mde)
     summary = emit_mixture(
-        cfg.run_dir / "mixture", mcfg=mcfg, domains=index.domains, final=final, prior=prior,
-        available=available, caps=caps, target=target, val_domains=val_domains,
+        cfg.run_dir / "mixture", mcfg=mcfg, eligible=eligible, final=final, prior=prior,
+        caps=caps, target=target, val_domains=val_domains,
         objective_weights=tw, predicted_each=predicted_each, actual=actual,
         surrogate=best.label, kfold=kfold, runs_used=ids, runs_path=runs_path,
         sweep_key=key, cfg=cfg)

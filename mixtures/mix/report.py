@@ -3,8 +3,11 @@
 ``<run_dir>/mixture/``:
 
 * ``weights.json``: the nested mixture file ``metamix.pipeline.selection.files.load_mixture_file``
-  reads (``select.mode: token_budget`` + ``select.mixture_file``), plus per-domain detail,
-  predicted/actual losses and provenance. ``weights.yaml``: the same content as YAML.
+  reads (``select.mode: token_budget`` + ``select.mixture_file``): ``weights`` and
+  ``total_tokens`` are the shares and tokens ``select`` will ship (the chosen mixture after
+  the shortfall rule, on the eligible documents), ``chosen_weights`` the mixture chosen;
+  plus per-domain detail, predicted/actual losses and provenance. ``weights.yaml``: the same
+  content as YAML.
 * ``megatron_data_path.txt``: Megatron-LM ``--data-path`` blend ``w1 prefix1 w2 prefix2 ...``;
   domain d's prefix is ``<mix.megatron_prefix>/<d>_text_document``, the name
   ``tools/preprocess_data.py --output-prefix <megatron_prefix>/<d> --json-keys text`` gives
@@ -14,6 +17,9 @@
   ``<run_dir>/selected/<domain>.parquet`` files ``metamix select`` writes, sized to the
   mixture: it streams each selected document once, so the stream's token shares are the
   mixture's and its total is the selection's.
+
+``select`` rewrites ``megatron_data_path.txt`` and ``interleave_datasets.py`` with the shares
+it shipped when its ``mixture_file`` is this ``weights.json`` (``write_shipped_files``).
 
 These files are byte-identical across clean reruns of one config: paths in them are
 relative to the run directory, and timings, K-fold seconds and host facts go to
@@ -35,6 +41,7 @@ from rich.table import Table
 from metamix.base.atomic import write_bytes_atomic
 from metamix.base.names import file_name
 from metamix.mixtures.mix.config import MixConfig
+from metamix.mixtures.mix.data import EligibleIndex
 from metamix.mixtures.mix.emit import rounded_weights, write_mixture_file
 from metamix.mixtures.mix.proposals import Candidate
 from metamix.pipeline.config import PipelineConfig
@@ -53,7 +60,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from datasets import interleave_datasets, load_dataset
 
-TOKEN_SHARES = {weights!r}   # the mixture: domain -> share of tokens
+TOKEN_SHARES = {weights!r}   # what ships: domain -> share of the selection's tokens
+CHOSEN_SHARES = {chosen!r}   # the mixture metamix mix chose, before the shortfall rule
 SEED = {seed!r}
 RUN_DIR = Path(__file__).resolve().parent.parent   # out/<run>/; this file is in mixture/
 FILES = {{d: RUN_DIR / "selected" / name for d, name in {files!r}.items()}}
@@ -80,14 +88,66 @@ mixed = interleave_datasets(datasets, probabilities=PROBABILITIES, seed=SEED,
 '''
 
 
-def write_interleave_snippet(path: Path, weights: dict[str, float], seed: int) -> Path:
-    """``interleave_datasets.py`` over ``selected/``, which streams the mixture's token shares."""
+def write_interleave_snippet(path: Path, weights: dict[str, float], seed: int,
+                             chosen: dict[str, float] | None = None) -> Path:
+    """``interleave_datasets.py`` over ``selected/``, which streams the shipped token shares
+    (``weights``; ``chosen``: the mixture before the shortfall rule, shown beside them)."""
     from metamix.pipeline.selection.write import domain_file_name  # imports DuckDB
 
     files = {d: domain_file_name(d) for d in weights}
-    snippet = INTERLEAVE_TEMPLATE.format(weights=dict(weights), seed=seed, files=files)
+    snippet = INTERLEAVE_TEMPLATE.format(weights=dict(weights), seed=seed, files=files,
+                                         chosen=dict(chosen if chosen is not None else weights))
     write_bytes_atomic(path, snippet.encode())
     return path
+
+
+def write_shipped_files(out: Path, shipped: dict[str, float], chosen: dict[str, float],
+                        megatron_prefix: str, seed: int) -> None:
+    """``megatron_data_path.txt`` (the blend of the shipped shares: one line for
+    ``--data-path $(cat ...)``) and ``interleave_datasets.py`` (shipped and chosen shares);
+    ``metamix mix`` writes them with the shares it plans, ``select`` again with the shares
+    it shipped."""
+    blend = " ".join(f"{shipped[d]:.6f} {megatron_prefix}/{file_name(d)}_text_document"
+                     for d in sorted(shipped) if shipped[d] > 0)
+    write_bytes_atomic(out / "megatron_data_path.txt", (blend + "\n").encode())
+    write_interleave_snippet(out / "interleave_datasets.py", shipped, seed, chosen)
+
+
+def refresh_after_select(cfg: PipelineConfig, megatron_prefix: str,
+                         summary: dict[str, Any]) -> None:
+    """After ``select``: when it budgeted from this run's ``mixture/weights.json``, rewrite
+    the blend and the interleave snippet with the shares it shipped (the summary's
+    ``shares``), the chosen ones beside them; else refresh the snippet from the mixture."""
+    out = cfg.run_dir / "mixture"
+    weights_file = out / "weights.json"
+    if not weights_file.is_file():
+        return
+    mixture = json.loads(weights_file.read_text())
+    chosen = mixture.get("chosen_weights") or mixture["weights"]
+    sel = cfg.select
+    own = (sel is not None and sel.mixture_file is not None and
+           cfg.resolve(str(sel.mixture_file)).resolve() == weights_file.resolve())
+    shipped = (summary.get("shares") or {}).get("shipped")
+    if own and shipped:
+        write_shipped_files(out, shipped, chosen, megatron_prefix, cfg.seed)
+    else:
+        write_interleave_snippet(out / "interleave_datasets.py", mixture["weights"], cfg.seed,
+                                 chosen)
+
+
+def planned_shares(domains: list[str], chosen: dict[str, float], available: np.ndarray,
+                   target: int) -> tuple[dict[str, float], int]:
+    """The shares and total ``select`` will ship for ``chosen``: its budgets after the
+    shortfall rule (``metamix.pipeline.selection.shares``) on the eligible tokens; the
+    chosen mixture itself when every budget fits."""
+    from metamix.pipeline.selection.shares import redistribute, rounded_shares
+
+    requested = {d: math.floor(round(chosen[d] * target, 6)) for d in domains}
+    moved = redistribute(requested, {d: int(a) for d, a in zip(domains, available,
+                                                                strict=True)}, chosen)
+    if moved == requested:
+        return dict(chosen), target
+    return rounded_shares(moved), sum(moved.values())
 
 
 def _objective(losses: dict[str, float] | None, val_domains: list[str],
@@ -97,22 +157,42 @@ def _objective(losses: dict[str, float] | None, val_domains: list[str],
     return float(np.array([losses[v] for v in val_domains]) @ weights)
 
 
-def emit_mixture(out: Path, *, mcfg: MixConfig, domains: list[str], final: Candidate,
-                 prior: np.ndarray, available: np.ndarray, caps: np.ndarray, target: int,
+def emit_mixture(out: Path, *, mcfg: MixConfig, eligible: EligibleIndex, final: Candidate,
+                 prior: np.ndarray, caps: np.ndarray, target: int,
                  val_domains: list[str], objective_weights: np.ndarray,
                  predicted_each: np.ndarray, actual: dict[str, float] | None, surrogate: str,
                  kfold: dict[str, dict[str, float]], runs_used: list[str], runs_path: Path,
                  sweep_key: str, cfg: PipelineConfig) -> dict[str, Any]:
-    """Write every file of ``out`` and return the summary (the weights.json payload)."""
-    weights = rounded_weights(domains, final.weights)
-    w = np.array([weights[d] for d in domains])
-    per_domain = {d: {"weight": weights[d], "prior": float(prior[i]), "cap": float(caps[i]),
-                      "tokens": int(round(w[i] * target)), "available_tokens": int(available[i]),
-                      "epochs": float(w[i] * target / available[i]) if available[i] else 0.0}
-                  for i, d in enumerate(domains)}
+    """Write every file of ``out`` and return the summary (the weights.json payload):
+    ``weights`` and ``total_tokens`` are what ``select`` will ship, ``chosen_weights`` the
+    mixture chosen; domains without eligible documents get weight 0."""
+    domains, available = eligible.index.domains, eligible.available
+    chosen = rounded_weights(domains, final.weights)
+    weights, total = planned_shares(domains, chosen, available, target)
+    everything = sorted([*domains, *eligible.empty])
+    zero = dict.fromkeys(eligible.empty, 0.0)
+    chosen, weights = {**chosen, **zero}, {**weights, **zero}
+    at = {d: i for i, d in enumerate(domains)}
+
+    def row(d: str) -> dict[str, Any]:
+        i, tokens = at.get(d), int(round(weights[d] * total))
+        avail = int(available[i]) if i is not None else 0
+        return {"weight": weights[d], "chosen_weight": chosen[d],
+                "prior": float(prior[i]) if i is not None else 0.0,
+                "cap": float(caps[i]) if i is not None else 0.0, "tokens": tokens,
+                "available_tokens": avail, "tokens_before_eligibility":
+                eligible.all_tokens.get(d, avail),
+                "epochs": float(tokens / avail) if avail else 0.0}
+    per_domain = {d: row(d) for d in everything}
     predicted = {v: float(predicted_each[j]) for j, v in enumerate(val_domains)}
+    sel = cfg.select
     extra: dict[str, Any] = {
+        "chosen_weights": {d: chosen[d] for d in everything},
+        "chosen_total_tokens": target,
         "per_domain": per_domain,
+        "eligibility": {"hard_filters": list(sel.hard_filters) if sel else [],
+                        "where": sel.where if sel else None,
+                        "drop_duplicates": sel.drop_duplicates if sel else True},
         "objective": {"weights": {v: float(objective_weights[j])
                                   for j, v in enumerate(val_domains)},
                       "spec": mcfg.objective},
@@ -132,16 +212,14 @@ def emit_mixture(out: Path, *, mcfg: MixConfig, domains: list[str], final: Candi
     }
     extra = _plain(extra)
     out.mkdir(parents=True, exist_ok=True)
-    write_mixture_file(out / "weights.json", domains, w, total_tokens=target,
+    write_mixture_file(out / "weights.json", everything,
+                       np.array([weights[d] for d in everything]), total_tokens=total,
                        predicted_loss=final.predicted, **extra)
-    payload = {"weights": weights, "total_tokens": target, "predicted_loss": final.predicted,
+    payload = {"weights": weights, "total_tokens": total, "predicted_loss": final.predicted,
                **extra}
     text = yaml.safe_dump(_plain(payload), sort_keys=True, allow_unicode=True)
     write_bytes_atomic(out / "weights.yaml", text.encode("utf-8"))
-    blend = " ".join(f"{weights[d]:.6f} {mcfg.megatron_prefix}/{file_name(d)}_text_document"
-                     for d in domains if weights[d] > 0)
-    write_bytes_atomic(out / "megatron_data_path.txt", (blend + "\n").encode())
-    write_interleave_snippet(out / "interleave_datasets.py", weights, cfg.seed)
+    write_shipped_files(out, weights, chosen, mcfg.megatron_prefix, cfg.seed)
     return payload
 
 
@@ -190,11 +268,12 @@ def print_summary(summary: dict[str, Any], console: Console,
                   seconds: float | None = None) -> None:
     """Chosen weights vs prior, predicted vs actual loss, and the surrogate K-fold table."""
     mix = Table(title="chosen mixture vs token prior")
-    for col in ("domain", "prior", "chosen", "cap", "tokens", "epochs"):
+    for col in ("domain", "prior", "chosen", "ships", "cap", "tokens", "epochs"):
         mix.add_column(col, justify="left" if col == "domain" else "right")
     for d, row in summary["per_domain"].items():
-        mix.add_row(d, _f(row["prior"]), _f(row["weight"]), _f(row["cap"]),
-                    f"{row['tokens']:,}", _f(row["epochs"], 2))
+        mix.add_row(d, _f(row["prior"]), _f(row.get("chosen_weight", row["weight"])),
+                    _f(row["weight"]), _f(row["cap"]), f"{row['tokens']:,}",
+                    _f(row["epochs"], 2))
     console.print(mix)
     losses = Table(title=f"validation loss of the chosen mixture (nats/token; "
                          f"from {summary['provenance']['source']})")

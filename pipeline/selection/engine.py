@@ -247,7 +247,7 @@ class SelectionEngine:
                         f"ORDER BY raw_{i})")
             norms.append(f", CASE WHEN raw_{i} IS NULL THEN NULL ELSE {norm} END AS norm_{i}")
         bounds = ", ".join(f"min(raw_{i}) AS lo_{i}, max(raw_{i}) AS hi_{i}"
-                           for i in range(len(self.columns))) or "1 AS unused"
+                           for i in range(len(self.columns))) or "count(*) AS unused"
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE base AS WITH bounds AS (SELECT {bounds} FROM "
             f"raw_scores) SELECT id, domain, source, n_tokens, drop_reason{''.join(norms)} "

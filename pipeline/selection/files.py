@@ -43,6 +43,9 @@ class Mixture:
 
     weights: dict[str, float]
     total_tokens: int | None = None
+    #: the mixture chosen before the shortfall rule (``chosen_weights``, written by
+    #: ``metamix mix``); None when the file has no such key
+    chosen: dict[str, float] | None = None
 
 
 def _read_json_object(path: Path, what: str) -> dict[str, Any]:
@@ -131,8 +134,11 @@ def load_mixture_file(path: Path) -> Mixture:
     what = "mixture file"
     data = _read_json_object(path, what)
     total_tokens: int | None = None
+    chosen: dict[str, float] | None = None
     if isinstance(data.get("weights"), dict):
         weights = _weight_map(data["weights"], path, what, "weights")
+        if data.get("chosen_weights") is not None:
+            chosen = _weight_map(data["chosen_weights"], path, what, "chosen_weights")
         raw_total = data.get("total_tokens")
         if raw_total is not None:
             if not _finite_number(raw_total) or raw_total <= 0 or raw_total != int(raw_total):
@@ -152,4 +158,4 @@ def load_mixture_file(path: Path) -> Mixture:
         raise SelectionError(
             f"{what} {path}: domain weights sum to {total_weight:.6g}, expected 1"
         )
-    return Mixture(weights=weights, total_tokens=total_tokens)
+    return Mixture(weights=weights, total_tokens=total_tokens, chosen=chosen)

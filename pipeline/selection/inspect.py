@@ -25,16 +25,16 @@ from rich.markup import escape
 from metamix.base.errors import UserError
 from metamix.pipeline.config import PipelineConfig
 from metamix.pipeline.selection.config import resolve_weights
+from metamix.pipeline.selection.eligible import Eligibility, open_engine
 from metamix.pipeline.selection.engine import (
     NUMERIC_TYPE,
-    SelectionEngine,
     connect,
     ident,
     literal,
     register_object_stores,
 )
 from metamix.pipeline.selection.files import SelectionError
-from metamix.pipeline.selection.run import SUMMARY_NAME, duplicate_paths
+from metamix.pipeline.selection.run import SUMMARY_NAME
 
 KEPT = "kept"  # the outcome label of kept rows (``outcomes.outcome`` is NULL for them)
 EXCERPT_CHARS = 300
@@ -97,10 +97,8 @@ def inspect_selection(
         register_object_stores(con, scored)
         try:
             weights, normalization, source = resolve_weights(cfg.select)
-            engine = SelectionEngine(
-                con, scored, list(weights), normalization=normalization,
-                hard_filters=cfg.select.hard_filters, duplicate_paths=duplicate_paths(scored),
-                drop_duplicates=cfg.select.drop_duplicates, where=cfg.select.where)
+            engine = open_engine(con, Eligibility.of(cfg.select), scored, list(weights),
+                                 normalization=normalization)
             engine.select(weights, cfg.select.cut())
             return _sample(con, engine.source, summary, n=n, seed=cfg.seed if seed is None
                            else seed, score=score, by_domain=by_domain, domain=domain,

@@ -3,6 +3,10 @@
 Quotas are computed in Python from per-domain counts (tiny), then joined back in SQL, so the
 exact rounding rules live in one readable place.
 
+Budgets from a mixture file follow the shortfall rule (``shares.py``): a domain short of
+its budget keeps all its candidates and the rest of its budget goes to the other domains by
+their mixture weights, capped by what they have.
+
 Token budgets are filled first-fit in rank order: a document that would push its domain over
 the budget is skipped and the scan goes on, so a domain ends less than its smallest remaining
 document short of its budget. Every selection under the same budgets therefore holds the same
@@ -29,6 +33,7 @@ import numpy as np
 
 from metamix.pipeline.selection.config import Cut
 from metamix.pipeline.selection.files import SelectionError, load_mixture_file
+from metamix.pipeline.selection.shares import redistribute
 
 
 def _quota_for(fraction: float, n: int) -> int:
@@ -36,8 +41,12 @@ def _quota_for(fraction: float, n: int) -> int:
     return math.ceil(round(fraction * n, 6))
 
 
-def domain_budgets(cut: Cut, available: dict[str, int], warnings: list[str]) -> dict[str, int]:
-    """Token budget per data domain; shortfalls are appended to ``warnings``."""
+def domain_budgets(cut: Cut, available: dict[str, int], warnings: list[str],
+                   details: dict[str, Any] | None = None) -> dict[str, int]:
+    """Token budget per data domain; shortfalls are appended to ``warnings``. A mixture
+    file's budgets follow the shortfall rule (``shares.py``); ``details`` then gets the
+    mixture's weights and the budgets before the rule (``mixture_weights``,
+    ``requested_tokens``)."""
     if cut.budgets is not None:
         given = dict(cut.budgets)
         budgets = {d: int(given.get(d, 0)) for d in available}
@@ -65,11 +74,34 @@ def domain_budgets(cut: Cut, available: dict[str, int], warnings: list[str]) -> 
             if domain not in available and weight > 0:
                 warnings.append(f"domain '{domain}': in mixture file {cut.mixture_file} "
                                 "but absent from the scored input; budget unfilled")
+        if details is not None:
+            details["mixture_weights"] = {d: mixture.weights[d] for d in sorted(available)}
+            details["chosen_weights"] = {d: (mixture.chosen or mixture.weights).get(d, 0.0)
+                                         for d in sorted(available)}
+            details["requested_tokens"] = dict(budgets)
+        return _apply_shortfall(budgets, available, mixture.weights, warnings)
     for domain, budget in sorted(budgets.items()):
         if available[domain] < budget:
             warnings.append(f"domain '{domain}': budget {budget} tokens but only "
-                            f"{available[domain]} available after hard filters")
+                            f"{available[domain]} eligible")
     return budgets
+
+
+def _apply_shortfall(budgets: dict[str, int], available: dict[str, int],
+                     weights: dict[str, float], warnings: list[str]) -> dict[str, int]:
+    short = {d: b - available[d] for d, b in sorted(budgets.items()) if available[d] < b}
+    if not short:
+        return budgets
+    moved = redistribute(budgets, available, weights)
+    for domain, missing in short.items():
+        warnings.append(f"domain '{domain}': budget {budgets[domain]} tokens but only "
+                        f"{available[domain]} eligible; its {missing} missing tokens go to "
+                        "the other domains by their mixture weights")
+    unplaced = sum(budgets.values()) - sum(moved.values())
+    if unplaced:
+        warnings.append(f"{unplaced} tokens of the mixture's budget found no domain with "
+                        "eligible tokens left: the selection is that much smaller")
+    return moved
 
 
 #: Above this many candidates the first-fit scan runs compiled (numba); below, loading the
@@ -188,8 +220,9 @@ def define_outcomes(con: duckdb.DuckDBPyConnection, cut: Cut, warnings: list[str
     candidates = {domain: int(tokens) for domain, _, tokens in survivors}
     quotas: dict[str, Any]
     if cut.mode == "token_budget":
-        budgets = domain_budgets(cut, candidates, warnings)
-        quotas = {"budget_tokens": budgets, "available_tokens": candidates}
+        details: dict[str, Any] = {}
+        budgets = domain_budgets(cut, candidates, warnings, details)
+        quotas = {"budget_tokens": budgets, "available_tokens": candidates, **details}
         _budget_ranks(con, budgets, cut)
         con.execute(
             "CREATE OR REPLACE TEMP TABLE outcomes AS SELECT r.*, CASE WHEN r.drop_reason IS "

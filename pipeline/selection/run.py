@@ -32,8 +32,12 @@ Selection
       two selections under the same budgets hold the same tokens per domain. Budgets are
       floor(weight_d * total) from ``mixture_file`` (total = ``token_budget`` if set, else the
       file's ``total_tokens``), or without a mixture file ``token_budget`` split in proportion
-      to each domain's tokens after hard filters. Domains whose available tokens fall short
-      of their budget are listed under ``warnings`` in the summary.
+      to each domain's eligible tokens. A domain whose eligible tokens fall short of its
+      mixture budget keeps them all and its missing tokens go to the other domains in
+      proportion to their mixture weights, capped by what they have
+      (``shares.redistribute``); each shortfall is listed under ``warnings``. The summary's
+      ``shares`` holds the shipped shares (each domain's share of the kept tokens) beside
+      the chosen ones.
 
 Files
     Weights file (written by ``save_weights_file``, e.g. by the weight-learning stage)::
@@ -73,22 +77,14 @@ from rich.console import Console
 from metamix.base.atomic import write_json_atomic
 from metamix.base.storage import as_path, is_remote, relative
 from metamix.pipeline.selection.config import SelectConfig, resolve_weights
-from metamix.pipeline.selection.engine import (
-    SelectionEngine,
-    connect,
-    register_object_stores,
-)
+from metamix.pipeline.selection.eligible import Eligibility, open_engine
+from metamix.pipeline.selection.engine import connect, register_object_stores
 from metamix.pipeline.selection.files import Normalization, SelectionError
+from metamix.pipeline.selection.shares import rounded_shares
 from metamix.pipeline.selection.summary import build_summary, print_summary, score_stats
 from metamix.pipeline.selection.write import domain_file_name, write_selected
 
 SUMMARY_NAME = "selection_summary.json"
-
-
-def duplicate_paths(scored_paths: list[Path]) -> list[Path]:
-    """The run's ``dups/`` files beside ``scored/`` (the dedup pass), when all exist."""
-    paths = [as_path(p).parent.parent / "dups" / as_path(p).name for p in scored_paths]
-    return paths if paths and all(p.is_file() for p in paths) else []
 
 
 def run_selection(
@@ -129,12 +125,10 @@ def _select(
     progress: bool,
     console: Console | None,
 ) -> dict[str, Any]:
-    engine = SelectionEngine(con, scored_paths, list(weights), normalization=normalization,
-                             hard_filters=cfg.hard_filters,
-                             duplicate_paths=duplicate_paths(scored_paths),
-                             drop_duplicates=cfg.drop_duplicates, where=cfg.where,
-                             weights_key=weights_source if weights_source == "select.weights"
-                             else f"{weights_source}: weights")
+    engine = open_engine(con, Eligibility.of(cfg), scored_paths, list(weights),
+                         normalization=normalization,
+                         weights_key=weights_source if weights_source == "select.weights"
+                         else f"{weights_source}: weights")
     selection = engine.select(weights, cfg.cut())
     counts = con.sql(
         "SELECT domain, coalesce(outcome, ''), count(*), sum(n_tokens) "
@@ -173,10 +167,19 @@ def _select(
         stats_after=stats_after,
         warnings=selection.warnings,
     )
+    summary["shares"] = shipped_shares(summary, selection.quotas)
     write_json_atomic(out_dir / SUMMARY_NAME, summary)
     if progress:
         print_summary(summary, console)
     return summary
+
+
+def shipped_shares(summary: dict[str, Any], quotas: dict[str, Any]) -> dict[str, Any]:
+    """``shipped``: each domain's share of the kept tokens (what every artefact downstream
+    carries); ``chosen``: the mixture's chosen shares (token budgets from a mixture file)."""
+    tokens = {d: e["tokens_after"] for d, e in summary["domains"].items()}
+    return {"shipped": rounded_shares(tokens) if sum(tokens.values()) else None,
+            "chosen": quotas.get("chosen_weights"), "mixture": quotas.get("mixture_weights")}
 
 
 def _refuse_empty(counts: list[tuple[str, str, int, int]]) -> None:
