@@ -27,7 +27,12 @@ import pyarrow as pa
 from rich.console import Console
 
 from metamix.config import load_config
-from metamix.mixtures.metarater.families import FamilyScale, families_of, family_table
+from metamix.mixtures.metarater.families import (
+    FamilyScale,
+    families_of,
+    family_table,
+    gaps_to_random,
+)
 from metamix.mixtures.metarater.run import open_context, proxy_task
 from metamix.mixtures.metarater.summary import run_values
 from metamix.mixtures.sweep import RunsTable, run_sweep
@@ -114,14 +119,12 @@ def main() -> int:
         done |= run_sweep(composites, table, workers=args.workers, console=console,
                           label="composites")
     every = {**values, **{k: run_values(mcfg.targets, r) for k, r in done.items()}}
-    report = family_table(every, scale, "report", families)
-    mean = {f: np.mean([report[r][f] for r in random_ids]) for f in names}
-    sd = {f: np.std([report[r][f] for r in random_ids], ddof=1) for f in names}
+    gaps = gaps_to_random(every, mcfg.targets, random_ids, list(label.values()))
     console.print(f"{len(union)} candidates, {len(swaps)} swap runs; choice by {args.choose}")
     console.print("chosen without | " + " | ".join(names) + " | mean | worst | rankers")
     held_out = {}
     for h, c in chosen.items():
-        g = [(report[label[h]][f] - mean[f]) / sd[f] for f in names]
+        g = [gaps[label[h]][f] for f in names]
         if h != ALL:
             held_out[h] = g[names.index(h)]
         rankers = ", ".join(f"{d}={r.removeprefix('single-')}" for d, r in c.items())

@@ -22,7 +22,7 @@ import numpy as np
 from rich.console import Console
 
 from metamix.config import load_config
-from metamix.mixtures.metarater.families import FamilyScale, families_of, family_table
+from metamix.mixtures.metarater.families import families_of, gaps_to_random
 from metamix.mixtures.metarater.run import open_context, proxy_task
 from metamix.mixtures.metarater.summary import run_values
 from metamix.mixtures.sweep import RunsTable, run_sweep
@@ -54,15 +54,13 @@ def main() -> int:
                                          ctx.key),
                         workers=args.workers, console=console, label="re-cut")
     values = {k: run_values(mcfg.targets, r) for k, r in {**rows, **new}.items()}
-    families = families_of(mcfg.targets)
-    random_ids = sorted(k for k in rows if k.startswith("random-"))
-    scale = FamilyScale.from_random(values, random_ids, mcfg.targets)
-    report = family_table(values, scale, "report", families)
-    mean = {f: np.mean([report[r][f] for r in random_ids]) for f in families}
-    sd = {f: np.std([report[r][f] for r in random_ids], ddof=1) for f in families}
+    labels = [*runs, *(t.run_id for t in tasks)]
+    gaps = gaps_to_random(values, mcfg.targets, sorted(k for k in rows if k.startswith(
+        "random-")), labels)
+    families = list(families_of(mcfg.targets))
     console.print("run | " + " | ".join(families) + " | mean | worst")
-    for label in [*runs, *(t.run_id for t in tasks)]:
-        g = [(report[label][f] - mean[f]) / sd[f] for f in families]
+    for label in labels:
+        g = [gaps[label][f] for f in families]
         console.print(f"{label} | " + " | ".join(f"{v:+.1f}" for v in g)
                       + f" | {np.mean(g):+.2f} | {max(g):+.1f}")
     return 0

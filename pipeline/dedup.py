@@ -218,14 +218,7 @@ class _StageRunner:
     def __call__(self, label: str, stage: str, tasks: list[Any], fn: Any,
                  total_docs: int | None) -> list[ShardRecord]:
         manifest = StageManifest(self.work / stage)
-        done: dict[str, ShardRecord] = {}
-        todo = []
-        for task in tasks:
-            rec = manifest.completed(task.shard, task.input_fingerprint, task.config_hash)
-            if rec is None:
-                todo.append(task)
-            else:
-                done[task.shard] = rec
+        done, todo = manifest.split_done(tasks)
         if total_docs is not None:
             total_docs -= sum(r.stats.read for r in done.values())
         for rec in self.pool.map(fn, todo, label=label, total_docs=total_docs,

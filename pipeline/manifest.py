@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,19 @@ class StageManifest:
                 path.unlink()
             legacy.rmdir()
         (self.stage_dir / "_manifest.json").unlink(missing_ok=True)
+
+    def split_done(self, tasks: Sequence[Any]) -> tuple[dict[str, ShardRecord], list[Any]]:
+        """(shard -> record of the tasks already complete, the tasks still to run); a task
+        has ``shard``, ``input_fingerprint`` and ``config_hash``."""
+        done: dict[str, ShardRecord] = {}
+        todo = []
+        for task in tasks:
+            rec = self.completed(task.shard, task.input_fingerprint, task.config_hash)
+            if rec is None:
+                todo.append(task)
+            else:
+                done[task.shard] = rec
+        return done, todo
 
     def completed(self, shard: str, input_fp: str, config_hash: str) -> ShardRecord | None:
         path = self.record_path(shard)

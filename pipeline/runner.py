@@ -70,14 +70,7 @@ def _run_stage(cfg: PipelineConfig, console: Console, stage: str, tasks: list[Sh
     manifest = StageManifest(stage_dir)
     manifest.adopt_legacy()
     started = time.monotonic()
-    done: dict[str, ShardRecord] = {}
-    todo: list[ShardTask] = []
-    for task in tasks:
-        rec = manifest.completed(task.shard, task.input_fingerprint, task.config_hash)
-        if rec is None:
-            todo.append(task)
-        else:
-            done[task.shard] = rec
+    done, todo = manifest.split_done(tasks)
     skipped_docs = sum(r.stats.read for r in done.values())
     remaining = None if total_docs is None else max(total_docs - skipped_docs, 0)
     for rec in pool.map(fn, todo, label=stage, total_docs=remaining, console=console,

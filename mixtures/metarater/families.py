@@ -85,6 +85,22 @@ def family_table(values: RunValues, scale: FamilyScale, half: Half,
     return {run: scale.family_values(v, half, families) for run, v in values.items() if v}
 
 
+def gaps_to_random(values: RunValues, targets: Sequence[TargetSpec], random_ids: Sequence[str],
+                   runs: Sequence[str], half: Half = "report") -> dict[str, dict[str, float]]:
+    """run -> family -> its distance from the random draws' mean in their std (negative =
+    better): the quick table the benches print (verdicts use :func:`gap`)."""
+    families = families_of(targets)
+    table = family_table(values, FamilyScale.from_random(values, random_ids, targets), half,
+                         families)
+    out = {}
+    for run in runs:
+        out[run] = {}
+        for f in families:
+            draws = np.array([table[r][f] for r in random_ids])
+            out[run][f] = float((table[run][f] - draws.mean()) / draws.std(ddof=1))
+    return out
+
+
 @dataclass(frozen=True)
 class Gap:
     """One run against random on one family: in noise std, with a bootstrap interval."""
