@@ -25,6 +25,7 @@ from rich.console import Console
 
 from metamix.config import load_config
 from metamix.mixtures.metarater.families import families_of, gaps_to_random
+from metamix.mixtures.metarater.printing import print_gap_rows
 from metamix.mixtures.metarater.run import open_context, proxy_task
 from metamix.mixtures.metarater.summary import run_values
 from metamix.mixtures.sweep import RunsTable, run_sweep
@@ -74,11 +75,7 @@ def main() -> int:
     gaps = gaps_to_random(values, mcfg.targets, sorted(k for k in rows if k.startswith(
         "random-")), ["equal", *labels])
     families = list(families_of(mcfg.targets))
-    console.print("run | " + " | ".join(families) + " | mean | worst")
-    for label in ["equal", *labels]:
-        g = [gaps[label][f] for f in families]
-        console.print(f"{label} | " + " | ".join(f"{v:+.1f}" for v in g)
-                      + f" | {np.mean(g):+.2f} | {max(g):+.1f}")
+    print_gap_rows(gaps, families, console)
     return 0
 
 

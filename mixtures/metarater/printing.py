@@ -76,3 +76,13 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
         console.print(f"[yellow]verdict:[/] {line}")
     if summary["n_failed"]:
         console.print(f"[red]{summary['n_failed']} runs failed[/] (errors in runs.parquet)")
+
+
+def print_gap_rows(gaps: dict[str, dict[str, float]], families: list[str], console: Console
+                   ) -> None:
+    """The benches' table: per run, each family's gap to random, their mean and the worst."""
+    console.print("run | " + " | ".join(families) + " | mean | worst")
+    for label, by_family in gaps.items():
+        g = [by_family[f] for f in families]
+        console.print(f"{label} | " + " | ".join(f"{v:+.1f}" for v in g)
+                      + f" | {sum(g) / len(g):+.2f} | {max(g):+.1f}")
