@@ -99,3 +99,13 @@ def test_a_family_plan_has_one_ocr_level_and_distinct_copies() -> None:
         assert plan[0][0] == "ocr-noise" and len(set(plan)) == 3
         others = [t for t, _ in plan[1:] if t != "ocr-noise"]
         assert len(others) == len(set(others))
+
+
+def test_the_committed_pool_passes_the_record_checks() -> None:
+    folder = REPO / "data" / "annotations" / "v3" / "batches"
+    batches = {p.name: verify.read(p) for p in sorted(folder.glob("batch_*.jsonl"))}
+    reserved = verify.reserved_names(REPO / "docs" / "reserved-for-evaluation.txt")
+    assert len(batches) == 14 and all(len(rows) == 250 for rows in batches.values())
+    assert verify.check_records(batches, reserved, 12, 20) == []
+    copies = [r for rows in batches.values() for r in rows if r["corruption"]]
+    assert len(copies) == 1218
