@@ -12,6 +12,7 @@ equals signs), or lying wholly inside markup tags (``<!DOCTYPE html PUBLIC "-//W
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +100,35 @@ class CorpusOverlap:
             else:
                 shared.append(window)
         return shared, trivial
+
+
+def print_kinds_and_finish(kinds: dict[str, int], batches: dict[str, list[dict]],
+                           problems: list[str], extra: dict[str, int] | None = None) -> None:
+    """The verifiers' report: count per kind and its range per batch, then every problem
+    (exit 1) or "ok"."""
+    for kind, n in sorted(kinds.items()):
+        per_batch = [sum(r.get("kind") == kind for r in rows) for rows in batches.values()]
+        note = f"  ({extra.get(kind, 0):>4} corrupted)" if extra is not None else ""
+        print(f"  {kind:<20} {n:>5}{note}   per batch {min(per_batch)}-{max(per_batch)}")
+    if problems:
+        print("\n".join(f"error: {p}" for p in problems[:20]), file=sys.stderr)
+        raise SystemExit(1)
+    print("ok")
+
+
+def record_problems(where: str, record: dict, fields: tuple[str, ...]) -> list[str]:
+    """A pool record's shape: its fields in order, its hash, and an excerpt as the raters
+    cut it (≤ 2,000 characters, at least 40)."""
+    import hashlib
+
+    from metamix.scorers.prrc.rubrics import excerpt
+
+    if tuple(record) != fields:
+        return [f"{where}: fields {list(record)} != {list(fields)}"]
+    text = record["excerpt"]
+    problems = []
+    if hashlib.sha256(text.encode("utf-8")).hexdigest() != record["excerpt_sha256"]:
+        problems.append(f"{where}: excerpt_sha256 does not match the excerpt")
+    if excerpt(text, 2000) != text or len(text) < 40:
+        problems.append(f"{where}: not a raters' excerpt (over 2,000 chars, cut or under 40)")
+    return problems

@@ -11,7 +11,6 @@ verbatim, and no excerpt shares a 50-character span with the bundled corpus.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from collections import Counter
@@ -19,9 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pool_overlap import CorpusOverlap  # noqa: E402
-
-from metamix.scorers.prrc.rubrics import excerpt  # noqa: E402
+from pool_overlap import (  # noqa: E402
+    CorpusOverlap,
+    print_kinds_and_finish,
+    record_problems,
+)
 
 FIELDS = ("id", "kind", "source", "licence", "excerpt", "excerpt_sha256")
 REPO = Path(__file__).resolve().parents[2]
@@ -52,14 +53,9 @@ def main() -> None:
     for name, rows in batches.items():
         for i, r in enumerate(rows, start=1):
             where = f"{name}:{i}"
+            problems += record_problems(where, r, FIELDS)
             if tuple(r) != FIELDS:
-                problems.append(f"{where}: fields {list(r)} != {list(FIELDS)}")
                 continue
-            text = r["excerpt"]
-            if hashlib.sha256(text.encode("utf-8")).hexdigest() != r["excerpt_sha256"]:
-                problems.append(f"{where}: excerpt_sha256 does not match the excerpt")
-            if excerpt(text, 2000) != text or len(text) < 40:
-                problems.append(f"{where}: not a raters' excerpt (cut or length)")
             if not r["id"].startswith(r["kind"] + ":"):
                 problems.append(f"{where}: id {r['id']!r} does not start with its kind")
         missing = set(kinds) - {r.get("kind") for r in rows}
@@ -84,15 +80,9 @@ def main() -> None:
 
     print(f"{len(records)} records in {len(batches)} batches, {len(agreement)} agreement "
           f"records ({len(agreement) / len(records):.1%}), {len(kinds)} kinds")
-    for kind, n in sorted(kinds.items()):
-        per_batch = [sum(r["kind"] == kind for r in rows) for rows in batches.values()]
-        print(f"  {kind:<14} {n:>5}   per batch {min(per_batch)}-{max(per_batch)}")
     print(f"corpus overlap: {len(shared)} excerpts share a 50-char span "
           f"({overlap.documents:,} corpus documents indexed)")
-    if problems:
-        print("\n".join(f"error: {p}" for p in problems[:20]), file=sys.stderr)
-        raise SystemExit(1)
-    print("ok")
+    print_kinds_and_finish(kinds, batches, problems)
 
 
 if __name__ == "__main__":

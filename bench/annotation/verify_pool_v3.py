@@ -13,7 +13,6 @@ corpus or the v2 pool, and the agreement file repeats batch records verbatim.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from collections import Counter
@@ -21,9 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pool_overlap import CorpusOverlap  # noqa: E402
-
-from metamix.scorers.prrc.rubrics import excerpt  # noqa: E402
+from pool_overlap import (  # noqa: E402
+    CorpusOverlap,
+    print_kinds_and_finish,
+    record_problems,
+)
 
 FIELDS = ("id", "kind", "source", "licence", "excerpt", "excerpt_sha256", "parent_id",
           "corruption")
@@ -60,15 +61,9 @@ def check_records(batches: dict[str, list[dict]], reserved: tuple[str, ...],
         ids = {r.get("id"): r for r in rows}
         for i, r in enumerate(rows, start=1):
             where = f"{name}:{i}"
+            problems += record_problems(where, r, FIELDS)
             if tuple(r) != FIELDS:
-                problems.append(f"{where}: fields {list(r)} != {list(FIELDS)}")
                 continue
-            text = r["excerpt"]
-            if hashlib.sha256(text.encode("utf-8")).hexdigest() != r["excerpt_sha256"]:
-                problems.append(f"{where}: excerpt_sha256 does not match the excerpt")
-            if len(text) > 2000 or excerpt(text, 2000) != text or len(text) < 40:
-                problems.append(f"{where}: not a raters' excerpt (over 2,000 chars, cut or "
-                                "under 40)")
             if not r["id"].startswith(r["kind"] + ":"):
                 problems.append(f"{where}: id {r['id']!r} does not start with its kind")
             if hit := next((x for x in reserved if x in r["source"]), None):
@@ -142,16 +137,9 @@ def main() -> None:
     print(f"{len(records)} records in {len(batches)} batches, {len(agreement)} agreement "
           f"records ({len(agreement) / len(records):.1%}), {len(kinds)} kinds, "
           f"{sum(copies.values())} corrupted copies")
-    for kind, n in sorted(kinds.items()):
-        per_batch = [sum(r.get("kind") == kind for r in rows) for rows in batches.values()]
-        print(f"  {kind:<20} {n:>5}  ({copies[kind]:>4} corrupted)   per batch "
-              f"{min(per_batch)}-{max(per_batch)}")
     print(f"overlap: {len(shared['corpus'])} share a 50-char span with the corpus, "
           f"{len(shared['v2'])} with v2; {len(same)} equal a v2 excerpt")
-    if problems:
-        print("\n".join(f"error: {p}" for p in problems[:20]), file=sys.stderr)
-        raise SystemExit(1)
-    print("ok")
+    print_kinds_and_finish(kinds, batches, problems, copies)
 
 
 if __name__ == "__main__":

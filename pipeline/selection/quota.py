@@ -191,14 +191,16 @@ def cut_strata(cut: Cut, sizes: np.ndarray, sources: np.ndarray | None) -> np.nd
 def _budget_ranks(con: duckdb.DuckDBPyConnection, budgets: dict[str, int], cut: Cut) -> None:
     """Create ``kept_ranks`` (domain, domain_rank): the candidates a first-fit fill of
     ``budgets`` keeps."""
-    rows = con.sql("SELECT domain, domain_rank, n_tokens, coalesce(source, '') AS source "
-                   "FROM ranked WHERE domain_rank IS NOT NULL ORDER BY domain, domain_rank"
-                   ).fetchnumpy()
+    # sources are read only when the cut strata need them: every proxy run cuts once
+    source = ", coalesce(source, '') AS source" if cut.source_neutral else ""
+    rows = con.sql(f"SELECT domain, domain_rank, n_tokens{source} FROM ranked WHERE "
+                   "domain_rank IS NOT NULL ORDER BY domain, domain_rank").fetchnumpy()
     domains = sorted(budgets)
     codes = np.searchsorted(np.asarray(domains, dtype=object), rows["domain"]).astype(np.int64)
     sizes = np.asarray(rows["n_tokens"], dtype=np.int64)
     limits = np.asarray([budgets[d] for d in domains], dtype=np.int64)
-    strata = cut_strata(cut, sizes, np.asarray(rows["source"], dtype=object))
+    strata = cut_strata(cut, sizes, np.asarray(rows["source"], dtype=object)
+                        if cut.source_neutral else None)
     kept = (first_fit(codes, sizes, limits) if strata is None
             else stratified_fit(codes, strata, sizes, limits))
     # Lists as query parameters: registering an Arrow table would make DuckDB import pandas.
